@@ -1,0 +1,359 @@
+//! [`SessionConfig`]: everything the session layer is told, from a builder
+//! or from the environment.
+
+use std::time::Duration;
+
+use crate::cookie::{CookieConfig, CookieConfigError};
+use crate::expiry::{ExpiryError, ExpiryPolicy};
+use crate::limit::{LimitPolicy, UserLimit};
+use crate::secret::{KeyRing, KeyRingError};
+
+/// A configuration that was refused, naming the setting (the environment
+/// variable, when read from the environment) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting}: {message}")]
+pub struct ConfigError {
+    /// The setting or environment variable.
+    pub setting: String,
+    /// What is wrong with it, and what is expected.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(setting: &str, message: impl ToString) -> Self {
+        ConfigError {
+            setting: setting.to_owned(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// The session layer's configuration.
+///
+/// ```
+/// use session_core::{CookieConfig, KeyRing, LimitPolicy, SessionConfig, UserLimit};
+/// let config = SessionConfig::builder(KeyRing::generate())
+///     .with_cookie(CookieConfig::default().with_name("app_sid"))
+///     .with_limit(UserLimit::at_most(5, LimitPolicy::EvictIdle))
+///     .build()
+///     .unwrap();
+/// assert_eq!(config.cookie().cookie_name(), "app_sid");
+/// ```
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    keys: KeyRing,
+    cookie: CookieConfig,
+    expiry: ExpiryPolicy,
+    limit: UserLimit,
+    key_prefix: String,
+    id_header: Option<String>,
+}
+
+/// Builds a [`SessionConfig`]; every setting has a secure default.
+#[derive(Debug, Clone)]
+pub struct SessionConfigBuilder {
+    config: SessionConfig,
+}
+
+/// A configuration read from the environment, with what the reader chose on
+/// its own (say these to the operator).
+#[derive(Debug, Clone)]
+pub struct EnvConfig {
+    /// The configuration.
+    pub config: SessionConfig,
+    /// True when `SESSION_SECRET` was unset and a random secret was made for
+    /// this process (sessions will not survive a restart).
+    pub secret_generated: bool,
+}
+
+impl SessionConfig {
+    /// Starts a builder with the server secret.
+    pub fn builder(keys: KeyRing) -> SessionConfigBuilder {
+        SessionConfigBuilder {
+            config: SessionConfig {
+                keys,
+                cookie: CookieConfig::default(),
+                expiry: ExpiryPolicy::default(),
+                limit: UserLimit::unlimited(),
+                key_prefix: "session".into(),
+                id_header: None,
+            },
+        }
+    }
+
+    /// Reads the configuration from the process environment. See
+    /// [`SessionConfig::from_lookup`] for the variables.
+    pub fn from_env() -> Result<EnvConfig, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (an environment stand-in).
+    ///
+    /// | variable | meaning | default |
+    /// | --- | --- | --- |
+    /// | `SESSION_SECRET` | base64 keys, comma-separated, first signs | random, for this process |
+    /// | `SESSION_COOKIE_NAME` | cookie name | `sid` |
+    /// | `SESSION_TTL_SECONDS` | idle timeout | 86400 |
+    /// | `SESSION_ABSOLUTE_SECONDS` | absolute lifetime | 604800 |
+    /// | `SESSION_REFRESH_THRESHOLD` | refresh threshold, seconds | 3600, or the idle timeout if shorter |
+    /// | `SESSION_MAX_CONCURRENT` | per-user limit, 0 = none | 0 |
+    /// | `SESSION_LIMIT_POLICY` | `evict-idle`, `evict-oldest`, `deny` | `evict-idle` |
+    /// | `SESSION_COOKIE_SECURE` | `true`/`false` | `true` |
+    /// | `SESSION_KEY_PREFIX` | store key prefix | `session` |
+    ///
+    /// ```
+    /// use session_core::SessionConfig;
+    /// let err = SessionConfig::from_lookup(|name| match name {
+    ///     "SESSION_TTL_SECONDS" => Some("soon".into()),
+    ///     _ => None,
+    /// })
+    /// .unwrap_err();
+    /// assert_eq!(err.setting, "SESSION_TTL_SECONDS");
+    /// ```
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<EnvConfig, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let (keys, secret_generated) = match get("SESSION_SECRET") {
+            Some(text) => (
+                KeyRing::from_base64_list(&text)
+                    .map_err(|e: KeyRingError| ConfigError::new("SESSION_SECRET", e))?,
+                false,
+            ),
+            None => (KeyRing::generate(), true),
+        };
+        let seconds = |name: &str, default: u64, max: u64| -> Result<Duration, ConfigError> {
+            match get(name) {
+                None => Ok(Duration::from_secs(default)),
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(n) if (1..=max).contains(&n) => Ok(Duration::from_secs(n)),
+                    _ => Err(ConfigError::new(
+                        name,
+                        format!("expected whole seconds from 1 to {max}, got {v:?}"),
+                    )),
+                },
+            }
+        };
+        const YEAR: u64 = 366 * 86_400;
+        let idle = seconds("SESSION_TTL_SECONDS", 86_400, YEAR)?;
+        let absolute = seconds("SESSION_ABSOLUTE_SECONDS", 604_800, 10 * YEAR)?;
+        let threshold = seconds("SESSION_REFRESH_THRESHOLD", 3_600.min(idle.as_secs()), YEAR)?;
+        let max = match get("SESSION_MAX_CONCURRENT") {
+            None => 0,
+            Some(v) => v.trim().parse::<u32>().map_err(|_| {
+                ConfigError::new(
+                    "SESSION_MAX_CONCURRENT",
+                    format!("expected a whole number (0 = unlimited), got {v:?}"),
+                )
+            })?,
+        };
+        let policy = match get("SESSION_LIMIT_POLICY") {
+            None => LimitPolicy::default(),
+            Some(v) => v
+                .parse()
+                .map_err(|e| ConfigError::new("SESSION_LIMIT_POLICY", e))?,
+        };
+        let secure = match get("SESSION_COOKIE_SECURE").as_deref().map(str::trim) {
+            None | Some("true" | "1" | "yes") => true,
+            Some("false" | "0" | "no") => false,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "SESSION_COOKIE_SECURE",
+                    format!("expected true or false, got {other:?}"),
+                ));
+            }
+        };
+        let mut cookie = CookieConfig::default().with_secure(secure);
+        if let Some(name) = get("SESSION_COOKIE_NAME") {
+            cookie = cookie.with_name(name.trim());
+        }
+        let mut builder = SessionConfig::builder(keys)
+            .with_cookie(cookie)
+            .with_expiry(
+                ExpiryPolicy::default()
+                    .with_idle_timeout(idle)
+                    .with_absolute_lifetime(absolute)
+                    .with_refresh_threshold(threshold),
+            )
+            .with_limit(UserLimit::at_most(max, policy));
+        if let Some(prefix) = get("SESSION_KEY_PREFIX") {
+            builder = builder.with_key_prefix(prefix.trim());
+        }
+        let config = builder.build().map_err(|mut e| {
+            e.setting = match e.setting.as_str() {
+                "cookie" => "SESSION_COOKIE_NAME".into(),
+                "key prefix" => "SESSION_KEY_PREFIX".into(),
+                _ => "SESSION_REFRESH_THRESHOLD".into(),
+            };
+            e
+        })?;
+        Ok(EnvConfig {
+            config,
+            secret_generated,
+        })
+    }
+
+    /// The server secret.
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// The cookie settings.
+    pub fn cookie(&self) -> &CookieConfig {
+        &self.cookie
+    }
+
+    /// The expiry policy.
+    pub fn expiry(&self) -> &ExpiryPolicy {
+        &self.expiry
+    }
+
+    /// The per-user session limit.
+    pub fn limit(&self) -> UserLimit {
+        self.limit
+    }
+
+    /// The prefix a shared store puts before every key (default `session`).
+    pub fn key_prefix(&self) -> &str {
+        &self.key_prefix
+    }
+
+    /// The request header that may carry the id for non-browser clients.
+    pub fn id_header(&self) -> Option<&str> {
+        self.id_header.as_deref()
+    }
+}
+
+impl SessionConfigBuilder {
+    /// Sets the cookie (default: `sid`, HttpOnly, Secure, SameSite=Lax, Path=/).
+    pub fn with_cookie(mut self, cookie: CookieConfig) -> Self {
+        self.config.cookie = cookie;
+        self
+    }
+
+    /// Sets the expiry policy (default: 24 h idle, 7 days absolute, 1 h threshold).
+    pub fn with_expiry(mut self, expiry: ExpiryPolicy) -> Self {
+        self.config.expiry = expiry;
+        self
+    }
+
+    /// Sets the per-user session limit (default: unlimited).
+    pub fn with_limit(mut self, limit: UserLimit) -> Self {
+        self.config.limit = limit;
+        self
+    }
+
+    /// Sets the store key prefix (default `session`): give each application
+    /// sharing one Redis its own. Letters, digits and `-_.:` only.
+    pub fn with_key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.key_prefix = prefix.into();
+        self
+    }
+
+    /// Also reads the session id from this request header when the request
+    /// has no session cookie, and sends a newly issued id back in the same
+    /// header (for non-browser clients). Default: off.
+    pub fn with_id_header(mut self, name: impl Into<String>) -> Self {
+        self.config.id_header = Some(name.into().to_ascii_lowercase());
+        self
+    }
+
+    /// Checks the settings together and builds the configuration.
+    pub fn build(self) -> Result<SessionConfig, ConfigError> {
+        let c = self.config;
+        c.cookie
+            .validate()
+            .map_err(|e: CookieConfigError| ConfigError::new("cookie", e))?;
+        c.expiry
+            .validate()
+            .map_err(|e: ExpiryError| ConfigError::new("expiry", e))?;
+        let prefix_ok = !c.key_prefix.is_empty()
+            && c.key_prefix.len() <= 64
+            && c.key_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+        if !prefix_ok {
+            return Err(ConfigError::new(
+                "key prefix",
+                format!(
+                    "{:?} must be 1 to 64 letters, digits or -_.:",
+                    c.key_prefix
+                ),
+            ));
+        }
+        if let Some(h) = &c.id_header {
+            if h.is_empty() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                return Err(ConfigError::new("id header", format!("{h:?} is not a header name")));
+            }
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(vars: &[(&str, &str)]) -> Result<EnvConfig, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        SessionConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_from_an_empty_environment() {
+        let env = from(&[]).unwrap();
+        assert!(env.secret_generated);
+        let c = env.config;
+        assert_eq!(c.cookie().cookie_name(), "sid");
+        assert!(c.cookie().secure());
+        assert_eq!(c.expiry().idle_timeout(), Duration::from_secs(86_400));
+        assert_eq!(c.expiry().absolute_lifetime(), Duration::from_secs(604_800));
+        assert_eq!(c.expiry().refresh_threshold(), Duration::from_secs(3_600));
+        assert_eq!(c.limit(), UserLimit::unlimited());
+        assert_eq!(c.key_prefix(), "session");
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let secret = "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=";
+        let c = from(&[
+            ("SESSION_SECRET", secret),
+            ("SESSION_COOKIE_NAME", "app"),
+            ("SESSION_TTL_SECONDS", "60"),
+            ("SESSION_ABSOLUTE_SECONDS", "120"),
+            ("SESSION_MAX_CONCURRENT", "2"),
+            ("SESSION_LIMIT_POLICY", "deny"),
+            ("SESSION_COOKIE_SECURE", "false"),
+            ("SESSION_KEY_PREFIX", "demo"),
+        ])
+        .unwrap();
+        assert!(!c.secret_generated);
+        let c = c.config;
+        assert_eq!(c.cookie().cookie_name(), "app");
+        assert!(!c.cookie().secure());
+        // The threshold default shrinks to a short idle timeout.
+        assert_eq!(c.expiry().refresh_threshold(), Duration::from_secs(60));
+        assert_eq!(c.limit(), UserLimit::at_most(2, LimitPolicy::Deny));
+        assert_eq!(c.key_prefix(), "demo");
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("SESSION_SECRET", "c2hvcnQ="),
+            ("SESSION_TTL_SECONDS", "0"),
+            ("SESSION_ABSOLUTE_SECONDS", "-5"),
+            ("SESSION_REFRESH_THRESHOLD", "999999"),
+            ("SESSION_MAX_CONCURRENT", "many"),
+            ("SESSION_LIMIT_POLICY", "lru"),
+            ("SESSION_COOKIE_SECURE", "maybe"),
+            ("SESSION_COOKIE_NAME", "bad name"),
+            ("SESSION_KEY_PREFIX", "a b"),
+        ] {
+            let err = from(&[(var, value)]).unwrap_err();
+            assert_eq!(err.setting, var, "{value}: {err}");
+        }
+    }
+}

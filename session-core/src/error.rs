@@ -1,0 +1,206 @@
+//! Errors: one small enum per store operation, naming the case, and
+//! [`SessionError`] for application code.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ending::Ending;
+
+/// The cause behind a [`StoreFailure::Unavailable`].
+pub type BoxedCause = Arc<dyn std::error::Error + Send + Sync>;
+
+/// The store could not do its job. Whatever the operation, this means
+/// nothing may be assumed about the session: the request is not signed in
+/// and nothing was written by the session layer (guarantee 9).
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreFailure {
+    /// The store could not be reached, or refused the command. Check that it
+    /// runs and is reachable; the request should be answered with 503.
+    #[error("the session store is unavailable: {0}")]
+    Unavailable(#[source] BoxedCause),
+    /// The store did not answer within its deadline.
+    #[error("the session store did not answer within {0:?}")]
+    TimedOut(Duration),
+    /// A stored record could not be decoded. It is reported, never replaced:
+    /// inspect it, then revoke the session.
+    #[error("a stored session record is unreadable: {0}")]
+    Corrupt(String),
+}
+
+impl StoreFailure {
+    /// An [`StoreFailure::Unavailable`] from any error.
+    pub fn unavailable(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreFailure::Unavailable(Arc::new(cause))
+    }
+}
+
+/// Why [`crate::SessionStore::create`] failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum CreateError {
+    /// A session (active or ended) already exists under this key. Generate
+    /// a new id; never overwrite.
+    #[error("a session with this id already exists")]
+    DuplicateId,
+    /// The user has `limit` active sessions and the policy is `deny`.
+    #[error("the user already has the maximum of {limit} active sessions")]
+    LimitReached {
+        /// The configured limit.
+        limit: u32,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreFailure),
+}
+
+/// Why a change to an existing session (apply a delta, increment) failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpdateError {
+    /// No session, active or ended, under this key (never existed, or its
+    /// end was forgotten). Nothing was written: a save never re-creates.
+    #[error("no session with this id")]
+    UnknownId,
+    /// The session has ended; nothing was written (guarantee 1).
+    #[error("the session has ended ({0})")]
+    Ended(Ending),
+    /// `increment` found a value under the key that is not an integer.
+    #[error("the value under {key:?} is not an integer")]
+    NotAnInteger {
+        /// The data key.
+        key: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreFailure),
+}
+
+/// Why [`crate::SessionStore::rotate`] failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum RotateError {
+    /// No session under the old key.
+    #[error("no session with this id")]
+    UnknownId,
+    /// The old session has ended (perhaps another rotation won the race).
+    #[error("the session has ended ({0})")]
+    Ended(Ending),
+    /// The new key is taken.
+    #[error("a session with the new id already exists")]
+    DuplicateId,
+    /// Signing in was asked for, but the old session belongs to another
+    /// user. Nothing changed.
+    #[error("the session belongs to another user")]
+    OtherUser,
+    /// Signing in would exceed the user's limit and the policy is `deny`.
+    #[error("the user already has the maximum of {limit} active sessions")]
+    LimitReached {
+        /// The configured limit.
+        limit: u32,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreFailure),
+}
+
+/// What went wrong with a session operation in application code.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The operation needs a session and this request has none.
+    #[error("this request has no session")]
+    NoSession,
+    /// The session has ended, and why. Treat the request as signed out.
+    #[error("the session has ended ({0})")]
+    Ended(Ending),
+    /// Signing in was refused: the user is at the session limit (`deny`).
+    #[error("the user already has the maximum of {limit} active sessions")]
+    LimitReached {
+        /// The configured limit.
+        limit: u32,
+    },
+    /// `increment` found a value that is not an integer.
+    #[error("the value under {key:?} is not an integer")]
+    NotAnInteger {
+        /// The data key.
+        key: String,
+    },
+    /// A data key was empty or longer than 256 bytes.
+    #[error("data keys must be 1 to 256 bytes long")]
+    InvalidKey,
+    /// A value could not be turned into JSON.
+    #[error("the value for {key:?} could not be serialized: {message}")]
+    Serialize {
+        /// The data key.
+        key: String,
+        /// serde's message.
+        message: String,
+    },
+    /// A stored value does not have the type asked for.
+    #[error("the value under {key:?} does not have the requested type: {message}")]
+    Deserialize {
+        /// The data key.
+        key: String,
+        /// serde's message.
+        message: String,
+    },
+    /// The store failed: answer 503, treat the request as not signed in.
+    #[error(transparent)]
+    Store(#[from] StoreFailure),
+}
+
+impl SessionError {
+    /// True when the cause is the store being down, slow, or returning
+    /// unreadable data (an adapter answers 503).
+    pub fn is_store_failure(&self) -> bool {
+        matches!(self, SessionError::Store(_))
+    }
+
+    /// The ending, when the error is that the session ended.
+    pub fn ending(&self) -> Option<&Ending> {
+        match self {
+            SessionError::Ended(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<UpdateError> for SessionError {
+    fn from(e: UpdateError) -> Self {
+        match e {
+            UpdateError::UnknownId => SessionError::NoSession,
+            UpdateError::Ended(end) => SessionError::Ended(end),
+            UpdateError::NotAnInteger { key } => SessionError::NotAnInteger { key },
+            UpdateError::Store(f) => SessionError::Store(f),
+        }
+    }
+}
+
+impl From<RotateError> for SessionError {
+    fn from(e: RotateError) -> Self {
+        match e {
+            RotateError::UnknownId => SessionError::NoSession,
+            RotateError::Ended(end) => SessionError::Ended(end),
+            RotateError::LimitReached { limit } => SessionError::LimitReached { limit },
+            // Ids are 128 random bits: a duplicate means the store misbehaves.
+            RotateError::OtherUser => SessionError::NoSession,
+            RotateError::DuplicateId => SessionError::Store(StoreFailure::Corrupt(
+                "the store reported a duplicate for a fresh random id".into(),
+            )),
+            RotateError::Store(f) => SessionError::Store(f),
+        }
+    }
+}
+
+impl From<CreateError> for SessionError {
+    fn from(e: CreateError) -> Self {
+        match e {
+            CreateError::LimitReached { limit } => SessionError::LimitReached { limit },
+            CreateError::DuplicateId => SessionError::Store(StoreFailure::Corrupt(
+                "the store reported a duplicate for a fresh random id".into(),
+            )),
+            CreateError::Store(f) => SessionError::Store(f),
+        }
+    }
+}

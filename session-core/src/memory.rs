@@ -1,0 +1,555 @@
+//! [`MemoryStore`]: the embedded default store, and the reference model the
+//! Redis store is tested against.
+//!
+//! Everything lives behind one mutex, so every operation is atomic by
+//! construction. Data values are kept as JSON text and decoded on load, as a
+//! remote store would, so a damaged value is reported as corrupt.
+//!
+//! # No garbage
+//!
+//! Every entry has a wake-up time in an ordered queue: an active session at
+//! its expiry, a tombstone when its retention ends. Every operation first
+//! handles the wake-ups that are due, so expired sessions and old tombstones
+//! are dropped as a side effect of normal use, with no background task, and
+//! the counts stay exact. The cost is amortised O(log n) per operation.
+//! A process that stops calling the store keeps its memory until the next
+//! call.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::delta::Delta;
+use crate::ending::{EndReason, Ending};
+use crate::error::{CreateError, RotateError, StoreFailure, UpdateError};
+use crate::expiry::{idle_deadline, refresh_due};
+use crate::id::{PublicId, SessionKey};
+use crate::limit::{LimitPolicy, UserLimit};
+use crate::record::{FORMAT_VERSION, Metadata, SessionRecord, SessionSummary};
+use crate::store::{
+    Applied, Created, Loaded, NewSession, Page, PageRequest, Rotation, SessionStore, StoreContext,
+    UserKey,
+};
+use crate::time::Timestamp;
+use crate::user::UserId;
+
+/// An in-process session store. Cheap to create; share it as
+/// `Arc<MemoryStore>` or `Arc<dyn SessionStore>`.
+///
+/// Sessions live as long as the process and are not shared between
+/// instances: use it for development, tests and single-instance apps.
+///
+/// ```
+/// use session_core::{MemoryStore, SessionStore};
+/// use std::sync::Arc;
+/// let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    entries: HashMap<SessionKey, Entry>,
+    /// Each user's active sessions: public id → key.
+    users: BTreeMap<UserId, BTreeMap<PublicId, SessionKey>>,
+    /// When to look at an entry again (stale items are skipped).
+    wakeups: BTreeSet<(Timestamp, SessionKey)>,
+    active: u64,
+}
+
+#[derive(Debug)]
+enum Entry {
+    Live(Box<Live>),
+    Ended { ending: Ending, forget_at: Timestamp },
+}
+
+#[derive(Debug, Clone)]
+struct Live {
+    public_id: PublicId,
+    user: Option<UserId>,
+    created_at: Timestamp,
+    last_seen_at: Timestamp,
+    idle_timeout: Duration,
+    idle_deadline: Timestamp,
+    absolute_deadline: Timestamp,
+    metadata: Metadata,
+    data: BTreeMap<String, String>,
+}
+
+impl Live {
+    fn expires_at(&self) -> Timestamp {
+        self.idle_deadline.min(self.absolute_deadline)
+    }
+
+    fn touch(&mut self, now: Timestamp) {
+        self.last_seen_at = now;
+        self.idle_deadline = idle_deadline(now, self.idle_timeout, self.absolute_deadline);
+    }
+
+    fn apply(&mut self, delta: &Delta) {
+        for (k, v) in &delta.data {
+            match v {
+                Some(json) => self.data.insert(k.clone(), json.clone()),
+                None => self.data.remove(k),
+            };
+        }
+        if let Some(m) = &delta.metadata {
+            self.metadata = m.clone();
+        }
+        if let Some(t) = delta.idle_timeout {
+            self.idle_timeout = t;
+        }
+    }
+
+    fn record(&self) -> Result<SessionRecord, StoreFailure> {
+        let mut data = BTreeMap::new();
+        for (k, v) in &self.data {
+            let value = serde_json::from_str(v).map_err(|e| {
+                StoreFailure::Corrupt(format!("data key {k:?} does not hold JSON: {e}"))
+            })?;
+            data.insert(k.clone(), value);
+        }
+        Ok(SessionRecord {
+            format_version: FORMAT_VERSION,
+            public_id: self.public_id,
+            user: self.user.clone(),
+            created_at: self.created_at,
+            last_seen_at: self.last_seen_at,
+            idle_timeout: self.idle_timeout,
+            idle_deadline: self.idle_deadline,
+            absolute_deadline: self.absolute_deadline,
+            metadata: self.metadata.clone(),
+            data,
+        })
+    }
+}
+
+impl State {
+    /// Handles every wake-up due at `now`: expires sessions, forgets tombstones.
+    fn sweep(&mut self, cx: &StoreContext) {
+        while let Some(&(at, key)) = self.wakeups.first() {
+            if at > cx.now {
+                break;
+            }
+            self.wakeups.pop_first();
+            match self.entries.get(&key) {
+                Some(Entry::Live(live)) if live.expires_at() <= cx.now => {
+                    let at = live.expires_at();
+                    self.end(&key, EndReason::Expired, at, cx);
+                }
+                Some(Entry::Ended { forget_at, .. }) if *forget_at <= cx.now => {
+                    self.entries.remove(&key);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Ends the live session under `key`, leaving a tombstone.
+    fn end(
+        &mut self,
+        key: &SessionKey,
+        reason: EndReason,
+        at: Timestamp,
+        cx: &StoreContext,
+    ) -> Option<PublicId> {
+        let Some(Entry::Live(live)) = self.entries.get(key) else {
+            return None;
+        };
+        let (public_id, user) = (live.public_id, live.user.clone());
+        if let Some(user) = user {
+            self.unindex(&user, &public_id);
+        }
+        self.active -= 1;
+        let forget_at = at.plus(cx.ended_retention);
+        if forget_at <= cx.now {
+            self.entries.remove(key);
+        } else {
+            let ending = Ending { reason, at };
+            self.entries.insert(*key, Entry::Ended { ending, forget_at });
+            self.wakeups.insert((forget_at, *key));
+        }
+        Some(public_id)
+    }
+
+    fn unindex(&mut self, user: &UserId, public_id: &PublicId) {
+        if let Some(index) = self.users.get_mut(user) {
+            index.remove(public_id);
+            if index.is_empty() {
+                self.users.remove(user);
+            }
+        }
+    }
+
+    fn insert_live(&mut self, key: SessionKey, live: Live) {
+        if let Some(user) = &live.user {
+            self.users
+                .entry(user.clone())
+                .or_default()
+                .insert(live.public_id, key);
+        }
+        self.wakeups.insert((live.expires_at(), key));
+        self.entries.insert(key, Entry::Live(Box::new(live)));
+        self.active += 1;
+    }
+
+    fn live_mut(&mut self, key: &SessionKey) -> Result<&mut Live, UpdateError> {
+        match self.entries.get_mut(key) {
+            None => Err(UpdateError::UnknownId),
+            Some(Entry::Ended { ending, .. }) => Err(UpdateError::Ended(ending.clone())),
+            Some(Entry::Live(live)) => Ok(live),
+        }
+    }
+
+    fn user_sessions(&self, user: &UserId) -> impl Iterator<Item = (&SessionKey, &Live)> {
+        self.users.get(user).into_iter().flat_map(move |index| {
+            index.values().filter_map(move |key| match self.entries.get(key) {
+                Some(Entry::Live(live)) => Some((key, &**live)),
+                _ => None,
+            })
+        })
+    }
+
+    /// Ends sessions of `user` until one more fits under `limit`, or refuses.
+    fn make_room(
+        &mut self,
+        user: &UserId,
+        limit: UserLimit,
+        exclude: Option<&SessionKey>,
+        cx: &StoreContext,
+    ) -> Result<Vec<PublicId>, u32> {
+        let Some(max) = limit.max() else {
+            return Ok(Vec::new());
+        };
+        let mut sessions: Vec<(Timestamp, Timestamp, SessionKey)> = self
+            .user_sessions(user)
+            .filter(|(k, _)| Some(*k) != exclude)
+            .map(|(k, l)| (l.last_seen_at, l.created_at, *k))
+            .collect();
+        let max_usize = usize::try_from(max).unwrap_or(usize::MAX);
+        if sessions.len() < max_usize {
+            return Ok(Vec::new());
+        }
+        match limit.policy() {
+            LimitPolicy::Deny => return Err(max),
+            LimitPolicy::EvictIdle => sessions.sort(),
+            LimitPolicy::EvictOldest => sessions.sort_by_key(|(seen, created, k)| (*created, *seen, *k)),
+        }
+        let excess = sessions.len() + 1 - max_usize;
+        Ok(sessions
+            .iter()
+            .take(excess)
+            .filter_map(|(_, _, key)| self.end(key, EndReason::Limit, cx.now, cx))
+            .collect())
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many entries (active sessions and tombstones) the store holds
+    /// after handling the wake-ups due at `now`: a diagnostic for "no
+    /// garbage" checks.
+    pub fn entry_count(&self, cx: &StoreContext) -> usize {
+        let mut state = self.lock();
+        state.sweep(cx);
+        state.entries.len()
+    }
+
+    /// Damages the stored data of the session under `key` so that it no
+    /// longer decodes (for the conformance kit's corrupt-record check).
+    /// Returns false if there is no active session under `key`.
+    #[cfg(feature = "testkit")]
+    pub fn damage_for_tests(&self, key: &SessionKey) -> bool {
+        let mut state = self.lock();
+        match state.entries.get_mut(key) {
+            Some(Entry::Live(live)) => {
+                live.data.insert("damaged".into(), "{not json".into());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-done change:
+        // every operation validates before it mutates. Keep serving.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn create(
+        &self,
+        session: NewSession,
+        limit: UserLimit,
+        cx: &StoreContext,
+    ) -> Result<Created, CreateError> {
+        let mut state = self.lock();
+        state.sweep(cx);
+        if state.entries.contains_key(&session.key) {
+            return Err(CreateError::DuplicateId);
+        }
+        let user = session.user.map(|u| u.user);
+        let evicted = match &user {
+            Some(u) => state
+                .make_room(u, limit, None, cx)
+                .map_err(|limit| CreateError::LimitReached { limit })?,
+            None => Vec::new(),
+        };
+        let live = Live {
+            public_id: session.public_id,
+            user,
+            created_at: cx.now,
+            last_seen_at: cx.now,
+            idle_timeout: session.idle_timeout,
+            idle_deadline: idle_deadline(cx.now, session.idle_timeout, session.absolute_deadline),
+            absolute_deadline: session.absolute_deadline,
+            metadata: session.metadata,
+            data: session.data,
+        };
+        let record = live.record()?;
+        state.insert_live(session.key, live);
+        Ok(Created { record, evicted })
+    }
+
+    async fn load(&self, key: &SessionKey, cx: &StoreContext) -> Result<Loaded, StoreFailure> {
+        let mut state = self.lock();
+        state.sweep(cx);
+        let live = match state.entries.get_mut(key) {
+            None => return Ok(Loaded::Unknown),
+            Some(Entry::Ended { ending, .. }) => return Ok(Loaded::Ended(ending.clone())),
+            Some(Entry::Live(live)) => live,
+        };
+        let mut record = live.record()?;
+        let due = refresh_due(
+            cx.now,
+            live.idle_deadline,
+            live.idle_timeout,
+            live.absolute_deadline,
+            cx.refresh_threshold,
+        );
+        if due {
+            live.touch(cx.now);
+            record.last_seen_at = live.last_seen_at;
+            record.idle_deadline = live.idle_deadline;
+            let wake = live.expires_at();
+            state.wakeups.insert((wake, *key));
+        }
+        Ok(Loaded::Active {
+            record,
+            refreshed: due,
+        })
+    }
+
+    async fn apply(
+        &self,
+        key: &SessionKey,
+        delta: &Delta,
+        cx: &StoreContext,
+    ) -> Result<Applied, UpdateError> {
+        let mut state = self.lock();
+        state.sweep(cx);
+        let live = state.live_mut(key)?;
+        live.apply(delta);
+        live.touch(cx.now);
+        let applied = Applied {
+            idle_deadline: live.idle_deadline,
+            absolute_deadline: live.absolute_deadline,
+        };
+        let wake = live.expires_at();
+        state.wakeups.insert((wake, *key));
+        Ok(applied)
+    }
+
+    async fn increment(
+        &self,
+        key: &SessionKey,
+        field: &str,
+        by: i64,
+        cx: &StoreContext,
+    ) -> Result<i64, UpdateError> {
+        let mut state = self.lock();
+        state.sweep(cx);
+        let live = state.live_mut(key)?;
+        let current = match live.data.get(field) {
+            None => 0,
+            Some(json) => serde_json::from_str::<i64>(json).map_err(|_| UpdateError::NotAnInteger {
+                key: field.to_owned(),
+            })?,
+        };
+        let next = current.checked_add(by).ok_or_else(|| UpdateError::NotAnInteger {
+            key: field.to_owned(),
+        })?;
+        live.data.insert(field.to_owned(), next.to_string());
+        if refresh_due(
+            cx.now,
+            live.idle_deadline,
+            live.idle_timeout,
+            live.absolute_deadline,
+            cx.refresh_threshold,
+        ) {
+            live.touch(cx.now);
+            let wake = live.expires_at();
+            state.wakeups.insert((wake, *key));
+        }
+        Ok(next)
+    }
+
+    async fn rotate(&self, rotation: Rotation, cx: &StoreContext) -> Result<Created, RotateError> {
+        let mut state = self.lock();
+        state.sweep(cx);
+        let mut live = match state.entries.get(&rotation.old) {
+            None => return Err(RotateError::UnknownId),
+            Some(Entry::Ended { ending, .. }) => return Err(RotateError::Ended(ending.clone())),
+            Some(Entry::Live(live)) => (**live).clone(),
+        };
+        if state.entries.contains_key(&rotation.new) {
+            return Err(RotateError::DuplicateId);
+        }
+        let mut evicted = Vec::new();
+        if let Some(sign_in) = &rotation.sign_in {
+            if live.user.as_ref().is_some_and(|u| *u != sign_in.user.user) {
+                return Err(RotateError::OtherUser);
+            }
+            evicted = state
+                .make_room(&sign_in.user.user, sign_in.limit, Some(&rotation.old), cx)
+                .map_err(|limit| RotateError::LimitReached { limit })?;
+            live.user = Some(sign_in.user.user.clone());
+            live.created_at = cx.now;
+            live.absolute_deadline = sign_in.absolute_deadline;
+        }
+        live.apply(&rotation.delta);
+        live.touch(cx.now);
+        let record = live.record()?;
+        state.end(&rotation.old, EndReason::Rotated, cx.now, cx);
+        state.insert_live(rotation.new, live);
+        Ok(Created { record, evicted })
+    }
+
+    async fn invalidate(
+        &self,
+        key: &SessionKey,
+        reason: EndReason,
+        cx: &StoreContext,
+    ) -> Result<Option<PublicId>, StoreFailure> {
+        let mut state = self.lock();
+        state.sweep(cx);
+        Ok(state.end(key, reason, cx.now, cx))
+    }
+
+    async fn revoke_by_public_id(
+        &self,
+        user: &UserKey,
+        public_id: &PublicId,
+        reason: EndReason,
+        cx: &StoreContext,
+    ) -> Result<bool, StoreFailure> {
+        let mut state = self.lock();
+        state.sweep(cx);
+        let key = state
+            .users
+            .get(&user.user)
+            .and_then(|index| index.get(public_id))
+            .copied();
+        Ok(match key {
+            Some(key) => state.end(&key, reason, cx.now, cx).is_some(),
+            None => false,
+        })
+    }
+
+    async fn revoke_all(
+        &self,
+        user: &UserKey,
+        except: Option<&PublicId>,
+        reason: EndReason,
+        cx: &StoreContext,
+    ) -> Result<u64, StoreFailure> {
+        let mut state = self.lock();
+        state.sweep(cx);
+        let keys: Vec<SessionKey> = state
+            .users
+            .get(&user.user)
+            .map(|index| {
+                index
+                    .iter()
+                    .filter(|(p, _)| Some(*p) != except)
+                    .map(|(_, k)| *k)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut ended = 0;
+        for key in keys {
+            if state.end(&key, reason.clone(), cx.now, cx).is_some() {
+                ended += 1;
+            }
+        }
+        Ok(ended)
+    }
+
+    async fn list_user_sessions(
+        &self,
+        user: &UserKey,
+        cx: &StoreContext,
+    ) -> Result<Vec<SessionSummary>, StoreFailure> {
+        let mut state = self.lock();
+        state.sweep(cx);
+        let mut list: Vec<SessionSummary> = Vec::new();
+        for (_, live) in state.user_sessions(&user.user) {
+            list.push(live.record()?.summary());
+        }
+        list.sort_by(|a, b| {
+            (b.created_at, b.public_id).cmp(&(a.created_at, a.public_id))
+        });
+        Ok(list)
+    }
+
+    async fn count_user_sessions(
+        &self,
+        user: &UserKey,
+        cx: &StoreContext,
+    ) -> Result<u64, StoreFailure> {
+        let mut state = self.lock();
+        state.sweep(cx);
+        Ok(state.users.get(&user.user).map_or(0, |i| i.len() as u64))
+    }
+
+    async fn count_active(&self, cx: &StoreContext) -> Result<u64, StoreFailure> {
+        let mut state = self.lock();
+        state.sweep(cx);
+        Ok(state.active)
+    }
+
+    async fn count_active_users(&self, cx: &StoreContext) -> Result<u64, StoreFailure> {
+        let mut state = self.lock();
+        state.sweep(cx);
+        Ok(state.users.len() as u64)
+    }
+
+    async fn active_users(&self, page: PageRequest, cx: &StoreContext) -> Result<Page, StoreFailure> {
+        use std::ops::Bound;
+        let mut state = self.lock();
+        state.sweep(cx);
+        let limit = usize::try_from(page.limit.clamp(1, 1000)).unwrap_or(1000);
+        let lower = match &page.after {
+            Some(after) => Bound::Excluded(after.clone()),
+            None => Bound::Unbounded,
+        };
+        let mut iter = state.users.range((lower, Bound::Unbounded)).map(|(u, _)| u);
+        let users: Vec<UserId> = iter.by_ref().take(limit).cloned().collect();
+        let next = if iter.next().is_some() {
+            users.last().cloned()
+        } else {
+            None
+        };
+        Ok(Page { users, next })
+    }
+}

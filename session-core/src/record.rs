@@ -1,0 +1,97 @@
+//! The session record: what a store keeps for one active session.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::id::PublicId;
+use crate::time::Timestamp;
+use crate::user::UserId;
+
+/// The stored format's version. A store writes it with every record and
+/// refuses (as corrupt) a record whose version it does not know, so a future
+/// format can migrate old records instead of misreading them.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Facts about the client a session was created from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Metadata {
+    /// The client's IP address as the application saw it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// The client's `User-Agent`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// A device label the user chose.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// Anything else the application wants to show in a device list.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, String>,
+}
+
+/// One active session as a store returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    /// The stored format's version ([`FORMAT_VERSION`]).
+    pub format_version: u32,
+    /// The stable, shareable id.
+    pub public_id: PublicId,
+    /// Who is signed in, if anyone.
+    pub user: Option<UserId>,
+    /// When the session was created.
+    pub created_at: Timestamp,
+    /// When activity last pushed the idle deadline (to the precision of the
+    /// refresh threshold).
+    pub last_seen_at: Timestamp,
+    /// This session's idle timeout (the policy's, or its own override).
+    pub idle_timeout: Duration,
+    /// When the session expires unless activity pushes this forward; never
+    /// past `absolute_deadline`.
+    pub idle_deadline: Timestamp,
+    /// When the session expires whatever happens.
+    pub absolute_deadline: Timestamp,
+    /// Client facts.
+    pub metadata: Metadata,
+    /// Application data: string keys to JSON values.
+    pub data: BTreeMap<String, serde_json::Value>,
+}
+
+impl SessionRecord {
+    /// When the session expires if nothing else happens: the idle deadline,
+    /// itself capped by the absolute one.
+    pub fn expires_at(&self) -> Timestamp {
+        self.idle_deadline.min(self.absolute_deadline)
+    }
+
+    /// A device-list view of this record.
+    pub fn summary(&self) -> SessionSummary {
+        SessionSummary {
+            public_id: self.public_id,
+            created_at: self.created_at,
+            last_seen_at: self.last_seen_at,
+            expires_at: self.expires_at(),
+            absolute_deadline: self.absolute_deadline,
+            metadata: self.metadata.clone(),
+        }
+    }
+}
+
+/// What a "your devices" list shows about one session. It holds nothing that
+/// lets anyone act as the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// The session's public id (what "revoke that device" takes).
+    pub public_id: PublicId,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it was last seen (to the precision of the refresh threshold).
+    pub last_seen_at: Timestamp,
+    /// When it expires unless used.
+    pub expires_at: Timestamp,
+    /// When it expires whatever happens.
+    pub absolute_deadline: Timestamp,
+    /// Client facts.
+    pub metadata: Metadata,
+}

@@ -1,0 +1,202 @@
+//! The server secret: a [`KeyRing`] shared by every instance.
+//!
+//! The first key signs; every key verifies. To rotate the secret, put a new
+//! key in front and keep the old ones until the sessions they signed have
+//! expired (the absolute lifetime), then drop them.
+//!
+//! The **last** key of the ring is the *anchor*: it keys the slot tag of
+//! signed-in sessions (see [`crate::SlotTag`]). All of a user's sessions must
+//! land in one slot, so this key must stay the same while any session of the
+//! user lives. Rotate by adding keys in front; retire the anchor only when
+//! you accept that every existing signed-in session is then cut off from its
+//! user's index (the usual time: together with a forced sign-out of all).
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// The smallest key the ring accepts, in bytes.
+pub const MIN_KEY_BYTES: usize = 32;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Why a key ring could not be built.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyRingError {
+    /// The ring had no key at all.
+    #[error("the key ring is empty: give at least one key of {MIN_KEY_BYTES} bytes or more")]
+    Empty,
+    /// A key was shorter than [`MIN_KEY_BYTES`].
+    #[error("key {index} has {len} bytes; each key needs at least {MIN_KEY_BYTES}")]
+    TooShort {
+        /// Position of the key in the ring (0 = signing key).
+        index: usize,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// A key was not valid base64.
+    #[error("key {index} is not valid base64 (standard or URL-safe alphabet)")]
+    NotBase64 {
+        /// Position of the key in the ring.
+        index: usize,
+    },
+}
+
+/// The server secret: keys that sign and verify session ids.
+///
+/// Its `Debug` output never shows key material.
+///
+/// ```
+/// use session_core::KeyRing;
+/// let ring = KeyRing::from_base64_list(
+///     "c2lnbmluZy1rZXktdGhhdC1pcy1sb25nLWVub3VnaC0xMjM0NTY3OA==",
+/// ).unwrap();
+/// assert_eq!(ring.len(), 1);
+/// ```
+#[derive(Clone)]
+pub struct KeyRing {
+    keys: Vec<Vec<u8>>,
+}
+
+impl KeyRing {
+    /// A ring of raw keys; the first signs, all verify, the last anchors slot tags.
+    pub fn new(keys: Vec<Vec<u8>>) -> Result<Self, KeyRingError> {
+        if keys.is_empty() {
+            return Err(KeyRingError::Empty);
+        }
+        for (index, k) in keys.iter().enumerate() {
+            if k.len() < MIN_KEY_BYTES {
+                return Err(KeyRingError::TooShort { index, len: k.len() });
+            }
+        }
+        Ok(KeyRing { keys })
+    }
+
+    /// Parses comma-separated base64 keys (standard or URL-safe, padded or not).
+    pub fn from_base64_list(text: &str) -> Result<Self, KeyRingError> {
+        let mut keys = Vec::new();
+        for (index, part) in text.split(',').map(str::trim).enumerate() {
+            if part.is_empty() {
+                continue;
+            }
+            let unpadded = part.trim_end_matches('=');
+            let key = URL_SAFE_NO_PAD
+                .decode(unpadded)
+                .or_else(|_| STANDARD.decode(part))
+                .map_err(|_| KeyRingError::NotBase64 { index })?;
+            keys.push(key);
+        }
+        Self::new(keys)
+    }
+
+    /// A ring with one fresh random 32-byte key (for development: sessions do
+    /// not survive a restart and are not shared between instances).
+    pub fn generate() -> Self {
+        KeyRing {
+            keys: vec![crate::random::bytes::<32>().to_vec()],
+        }
+    }
+
+    /// How many keys the ring holds.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Always false: a ring has at least one key.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The signing key as base64, to hand to other instances.
+    pub fn signing_key_base64(&self) -> String {
+        STANDARD.encode(&self.keys[0])
+    }
+
+    /// HMAC-SHA256 of `parts` under the signing key.
+    pub(crate) fn sign(&self, domain: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+        mac(&self.keys[0], domain, parts)
+    }
+
+    /// Whether `tag` is a (left-truncated) HMAC of `parts` under any key,
+    /// compared in constant time.
+    pub(crate) fn verify(&self, domain: &[u8], parts: &[&[u8]], tag: &[u8]) -> bool {
+        let mut ok = false;
+        for key in &self.keys {
+            let mut m = new_mac(key, domain);
+            for p in parts {
+                m.update(p);
+            }
+            // Every key is tried, so timing does not reveal which one matched.
+            ok |= m.verify_truncated_left(tag).is_ok();
+        }
+        ok
+    }
+
+    /// HMAC-SHA256 of `parts` under the anchor (last) key.
+    pub(crate) fn anchor_mac(&self, domain: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+        let anchor = self.keys.last().unwrap_or(&self.keys[0]);
+        mac(anchor, domain, parts)
+    }
+}
+
+fn new_mac(key: &[u8], domain: &[u8]) -> HmacSha256 {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut m = <HmacSha256 as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    m.update(domain);
+    m.update(&[0]);
+    m
+}
+
+fn mac(key: &[u8], domain: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut m = new_mac(key, domain);
+    for p in parts {
+        m.update(p);
+    }
+    m.finalize().into_bytes().into()
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyRing({} keys, redacted)", self.keys.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_short_empty_and_bad_base64() {
+        assert_eq!(KeyRing::new(vec![]).unwrap_err(), KeyRingError::Empty);
+        assert_eq!(
+            KeyRing::new(vec![vec![1; 31]]).unwrap_err(),
+            KeyRingError::TooShort { index: 0, len: 31 }
+        );
+        assert_eq!(
+            KeyRing::from_base64_list("!!!").unwrap_err(),
+            KeyRingError::NotBase64 { index: 0 }
+        );
+        assert_eq!(KeyRing::from_base64_list(" , ").unwrap_err(), KeyRingError::Empty);
+    }
+
+    #[test]
+    fn old_keys_verify_new_key_signs() {
+        let old = KeyRing::new(vec![vec![1; 32]]).unwrap();
+        let both = KeyRing::new(vec![vec![2; 32], vec![1; 32]]).unwrap();
+        let tag = old.sign(b"d", &[b"x"]);
+        assert!(both.verify(b"d", &[b"x"], &tag[..16]));
+        assert!(!both.verify(b"d", &[b"y"], &tag[..16]));
+        let new_tag = both.sign(b"d", &[b"x"]);
+        assert!(!old.verify(b"d", &[b"x"], &new_tag[..16]));
+    }
+
+    #[test]
+    fn debug_hides_keys() {
+        let ring = KeyRing::new(vec![vec![b'k'; 32]]).unwrap();
+        assert!(!format!("{ring:?}").contains("kkkk"));
+    }
+}

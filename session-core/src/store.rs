@@ -1,0 +1,256 @@
+//! The [`SessionStore`] trait: the contract every backend keeps.
+//!
+//! The trait has one operation per change, never a generic `save`: `create`
+//! refuses a duplicate, `apply` and `increment` refuse an ended or unknown
+//! session (so a save can never bring a signed-out user back), and `rotate`
+//! moves a session to a new key in one step. Every operation that reads and
+//! then writes, or writes more than one thing, must be atomic.
+//!
+//! Stores never read a clock: [`StoreContext::now`] is the time. They never
+//! see a session id either, only its [`SessionKey`].
+//!
+//! The conformance kit (`session_core::testkit`, feature `testkit`) checks a
+//! store against this contract; run it against any store you write.
+//!
+//! # Invariants a store keeps
+//!
+//! * A session is *active* at `now` iff it exists, has not ended, and
+//!   `now < expires_at` (the earlier of idle and absolute deadline).
+//! * Ending a session (invalidate, revoke, revoke-all, limit eviction,
+//!   rotation) leaves a tombstone with the [`Ending`] for at least
+//!   [`StoreContext::ended_retention`]; while it exists, `load` reports it,
+//!   `create` with that key fails with `DuplicateId`, and `apply`,
+//!   `increment` and `rotate` fail with `Ended`.
+//! * A signed-in session is listed in its user's index until it ends or
+//!   expires; every user-scoped operation is exact at `now`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::delta::Delta;
+use crate::ending::{EndReason, Ending};
+use crate::error::{CreateError, RotateError, StoreFailure, UpdateError};
+use crate::id::{PublicId, SessionKey, SlotTag};
+use crate::limit::UserLimit;
+use crate::record::{Metadata, SessionRecord, SessionSummary};
+use crate::time::Timestamp;
+use crate::user::UserId;
+
+/// The time and policy an operation runs under, given by the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreContext {
+    /// The current time: all expiry is judged against it.
+    pub now: Timestamp,
+    /// How long an ended session's tombstone must be kept.
+    pub ended_retention: Duration,
+    /// `load` pushes the idle deadline forward when less than this remains.
+    pub refresh_threshold: Duration,
+}
+
+/// A user and the slot all of the user's sessions live in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UserKey {
+    /// The user.
+    pub user: UserId,
+    /// The user's slot tag ([`SlotTag::for_user`]).
+    pub slot: SlotTag,
+}
+
+/// A session to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSession {
+    /// Where to file it.
+    pub key: SessionKey,
+    /// Its public id.
+    pub public_id: PublicId,
+    /// The signed-in user, if any (the key's slot must be the user's slot).
+    pub user: Option<UserKey>,
+    /// Its idle timeout.
+    pub idle_timeout: Duration,
+    /// Its absolute deadline.
+    pub absolute_deadline: Timestamp,
+    /// Client facts.
+    pub metadata: Metadata,
+    /// Initial data: keys to JSON text.
+    pub data: BTreeMap<String, String>,
+}
+
+/// What [`SessionStore::load`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Loaded {
+    /// An active session. `refreshed` is true when this load pushed the idle
+    /// deadline forward (the cookie's expiry should follow).
+    Active {
+        /// The record (after any refresh).
+        record: SessionRecord,
+        /// Whether the idle deadline moved.
+        refreshed: bool,
+    },
+    /// The session ended, and why (kept for the retention period).
+    Ended(Ending),
+    /// Nothing is known under this key: never existed, or long gone.
+    Unknown,
+}
+
+/// A successful create or rotate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Created {
+    /// The new session's record.
+    pub record: SessionRecord,
+    /// Public ids of the sessions ended to keep the user within the limit.
+    pub evicted: Vec<PublicId>,
+}
+
+/// The deadlines after a successful [`SessionStore::apply`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// The new idle deadline.
+    pub idle_deadline: Timestamp,
+    /// The absolute deadline (unchanged).
+    pub absolute_deadline: Timestamp,
+}
+
+/// A rotation: move the session under `old` to `new` in one step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rotation {
+    /// The session's current key.
+    pub old: SessionKey,
+    /// Its new key.
+    pub new: SessionKey,
+    /// Sign the session in while moving it (login).
+    pub sign_in: Option<SignIn>,
+    /// Changes to apply on the way (the request's unsaved delta).
+    pub delta: Delta,
+}
+
+/// Signing a session in during a [`Rotation`].
+///
+/// The old session must be anonymous or already this user's, else the
+/// rotation fails with [`RotateError::OtherUser`] and changes nothing. The
+/// old session does not count toward `limit`. Signing in starts the
+/// session's life anew: `created_at` becomes now and the absolute deadline
+/// becomes `absolute_deadline`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignIn {
+    /// The user to bind.
+    pub user: UserKey,
+    /// The per-user limit to apply atomically.
+    pub limit: UserLimit,
+    /// The new absolute deadline.
+    pub absolute_deadline: Timestamp,
+}
+
+/// One page request for [`SessionStore::active_users`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Start after this user (exclusive); `None` for the first page.
+    pub after: Option<UserId>,
+    /// At most this many users (1 to 1000).
+    pub limit: u32,
+}
+
+/// A page of users, in ascending byte order of their ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// The users on this page.
+    pub users: Vec<UserId>,
+    /// Pass this as `after` for the next page; `None` on the last.
+    pub next: Option<UserId>,
+}
+
+/// A session backend. Object safe: `Arc<dyn SessionStore>` works.
+#[async_trait]
+pub trait SessionStore: Send + Sync + fmt::Debug {
+    /// Creates a session. Fails with `DuplicateId` if anything (active or
+    /// tombstone) exists under the key. When `session.user` is set, enforces
+    /// `limit` atomically with the creation (guarantee 4).
+    async fn create(
+        &self,
+        session: NewSession,
+        limit: UserLimit,
+        cx: &StoreContext,
+    ) -> Result<Created, CreateError>;
+
+    /// Loads a session, pushing its idle deadline forward when less than
+    /// the refresh threshold remains (one round trip).
+    async fn load(&self, key: &SessionKey, cx: &StoreContext) -> Result<Loaded, StoreFailure>;
+
+    /// Writes a delta to an active session and pushes its idle deadline.
+    /// Refused with `Ended`/`UnknownId` otherwise; never re-creates.
+    async fn apply(
+        &self,
+        key: &SessionKey,
+        delta: &Delta,
+        cx: &StoreContext,
+    ) -> Result<Applied, UpdateError>;
+
+    /// Atomically adds `by` to the integer under data key `field` (absent
+    /// counts as 0) and returns the new value. Same refusals as `apply`.
+    async fn increment(
+        &self,
+        key: &SessionKey,
+        field: &str,
+        by: i64,
+        cx: &StoreContext,
+    ) -> Result<i64, UpdateError>;
+
+    /// Moves a session to a new key in one step, ending the old key with
+    /// [`EndReason::Rotated`] (guarantee 6). Of two rotations racing on one
+    /// key, exactly one succeeds.
+    async fn rotate(&self, rotation: Rotation, cx: &StoreContext) -> Result<Created, RotateError>;
+
+    /// Ends the session under `key` with `reason`. Returns its public id if
+    /// an active session was ended, `None` if there was none.
+    async fn invalidate(
+        &self,
+        key: &SessionKey,
+        reason: EndReason,
+        cx: &StoreContext,
+    ) -> Result<Option<PublicId>, StoreFailure>;
+
+    /// Ends `user`'s session with public id `public_id`; false when the user
+    /// has no such active session (another user's public id is never found).
+    async fn revoke_by_public_id(
+        &self,
+        user: &UserKey,
+        public_id: &PublicId,
+        reason: EndReason,
+        cx: &StoreContext,
+    ) -> Result<bool, StoreFailure>;
+
+    /// Ends every active session of `user` but `except`, in one atomic step
+    /// (guarantee 5), each with `reason`. Returns how many it ended.
+    async fn revoke_all(
+        &self,
+        user: &UserKey,
+        except: Option<&PublicId>,
+        reason: EndReason,
+        cx: &StoreContext,
+    ) -> Result<u64, StoreFailure>;
+
+    /// The user's active sessions, newest first.
+    async fn list_user_sessions(
+        &self,
+        user: &UserKey,
+        cx: &StoreContext,
+    ) -> Result<Vec<SessionSummary>, StoreFailure>;
+
+    /// How many active sessions the user has.
+    async fn count_user_sessions(
+        &self,
+        user: &UserKey,
+        cx: &StoreContext,
+    ) -> Result<u64, StoreFailure>;
+
+    /// How many sessions are active in all.
+    async fn count_active(&self, cx: &StoreContext) -> Result<u64, StoreFailure>;
+
+    /// How many users have at least one active session.
+    async fn count_active_users(&self, cx: &StoreContext) -> Result<u64, StoreFailure>;
+
+    /// Users with at least one active session, a page at a time.
+    async fn active_users(&self, page: PageRequest, cx: &StoreContext) -> Result<Page, StoreFailure>;
+}
