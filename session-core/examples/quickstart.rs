@@ -58,7 +58,10 @@ async fn main() -> Result<(), SessionError> {
 
     // The laptop's next request reads its data with the cookie.
     let next = manager.session_for_request([cookie.as_bytes()], None);
-    println!("theme on the laptop: {:?}", next.get::<String>("theme").await?);
+    println!(
+        "theme on the laptop: {:?}",
+        next.get::<String>("theme").await?
+    );
 
     // "Sign out my other devices" from the phone, keeping the phone.
     let revoked = manager.revoke_all(&alice, Some(&phone.public_id)).await?;

@@ -273,15 +273,15 @@ impl SessionConfigBuilder {
         if !prefix_ok {
             return Err(ConfigError::new(
                 "key prefix",
-                format!(
-                    "{:?} must be 1 to 64 letters, digits or -_.:",
-                    c.key_prefix
-                ),
+                format!("{:?} must be 1 to 64 letters, digits or -_.:", c.key_prefix),
             ));
         }
         if let Some(h) = &c.id_header {
             if h.is_empty() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-                return Err(ConfigError::new("id header", format!("{h:?} is not a header name")));
+                return Err(ConfigError::new(
+                    "id header",
+                    format!("{h:?} is not a header name"),
+                ));
             }
         }
         Ok(c)

@@ -192,7 +192,11 @@ impl CookieConfig {
         if !name_ok {
             return Err(CookieConfigError::BadName(self.name.clone()));
         }
-        let attr_ok = |v: &str| !v.is_empty() && v.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b';' && b != b',');
+        let attr_ok = |v: &str| {
+            !v.is_empty()
+                && v.bytes()
+                    .all(|b| (0x21..0x7f).contains(&b) && b != b';' && b != b',')
+        };
         if !attr_ok(&self.path) {
             return Err(CookieConfigError::BadAttribute {
                 attribute: "Path",
@@ -265,7 +269,10 @@ mod tests {
             assert!(v.contains(attr), "{v} lacks {attr}");
         }
         assert!(!v.contains("Domain"));
-        assert_eq!(c.removal(), "sid=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax");
+        assert_eq!(
+            c.removal(),
+            "sid=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax"
+        );
     }
 
     #[test]

@@ -138,7 +138,11 @@ impl ExpiryPolicy {
 
 /// The idle deadline of a session last seen at `last_seen`: never past the
 /// absolute deadline.
-pub fn idle_deadline(last_seen: Timestamp, idle_timeout: Duration, absolute: Timestamp) -> Timestamp {
+pub fn idle_deadline(
+    last_seen: Timestamp,
+    idle_timeout: Duration,
+    absolute: Timestamp,
+) -> Timestamp {
     last_seen.plus(idle_timeout).min(absolute)
 }
 
@@ -177,7 +181,10 @@ mod tests {
     fn validation_names_the_problem() {
         assert!(ExpiryPolicy::default().validate().is_ok());
         let bad = ExpiryPolicy::default().with_refresh_threshold(Duration::from_secs(100_000));
-        assert!(matches!(bad.validate(), Err(ExpiryError::ThresholdAboveIdle { .. })));
+        assert!(matches!(
+            bad.validate(),
+            Err(ExpiryError::ThresholdAboveIdle { .. })
+        ));
         let zero = ExpiryPolicy::default().with_idle_timeout(Duration::ZERO);
         assert!(matches!(zero.validate(), Err(ExpiryError::Zero { .. })));
     }

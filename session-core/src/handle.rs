@@ -91,7 +91,10 @@ enum State {
     /// ended (`ended` says why, when known).
     Absent { ended: Option<Ending> },
     /// A session made in this request, not yet stored.
-    New { id: SessionId, record: SessionRecord },
+    New {
+        id: SessionId,
+        record: SessionRecord,
+    },
     /// A stored, active session. `issued` is true when its id is new in this
     /// request (the cookie must be sent).
     Active {
@@ -150,10 +153,12 @@ impl Session {
         };
         match record.data.get(key) {
             None => Ok(None),
-            Some(v) => T::deserialize(v).map(Some).map_err(|e| SessionError::Deserialize {
-                key: key.to_owned(),
-                message: e.to_string(),
-            }),
+            Some(v) => T::deserialize(v)
+                .map(Some)
+                .map_err(|e| SessionError::Deserialize {
+                    key: key.to_owned(),
+                    message: e.to_string(),
+                }),
         }
     }
 
@@ -207,7 +212,12 @@ impl Session {
             inner.flush(&self.shared).await?;
         }
         let cx = self.shared.cx();
-        match self.shared.store.increment(&id.storage_key(), key, by, &cx).await {
+        match self
+            .shared
+            .store
+            .increment(&id.storage_key(), key, by, &cx)
+            .await
+        {
             Ok(n) => {
                 if let State::Active { record, .. } = &mut inner.state {
                     record.data.insert(key.to_owned(), n.into());
@@ -290,10 +300,14 @@ impl Session {
                 Err(e) => return Err(inner.refused_rotation(e)),
             }
         }
-        let metadata = inner.pending.metadata.take().or_else(|| match &inner.state {
-            State::New { record, .. } => Some(record.metadata.clone()),
-            _ => None,
-        });
+        let metadata = inner
+            .pending
+            .metadata
+            .take()
+            .or_else(|| match &inner.state {
+                State::New { record, .. } => Some(record.metadata.clone()),
+                _ => None,
+            });
         let public_id = match &inner.state {
             State::New { record, .. } => record.public_id,
             _ => PublicId::generate(),
@@ -302,7 +316,10 @@ impl Session {
             key: new_id.storage_key(),
             public_id,
             user: Some(user_key),
-            idle_timeout: inner.pending.idle_timeout.unwrap_or(s.config.expiry().idle_timeout()),
+            idle_timeout: inner
+                .pending
+                .idle_timeout
+                .unwrap_or(s.config.expiry().idle_timeout()),
             absolute_deadline: sign_in.absolute_deadline,
             metadata: metadata.unwrap_or_default(),
             data: fresh_data,
@@ -382,7 +399,11 @@ impl Session {
             State::Unloaded(id) | State::Active { id, .. } => id.clone(),
         };
         let cx = s.cx();
-        match s.store.invalidate(&id.storage_key(), EndReason::Logout, &cx).await {
+        match s
+            .store
+            .invalidate(&id.storage_key(), EndReason::Logout, &cx)
+            .await
+        {
             Ok(ended) => {
                 if let Some(p) = &ended {
                     lifecycle::ended(p, &EndReason::Logout);
@@ -410,7 +431,8 @@ impl Session {
         match &mut inner.state {
             State::Active { record, .. } | State::New { record, .. } => {
                 record.idle_timeout = timeout;
-                record.idle_deadline = idle_deadline(record.last_seen_at, timeout, record.absolute_deadline);
+                record.idle_deadline =
+                    idle_deadline(record.last_seen_at, timeout, record.absolute_deadline);
             }
             _ => return Err(SessionError::NoSession),
         }
@@ -425,7 +447,9 @@ impl Session {
         let mut inner = self.loaded().await;
         match &mut inner.state {
             State::Failed(f) => return Err(SessionError::Store(f.clone())),
-            State::Active { record, .. } | State::New { record, .. } => record.metadata = metadata.clone(),
+            State::Active { record, .. } | State::New { record, .. } => {
+                record.metadata = metadata.clone()
+            }
             _ => {}
         }
         inner.pending.metadata = Some(metadata);
@@ -489,7 +513,9 @@ impl Session {
                     update.id_header = Some((h.to_owned(), id.expose_secret().to_owned()));
                 }
             }
-            State::Absent { .. } if presented => update.set_cookie = Some(config.cookie().removal()),
+            State::Absent { .. } if presented => {
+                update.set_cookie = Some(config.cookie().removal())
+            }
             // Untouched, unchanged, empty and never stored, or failed
             // (fail closed: no change).
             State::Unloaded(_)
@@ -512,7 +538,9 @@ impl Session {
                     record,
                     issued: false,
                 },
-                Ok(Loaded::Ended(ending)) => State::Absent { ended: Some(ending) },
+                Ok(Loaded::Ended(ending)) => State::Absent {
+                    ended: Some(ending),
+                },
                 Ok(Loaded::Unknown) => State::Absent { ended: None },
                 Err(f) => {
                     lifecycle::store_failed("load", None, &f);
@@ -543,7 +571,11 @@ impl Inner {
                 let now = shared.clock.now();
                 let expiry = shared.config.expiry();
                 let absolute = now.plus(expiry.absolute_lifetime());
-                let idle_timeout = self.pending.idle_timeout.take().unwrap_or(expiry.idle_timeout());
+                let idle_timeout = self
+                    .pending
+                    .idle_timeout
+                    .take()
+                    .unwrap_or(expiry.idle_timeout());
                 let record = SessionRecord {
                     format_version: FORMAT_VERSION,
                     public_id: PublicId::generate(),
@@ -590,7 +622,11 @@ impl Inner {
         let cx = shared.cx();
         match &mut self.state {
             State::Active { id, record, .. } if !self.pending.is_empty() => {
-                match shared.store.apply(&id.storage_key(), &self.pending, &cx).await {
+                match shared
+                    .store
+                    .apply(&id.storage_key(), &self.pending, &cx)
+                    .await
+                {
                     Ok(applied) => {
                         record.last_seen_at = cx.now;
                         record.idle_deadline = applied.idle_deadline;
@@ -610,7 +646,11 @@ impl Inner {
                     metadata: record.metadata.clone(),
                     data: encode_data(&record.data),
                 };
-                match shared.store.create(new, crate::UserLimit::unlimited(), &cx).await {
+                match shared
+                    .store
+                    .create(new, crate::UserLimit::unlimited(), &cx)
+                    .await
+                {
                     Ok(created) => {
                         lifecycle::created(&created.record.public_id, false);
                         let id = id.clone();
@@ -702,7 +742,9 @@ fn check_key(key: &str) -> Result<(), SessionError> {
 }
 
 fn add_locally(record: &mut SessionRecord, key: &str, by: i64) -> Result<i64, SessionError> {
-    let not_int = || SessionError::NotAnInteger { key: key.to_owned() };
+    let not_int = || SessionError::NotAnInteger {
+        key: key.to_owned(),
+    };
     let current = match record.data.get(key) {
         None => 0,
         Some(v) => v.as_i64().ok_or_else(not_int)?,
@@ -713,5 +755,7 @@ fn add_locally(record: &mut SessionRecord, key: &str, by: i64) -> Result<i64, Se
 }
 
 fn encode_data(data: &BTreeMap<String, serde_json::Value>) -> BTreeMap<String, String> {
-    data.iter().map(|(k, v)| (k.clone(), v.to_string())).collect()
+    data.iter()
+        .map(|(k, v)| (k.clone(), v.to_string()))
+        .collect()
 }

@@ -44,7 +44,11 @@ pub(crate) fn revoked_all(count: u64) {
     tracing::info!(target: TARGET, event = "revoked_all", count, "user's sessions revoked");
 }
 
-pub(crate) fn store_failed(operation: &'static str, public_id: Option<&PublicId>, failure: &StoreFailure) {
+pub(crate) fn store_failed(
+    operation: &'static str,
+    public_id: Option<&PublicId>,
+    failure: &StoreFailure,
+) {
     match public_id {
         Some(p) => tracing::warn!(
             target: TARGET,

@@ -100,7 +100,11 @@ mod tests {
 
     #[test]
     fn policy_names_round_trip() {
-        for p in [LimitPolicy::EvictIdle, LimitPolicy::EvictOldest, LimitPolicy::Deny] {
+        for p in [
+            LimitPolicy::EvictIdle,
+            LimitPolicy::EvictOldest,
+            LimitPolicy::Deny,
+        ] {
             assert_eq!(p.name().parse::<LimitPolicy>(), Ok(p));
         }
         assert!("lru".parse::<LimitPolicy>().is_err());

@@ -75,7 +75,11 @@ impl SessionManager {
     }
 
     /// A manager with its own clock (tests use a [`crate::ManualClock`]).
-    pub fn with_clock(store: Arc<dyn SessionStore>, config: SessionConfig, clock: Arc<dyn Clock>) -> Self {
+    pub fn with_clock(
+        store: Arc<dyn SessionStore>,
+        config: SessionConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         SessionManager {
             shared: Arc::new(Shared {
                 store,
@@ -114,7 +118,12 @@ impl SessionManager {
     ) -> Session {
         let config = &self.shared.config;
         let id_header = config.id_header().and(id_header);
-        let incoming = read_incoming_id(&config.cookie().cookie_name(), config.keys(), cookie_headers, id_header);
+        let incoming = read_incoming_id(
+            &config.cookie().cookie_name(),
+            config.keys(),
+            cookie_headers,
+            id_header,
+        );
         Session::new(self.shared.clone(), incoming)
     }
 
@@ -146,11 +155,15 @@ impl SessionManager {
             metadata,
             data: BTreeMap::new(),
         };
-        let created = s.store.create(new, s.config.limit(), &cx).await.inspect_err(|e| {
-            if let crate::CreateError::Store(f) = e {
-                lifecycle::store_failed("create", None, f);
-            }
-        })?;
+        let created = s
+            .store
+            .create(new, s.config.limit(), &cx)
+            .await
+            .inspect_err(|e| {
+                if let crate::CreateError::Store(f) = e {
+                    lifecycle::store_failed("create", None, f);
+                }
+            })?;
         lifecycle::created(&created.record.public_id, true);
         lifecycle::signed_in(&created.record.public_id, &created.evicted);
         Ok((id, created.record))
@@ -166,7 +179,10 @@ impl SessionManager {
     /// the threshold.
     pub async fn refresh(&self, id: &SessionId) -> Result<Loaded, StoreFailure> {
         let cx = self.shared.cx_at_threshold(Duration::MAX);
-        self.observe("refresh", self.shared.store.load(&id.storage_key(), &cx).await)
+        self.observe(
+            "refresh",
+            self.shared.store.load(&id.storage_key(), &cx).await,
+        )
     }
 
     /// Ends the session `id` with `reason`. True if an active session ended.
@@ -174,7 +190,10 @@ impl SessionManager {
         let cx = self.shared.cx();
         let ended = self.observe(
             "invalidate",
-            self.shared.store.invalidate(&id.storage_key(), reason.clone(), &cx).await,
+            self.shared
+                .store
+                .invalidate(&id.storage_key(), reason.clone(), &cx)
+                .await,
         )?;
         if let Some(p) = &ended {
             lifecycle::ended(p, &reason);
@@ -210,7 +229,11 @@ impl SessionManager {
     /// Ends every session of `user` but `except` (sign out everywhere, or
     /// "sign out my other devices"), in one store operation. Returns how
     /// many ended.
-    pub async fn revoke_all(&self, user: &UserId, except: Option<&PublicId>) -> Result<u64, StoreFailure> {
+    pub async fn revoke_all(
+        &self,
+        user: &UserId,
+        except: Option<&PublicId>,
+    ) -> Result<u64, StoreFailure> {
         let cx = self.shared.cx();
         let user_key = self.shared.user_key(user);
         let n = self.observe(
@@ -225,17 +248,26 @@ impl SessionManager {
     }
 
     /// `user`'s active sessions, newest first.
-    pub async fn list_user_sessions(&self, user: &UserId) -> Result<Vec<SessionSummary>, StoreFailure> {
+    pub async fn list_user_sessions(
+        &self,
+        user: &UserId,
+    ) -> Result<Vec<SessionSummary>, StoreFailure> {
         let cx = self.shared.cx();
         let user_key = self.shared.user_key(user);
-        self.observe("list", self.shared.store.list_user_sessions(&user_key, &cx).await)
+        self.observe(
+            "list",
+            self.shared.store.list_user_sessions(&user_key, &cx).await,
+        )
     }
 
     /// How many active sessions `user` has.
     pub async fn count_user_sessions(&self, user: &UserId) -> Result<u64, StoreFailure> {
         let cx = self.shared.cx();
         let user_key = self.shared.user_key(user);
-        self.observe("count_user", self.shared.store.count_user_sessions(&user_key, &cx).await)
+        self.observe(
+            "count_user",
+            self.shared.store.count_user_sessions(&user_key, &cx).await,
+        )
     }
 
     /// How many sessions are active.
@@ -247,16 +279,26 @@ impl SessionManager {
     /// How many users have an active session.
     pub async fn count_active_users(&self) -> Result<u64, StoreFailure> {
         let cx = self.shared.cx();
-        self.observe("count_users", self.shared.store.count_active_users(&cx).await)
+        self.observe(
+            "count_users",
+            self.shared.store.count_active_users(&cx).await,
+        )
     }
 
     /// Users with an active session, a page at a time.
     pub async fn active_users(&self, page: PageRequest) -> Result<Page, StoreFailure> {
         let cx = self.shared.cx();
-        self.observe("active_users", self.shared.store.active_users(page, &cx).await)
+        self.observe(
+            "active_users",
+            self.shared.store.active_users(page, &cx).await,
+        )
     }
 
-    fn observe<T>(&self, operation: &'static str, r: Result<T, StoreFailure>) -> Result<T, StoreFailure> {
+    fn observe<T>(
+        &self,
+        operation: &'static str,
+        r: Result<T, StoreFailure>,
+    ) -> Result<T, StoreFailure> {
         if let Err(f) = &r {
             lifecycle::store_failed(operation, None, f);
         }

@@ -64,7 +64,10 @@ struct State {
 #[derive(Debug)]
 enum Entry {
     Live(Box<Live>),
-    Ended { ending: Ending, forget_at: Timestamp },
+    Ended {
+        ending: Ending,
+        forget_at: Timestamp,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -170,7 +173,8 @@ impl State {
             self.entries.remove(key);
         } else {
             let ending = Ending { reason, at };
-            self.entries.insert(*key, Entry::Ended { ending, forget_at });
+            self.entries
+                .insert(*key, Entry::Ended { ending, forget_at });
             self.wakeups.insert((forget_at, *key));
         }
         Some(public_id)
@@ -207,10 +211,12 @@ impl State {
 
     fn user_sessions(&self, user: &UserId) -> impl Iterator<Item = (&SessionKey, &Live)> {
         self.users.get(user).into_iter().flat_map(move |index| {
-            index.values().filter_map(move |key| match self.entries.get(key) {
-                Some(Entry::Live(live)) => Some((key, &**live)),
-                _ => None,
-            })
+            index
+                .values()
+                .filter_map(move |key| match self.entries.get(key) {
+                    Some(Entry::Live(live)) => Some((key, &**live)),
+                    _ => None,
+                })
         })
     }
 
@@ -237,7 +243,9 @@ impl State {
         match limit.policy() {
             LimitPolicy::Deny => return Err(max),
             LimitPolicy::EvictIdle => sessions.sort(),
-            LimitPolicy::EvictOldest => sessions.sort_by_key(|(seen, created, k)| (*created, *seen, *k)),
+            LimitPolicy::EvictOldest => {
+                sessions.sort_by_key(|(seen, created, k)| (*created, *seen, *k))
+            }
         }
         let excess = sessions.len() + 1 - max_usize;
         Ok(sessions
@@ -281,7 +289,9 @@ impl MemoryStore {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave a half-done change:
         // every operation validates before it mutates. Keep serving.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -382,13 +392,17 @@ impl SessionStore for MemoryStore {
         let live = state.live_mut(key)?;
         let current = match live.data.get(field) {
             None => 0,
-            Some(json) => serde_json::from_str::<i64>(json).map_err(|_| UpdateError::NotAnInteger {
-                key: field.to_owned(),
-            })?,
+            Some(json) => {
+                serde_json::from_str::<i64>(json).map_err(|_| UpdateError::NotAnInteger {
+                    key: field.to_owned(),
+                })?
+            }
         };
-        let next = current.checked_add(by).ok_or_else(|| UpdateError::NotAnInteger {
-            key: field.to_owned(),
-        })?;
+        let next = current
+            .checked_add(by)
+            .ok_or_else(|| UpdateError::NotAnInteger {
+                key: field.to_owned(),
+            })?;
         live.data.insert(field.to_owned(), next.to_string());
         if refresh_due(
             cx.now,
@@ -506,9 +520,7 @@ impl SessionStore for MemoryStore {
         for (_, live) in state.user_sessions(&user.user) {
             list.push(live.record()?.summary());
         }
-        list.sort_by(|a, b| {
-            (b.created_at, b.public_id).cmp(&(a.created_at, a.public_id))
-        });
+        list.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.public_id)));
         Ok(list)
     }
 
@@ -534,7 +546,11 @@ impl SessionStore for MemoryStore {
         Ok(state.users.len() as u64)
     }
 
-    async fn active_users(&self, page: PageRequest, cx: &StoreContext) -> Result<Page, StoreFailure> {
+    async fn active_users(
+        &self,
+        page: PageRequest,
+        cx: &StoreContext,
+    ) -> Result<Page, StoreFailure> {
         use std::ops::Bound;
         let mut state = self.lock();
         state.sweep(cx);

@@ -149,7 +149,12 @@ mod tests {
         let b = SessionId::generate(&r, SlotTag::random());
         let h = format!("sid={}", a.expose_secret());
         assert_eq!(
-            read_incoming_id("sid", &r, [h.as_bytes()], Some(b.expose_secret().as_bytes())),
+            read_incoming_id(
+                "sid",
+                &r,
+                [h.as_bytes()],
+                Some(b.expose_secret().as_bytes())
+            ),
             IncomingId::Present(a)
         );
         assert_eq!(
@@ -163,8 +168,14 @@ mod tests {
         let r = ring();
         let other = SessionId::generate(&KeyRing::generate(), SlotTag::random());
         let cases: [(Vec<u8>, Rejection); 4] = [
-            (format!("sid={}", other.expose_secret()).into_bytes(), Rejection::Forged),
-            (format!("sid={}", "x".repeat(300)).into_bytes(), Rejection::Oversized),
+            (
+                format!("sid={}", other.expose_secret()).into_bytes(),
+                Rejection::Forged,
+            ),
+            (
+                format!("sid={}", "x".repeat(300)).into_bytes(),
+                Rejection::Oversized,
+            ),
             (b"sid=\xff\xfe".to_vec(), Rejection::NotUtf8),
             (b"sid=abc".to_vec(), Rejection::Malformed),
         ];

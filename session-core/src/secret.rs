@@ -70,7 +70,10 @@ impl KeyRing {
         }
         for (index, k) in keys.iter().enumerate() {
             if k.len() < MIN_KEY_BYTES {
-                return Err(KeyRingError::TooShort { index, len: k.len() });
+                return Err(KeyRingError::TooShort {
+                    index,
+                    len: k.len(),
+                });
             }
         }
         Ok(KeyRing { keys })
@@ -180,7 +183,10 @@ mod tests {
             KeyRing::from_base64_list("!!!").unwrap_err(),
             KeyRingError::NotBase64 { index: 0 }
         );
-        assert_eq!(KeyRing::from_base64_list(" , ").unwrap_err(), KeyRingError::Empty);
+        assert_eq!(
+            KeyRing::from_base64_list(" , ").unwrap_err(),
+            KeyRingError::Empty
+        );
     }
 
     #[test]

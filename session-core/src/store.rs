@@ -252,5 +252,9 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     async fn count_active_users(&self, cx: &StoreContext) -> Result<u64, StoreFailure>;
 
     /// Users with at least one active session, a page at a time.
-    async fn active_users(&self, page: PageRequest, cx: &StoreContext) -> Result<Page, StoreFailure>;
+    async fn active_users(
+        &self,
+        page: PageRequest,
+        cx: &StoreContext,
+    ) -> Result<Page, StoreFailure>;
 }

@@ -149,7 +149,10 @@ mod tests {
 
     #[test]
     fn rfc3339_of_epoch_and_saturation() {
-        assert_eq!(Timestamp::from_unix_millis(0).to_rfc3339(), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            Timestamp::from_unix_millis(0).to_rfc3339(),
+            "1970-01-01T00:00:00Z"
+        );
         assert_eq!(
             Timestamp::from_unix_millis(u64::MAX).to_rfc3339(),
             "9999-12-31T23:59:59Z"

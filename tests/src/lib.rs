@@ -1,1 +1,386 @@
-//! placeholder
+//! Test support shared by the workspace-level tests.
+//!
+//! [`BrokenStore`] is the in-memory store with one deliberate fault, each
+//! a bug seen in real session libraries. The test
+//! `kit_catches_broken_stores` runs the conformance kit against each one and
+//! requires the matching check to fail, so no check passes vacuously.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use session_core::testkit::{Harness, MemoryHarness};
+use session_core::{
+    Applied, CreateError, Created, Delta, EndReason, LimitPolicy, Loaded, NewSession, Page,
+    PageRequest, PublicId, RotateError, Rotation, SessionKey, SessionStore, SessionSummary,
+    StoreContext, StoreFailure, Timestamp, UpdateError, UserKey, UserLimit,
+};
+
+/// The bug a [`BrokenStore`] has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// A save to an ended or unknown session re-creates it (guarantee 1).
+    SaveResurrects,
+    /// A save writes the whole data map: keys it did not change are lost (2).
+    SaveOverwritesAll,
+    /// Increment reads, yields, then writes (3).
+    IncrementReadThenWrite,
+    /// The per-user limit is counted, then acted on (4).
+    LimitCountThenAct,
+    /// Evict-idle evicts the oldest instead (4).
+    EvictIdleIsOldest,
+    /// Revoke-all ignores the exception (5).
+    RevokeAllIgnoresException,
+    /// Rotation copies the session but leaves the old id alive (6).
+    RotationKeepsOldId,
+    /// Rotation reads, yields, creates, then ends the old id (6).
+    RotationReadThenWrite,
+    /// Sessions expire a second late (7).
+    ExpiresLate,
+    /// Every load pushes the idle deadline (7).
+    RefreshesEveryLoad,
+    /// An ended session loads as unknown: the reason is lost (8).
+    ForgetsReasons,
+    /// Tombstones are kept twice as long as asked (8).
+    KeepsTombstonesTooLong,
+    /// A record that does not decode loads as unknown (9).
+    CorruptLoadsAsUnknown,
+    /// The active count never goes down (11).
+    CountsNeverDecrease,
+}
+
+/// The in-memory store with one [`Fault`].
+#[derive(Debug)]
+pub struct BrokenStore {
+    inner: Arc<dyn SessionStore>,
+    fault: Fault,
+    created: AtomicU64,
+}
+
+/// Makes [`BrokenStore`]s; corrupts records through the memory harness.
+#[derive(Debug)]
+pub struct BrokenHarness {
+    fault: Fault,
+    memory: MemoryHarness,
+}
+
+impl BrokenHarness {
+    /// A harness whose stores have `fault`.
+    pub fn new(fault: Fault) -> Self {
+        BrokenHarness {
+            fault,
+            memory: MemoryHarness::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl Harness for BrokenHarness {
+    async fn store(&self) -> Arc<dyn SessionStore> {
+        Arc::new(BrokenStore {
+            inner: self.memory.store().await,
+            fault: self.fault,
+            created: AtomicU64::new(0),
+        })
+    }
+
+    async fn corrupt(&self, key: &SessionKey) -> bool {
+        self.memory.corrupt(key).await
+    }
+}
+
+impl BrokenStore {
+    fn is(&self, fault: Fault) -> bool {
+        self.fault == fault
+    }
+
+    fn cx(&self, cx: &StoreContext) -> StoreContext {
+        let mut cx = *cx;
+        match self.fault {
+            Fault::ExpiresLate => {
+                cx.now = Timestamp::from_unix_millis(cx.now.as_unix_millis().saturating_sub(1000));
+            }
+            Fault::RefreshesEveryLoad => cx.refresh_threshold = Duration::MAX,
+            Fault::KeepsTombstonesTooLong => cx.ended_retention *= 2,
+            _ => {}
+        }
+        cx
+    }
+
+    /// Re-creates a session from a delta, as a "save" that falls back to
+    /// creating would.
+    async fn resurrect(
+        &self,
+        key: &SessionKey,
+        delta: &Delta,
+        cx: &StoreContext,
+    ) -> Result<Applied, UpdateError> {
+        let data = delta
+            .data
+            .iter()
+            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
+            .collect();
+        let fresh = NewSession {
+            key: *key,
+            public_id: PublicId::generate(),
+            user: None,
+            idle_timeout: Duration::from_secs(3600),
+            absolute_deadline: cx.now.plus(Duration::from_secs(86_400)),
+            metadata: Default::default(),
+            data,
+        };
+        match self
+            .inner
+            .create(fresh.clone(), UserLimit::unlimited(), cx)
+            .await
+        {
+            Ok(c) => Ok(Applied {
+                idle_deadline: c.record.idle_deadline,
+                absolute_deadline: c.record.absolute_deadline,
+            }),
+            // The tombstone blocks a create in the memory store; pretend the
+            // save worked, as a store that ignores the reply would.
+            Err(_) => Ok(Applied {
+                idle_deadline: cx.now.plus(Duration::from_secs(3600)),
+                absolute_deadline: cx.now.plus(Duration::from_secs(86_400)),
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for BrokenStore {
+    async fn create(
+        &self,
+        s: NewSession,
+        limit: UserLimit,
+        cx: &StoreContext,
+    ) -> Result<Created, CreateError> {
+        let cx = self.cx(cx);
+        self.created.fetch_add(1, Ordering::SeqCst);
+        let (Some(user), Some(max)) = (s.user.clone(), limit.max()) else {
+            return self.inner.create(s, limit, &cx).await;
+        };
+        match self.fault {
+            Fault::LimitCountThenAct => {
+                let list = self.inner.list_user_sessions(&user, &cx).await?;
+                tokio::task::yield_now().await;
+                if list.len() >= max as usize {
+                    if limit.policy() == LimitPolicy::Deny {
+                        return Err(CreateError::LimitReached { limit: max });
+                    }
+                    if let Some(oldest) = list.last() {
+                        self.inner
+                            .revoke_by_public_id(&user, &oldest.public_id, EndReason::Limit, &cx)
+                            .await?;
+                    }
+                }
+                self.inner.create(s, UserLimit::unlimited(), &cx).await
+            }
+            Fault::EvictIdleIsOldest if limit.policy() == LimitPolicy::EvictIdle => {
+                self.inner
+                    .create(s, UserLimit::at_most(max, LimitPolicy::EvictOldest), &cx)
+                    .await
+            }
+            _ => self.inner.create(s, limit, &cx).await,
+        }
+    }
+
+    async fn load(&self, key: &SessionKey, cx: &StoreContext) -> Result<Loaded, StoreFailure> {
+        match self.inner.load(key, &self.cx(cx)).await {
+            Ok(Loaded::Ended(_)) if self.is(Fault::ForgetsReasons) => Ok(Loaded::Unknown),
+            Err(StoreFailure::Corrupt(_)) if self.is(Fault::CorruptLoadsAsUnknown) => {
+                Ok(Loaded::Unknown)
+            }
+            other => other,
+        }
+    }
+
+    async fn apply(
+        &self,
+        key: &SessionKey,
+        delta: &Delta,
+        cx: &StoreContext,
+    ) -> Result<Applied, UpdateError> {
+        let cx = self.cx(cx);
+        match self.fault {
+            Fault::SaveResurrects => match self.inner.apply(key, delta, &cx).await {
+                Err(UpdateError::Ended(_) | UpdateError::UnknownId) => {
+                    self.resurrect(key, delta, &cx).await
+                }
+                other => other,
+            },
+            Fault::SaveOverwritesAll => {
+                let mut whole = delta.clone();
+                if let Ok(Loaded::Active { record, .. }) = self.inner.load(key, &cx).await {
+                    for k in record.data.keys() {
+                        whole.data.entry(k.clone()).or_insert(None);
+                    }
+                }
+                self.inner.apply(key, &whole, &cx).await
+            }
+            _ => self.inner.apply(key, delta, &cx).await,
+        }
+    }
+
+    async fn increment(
+        &self,
+        key: &SessionKey,
+        field: &str,
+        by: i64,
+        cx: &StoreContext,
+    ) -> Result<i64, UpdateError> {
+        let cx = self.cx(cx);
+        match self.fault {
+            Fault::IncrementReadThenWrite => {
+                let current = match self.inner.load(key, &cx).await? {
+                    Loaded::Active { record, .. } => {
+                        record.data.get(field).and_then(|v| v.as_i64()).unwrap_or(0)
+                    }
+                    Loaded::Ended(e) => return Err(UpdateError::Ended(e)),
+                    Loaded::Unknown => return Err(UpdateError::UnknownId),
+                };
+                tokio::task::yield_now().await;
+                let mut delta = Delta::default();
+                delta
+                    .data
+                    .insert(field.to_owned(), Some((current + by).to_string()));
+                self.inner.apply(key, &delta, &cx).await?;
+                Ok(current + by)
+            }
+            Fault::SaveResurrects => match self.inner.increment(key, field, by, &cx).await {
+                Err(UpdateError::Ended(_) | UpdateError::UnknownId) => Ok(by),
+                other => other,
+            },
+            _ => self.inner.increment(key, field, by, &cx).await,
+        }
+    }
+
+    async fn rotate(&self, rotation: Rotation, cx: &StoreContext) -> Result<Created, RotateError> {
+        let cx = self.cx(cx);
+        if !(self.is(Fault::RotationKeepsOldId) || self.is(Fault::RotationReadThenWrite)) {
+            return self.inner.rotate(rotation, &cx).await;
+        }
+        let record = match self.inner.load(&rotation.old, &cx).await? {
+            Loaded::Active { record, .. } => record,
+            Loaded::Ended(e) => return Err(RotateError::Ended(e)),
+            Loaded::Unknown => return Err(RotateError::UnknownId),
+        };
+        tokio::task::yield_now().await;
+        let mut data: std::collections::BTreeMap<String, String> = record
+            .data
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect();
+        for (k, v) in &rotation.delta.data {
+            match v {
+                Some(v) => data.insert(k.clone(), v.clone()),
+                None => data.remove(k),
+            };
+        }
+        let user = match &rotation.sign_in {
+            Some(s) => Some(s.user.clone()),
+            None => record.user.clone().map(|u| UserKey {
+                slot: rotation.new.slot(),
+                user: u,
+            }),
+        };
+        let fresh = NewSession {
+            key: rotation.new,
+            public_id: record.public_id,
+            user,
+            idle_timeout: record.idle_timeout,
+            absolute_deadline: record.absolute_deadline,
+            metadata: rotation.delta.metadata.clone().unwrap_or(record.metadata),
+            data,
+        };
+        let created = self
+            .inner
+            .create(fresh, UserLimit::unlimited(), &cx)
+            .await
+            .map_err(|e| match e {
+                CreateError::Store(f) => RotateError::Store(f),
+                _ => RotateError::DuplicateId,
+            })?;
+        if self.is(Fault::RotationReadThenWrite) {
+            self.inner
+                .invalidate(&rotation.old, EndReason::Rotated, &cx)
+                .await?;
+        }
+        Ok(created)
+    }
+
+    async fn invalidate(
+        &self,
+        key: &SessionKey,
+        reason: EndReason,
+        cx: &StoreContext,
+    ) -> Result<Option<PublicId>, StoreFailure> {
+        self.inner.invalidate(key, reason, &self.cx(cx)).await
+    }
+
+    async fn revoke_by_public_id(
+        &self,
+        user: &UserKey,
+        public_id: &PublicId,
+        reason: EndReason,
+        cx: &StoreContext,
+    ) -> Result<bool, StoreFailure> {
+        self.inner
+            .revoke_by_public_id(user, public_id, reason, &self.cx(cx))
+            .await
+    }
+
+    async fn revoke_all(
+        &self,
+        user: &UserKey,
+        except: Option<&PublicId>,
+        reason: EndReason,
+        cx: &StoreContext,
+    ) -> Result<u64, StoreFailure> {
+        let except = if self.is(Fault::RevokeAllIgnoresException) {
+            None
+        } else {
+            except
+        };
+        self.inner
+            .revoke_all(user, except, reason, &self.cx(cx))
+            .await
+    }
+
+    async fn list_user_sessions(
+        &self,
+        user: &UserKey,
+        cx: &StoreContext,
+    ) -> Result<Vec<SessionSummary>, StoreFailure> {
+        self.inner.list_user_sessions(user, &self.cx(cx)).await
+    }
+
+    async fn count_user_sessions(
+        &self,
+        user: &UserKey,
+        cx: &StoreContext,
+    ) -> Result<u64, StoreFailure> {
+        self.inner.count_user_sessions(user, &self.cx(cx)).await
+    }
+
+    async fn count_active(&self, cx: &StoreContext) -> Result<u64, StoreFailure> {
+        if self.is(Fault::CountsNeverDecrease) {
+            return Ok(self.created.load(Ordering::SeqCst));
+        }
+        self.inner.count_active(&self.cx(cx)).await
+    }
+
+    async fn count_active_users(&self, cx: &StoreContext) -> Result<u64, StoreFailure> {
+        self.inner.count_active_users(&self.cx(cx)).await
+    }
+
+    async fn active_users(
+        &self,
+        page: PageRequest,
+        cx: &StoreContext,
+    ) -> Result<Page, StoreFailure> {
+        self.inner.active_users(page, &self.cx(cx)).await
+    }
+}

@@ -1,0 +1,194 @@
+//! The conformance kit: the session contract (`SEMANTICS.md`, guarantees 1
+//! to 11) as checks any store can run, ours or yours.
+//!
+//! # Running it against your store
+//!
+//! Implement [`Harness`] (how to make a fresh, isolated store), then call
+//! the macro in an integration test. It expands to one `#[tokio::test]` per
+//! check, on a multi-threaded runtime, so your crate needs `tokio` with the
+//! `macros` and `rt-multi-thread` features as a dev-dependency.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use session_core::{MemoryStore, SessionStore, SessionKey};
+//! use session_core::testkit::Harness;
+//!
+//! /// Makes one fresh store per check.
+//! #[derive(Default)]
+//! struct MyHarness;
+//!
+//! #[async_trait::async_trait]
+//! impl Harness for MyHarness {
+//!     async fn store(&self) -> Arc<dyn SessionStore> {
+//!         Arc::new(MemoryStore::new()) // your store here
+//!     }
+//! }
+//!
+//! // In tests/conformance.rs:
+//! // session_core::conformance_tests!(MyHarness::default());
+//! ```
+//!
+//! Each check creates its own store through the harness, drives it through
+//! a [`SessionManager`] on a [`ManualClock`] (expiry is tested by moving
+//! the clock, never by sleeping), and panics with the guarantee's number
+//! when the store breaks it. Races are forced deterministically (one
+//! handle loads, another invalidates, the first saves) and then stressed
+//! with many concurrent tasks.
+
+mod checks;
+mod wrappers;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::{SessionKey, SessionStore};
+
+pub use checks::*;
+pub use wrappers::{CountingStore, FaultyStore};
+
+/// How the kit gets a store to check.
+#[async_trait]
+pub trait Harness: Send + Sync {
+    /// A fresh store, isolated from every other check's (its own key prefix
+    /// or its own server). Every call starts empty.
+    async fn store(&self) -> Arc<dyn SessionStore>;
+
+    /// Damages the stored record under `key` so that it no longer decodes,
+    /// as a broken deployment or a hand edit would. Return false if your
+    /// store cannot be damaged this way (the corrupt-record check is then
+    /// skipped, and says so).
+    async fn corrupt(&self, key: &SessionKey) -> bool {
+        let _ = key;
+        false
+    }
+}
+
+/// The in-memory store's harness.
+#[derive(Debug, Default)]
+pub struct MemoryHarness {
+    made: std::sync::Mutex<Vec<Arc<crate::MemoryStore>>>,
+}
+
+#[async_trait]
+impl Harness for MemoryHarness {
+    async fn store(&self) -> Arc<dyn SessionStore> {
+        let store = Arc::new(crate::MemoryStore::new());
+        if let Ok(mut made) = self.made.lock() {
+            made.push(store.clone());
+        }
+        store
+    }
+
+    async fn corrupt(&self, key: &SessionKey) -> bool {
+        let made = match self.made.lock() {
+            Ok(m) => m.clone(),
+            Err(_) => return false,
+        };
+        made.iter().any(|s| s.damage_for_tests(key))
+    }
+}
+
+/// A check's future.
+pub type CheckFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// One check of the contract.
+#[derive(Clone, Copy)]
+pub struct Check {
+    /// The check's name (also its test name).
+    pub name: &'static str,
+    /// Runs the check against a harness; panics when the store breaks the contract.
+    pub run: fn(Arc<dyn Harness>) -> CheckFuture,
+}
+
+impl std::fmt::Debug for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// Calls `$callback!` with every check's name: the one list of checks.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __testkit_for_each_check {
+    ($callback:ident ! ($($args:tt)*)) => {
+        $crate::$callback! { ($($args)*)
+            g01_starsessions_race_load_logout_save
+            g01_ended_sessions_refuse_every_write
+            g01_stress_saves_racing_a_logout
+            g02_overlapping_saves_keep_both_keys
+            g02_same_key_later_save_wins
+            g02_stress_many_keys_in_parallel
+            g03_increment_is_one_call_and_refused_when_ended
+            g03_stress_concurrent_increments_add_exactly
+            g04_evict_idle_ends_the_least_recently_active
+            g04_evict_oldest_ends_the_oldest
+            g04_deny_refuses_and_changes_nothing
+            g04_stress_concurrent_logins_respect_the_limit
+            g05_revoke_all_keeps_the_exception_and_spares_later_logins
+            g05_stress_revoke_all_cuts_while_logins_race
+            g06_rotation_moves_everything_and_ends_the_old_id
+            g06_login_always_rotates_no_fixation
+            g06_racing_rotations_one_winner
+            g06_stress_racing_rotations_one_winner
+            g07_idle_timeout_is_exact
+            g07_absolute_lifetime_caps_refreshes
+            g07_refresh_only_within_threshold
+            g07_per_session_idle_timeout
+            g08_every_reason_is_kept_then_forgotten
+            g09_store_down_fails_closed
+            g09_store_failing_mid_request_writes_nothing
+            g09_corrupt_record_is_reported_not_replaced
+            g10_bad_ids_cost_nothing
+            g11_analytics_are_exact
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __testkit_emit_tests {
+    (($harness:expr) $($name:ident)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let harness: ::std::sync::Arc<dyn $crate::testkit::Harness> =
+                    ::std::sync::Arc::new($harness);
+                $crate::testkit::$name(harness).await;
+            }
+        )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __testkit_emit_list {
+    (() $($name:ident)*) => {
+        vec![$(
+            $crate::testkit::Check {
+                name: stringify!($name),
+                run: |h| Box::pin($crate::testkit::$name(h)),
+            },
+        )*]
+    };
+}
+
+/// Expands to one `#[tokio::test]` per check of the contract, each with a
+/// fresh harness from `$harness` (an expression that makes a [`Harness`]).
+///
+/// ```ignore
+/// session_core::conformance_tests!(session_core::testkit::MemoryHarness::default());
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($harness:expr) => {
+        $crate::__testkit_for_each_check!(__testkit_emit_tests!($harness));
+    };
+}
+
+/// Every check, in order (for running them your own way).
+pub fn all() -> Vec<Check> {
+    crate::__testkit_for_each_check!(__testkit_emit_list!())
+}

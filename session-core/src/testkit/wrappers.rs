@@ -1,0 +1,177 @@
+//! Stores that wrap the store under test, for checks that need to count
+//! calls or to make the store fail.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use async_trait::async_trait;
+
+use crate::store::{
+    Applied, Created, Loaded, NewSession, Page, PageRequest, Rotation, SessionStore, StoreContext,
+    UserKey,
+};
+use crate::{
+    CreateError, Delta, EndReason, PublicId, RotateError, SessionKey, SessionSummary, StoreFailure,
+    UpdateError, UserLimit,
+};
+
+/// Wraps a store, counting every call and, when switched off, failing every
+/// call with [`StoreFailure::Unavailable`] without reaching the store (as a
+/// store whose server went down would).
+#[derive(Debug)]
+pub struct FaultyStore {
+    inner: Arc<dyn SessionStore>,
+    calls: AtomicU64,
+    down: AtomicBool,
+}
+
+/// The same wrapper, named for the checks that only count calls.
+pub type CountingStore = FaultyStore;
+
+#[derive(Debug, thiserror::Error)]
+#[error("the store was switched off by the conformance kit")]
+struct SwitchedOff;
+
+impl FaultyStore {
+    /// Wraps `inner`, healthy.
+    pub fn new(inner: Arc<dyn SessionStore>) -> Self {
+        FaultyStore {
+            inner,
+            calls: AtomicU64::new(0),
+            down: AtomicBool::new(false),
+        }
+    }
+
+    /// How many calls reached the wrapper so far.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Switches the store off (every call fails) or back on.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    fn gate(&self) -> Result<(), StoreFailure> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreFailure::unavailable(SwitchedOff));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionStore for FaultyStore {
+    async fn create(
+        &self,
+        s: NewSession,
+        limit: UserLimit,
+        cx: &StoreContext,
+    ) -> Result<Created, CreateError> {
+        self.gate()?;
+        self.inner.create(s, limit, cx).await
+    }
+
+    async fn load(&self, key: &SessionKey, cx: &StoreContext) -> Result<Loaded, StoreFailure> {
+        self.gate()?;
+        self.inner.load(key, cx).await
+    }
+
+    async fn apply(
+        &self,
+        key: &SessionKey,
+        delta: &Delta,
+        cx: &StoreContext,
+    ) -> Result<Applied, UpdateError> {
+        self.gate()?;
+        self.inner.apply(key, delta, cx).await
+    }
+
+    async fn increment(
+        &self,
+        key: &SessionKey,
+        field: &str,
+        by: i64,
+        cx: &StoreContext,
+    ) -> Result<i64, UpdateError> {
+        self.gate()?;
+        self.inner.increment(key, field, by, cx).await
+    }
+
+    async fn rotate(&self, rotation: Rotation, cx: &StoreContext) -> Result<Created, RotateError> {
+        self.gate()?;
+        self.inner.rotate(rotation, cx).await
+    }
+
+    async fn invalidate(
+        &self,
+        key: &SessionKey,
+        reason: EndReason,
+        cx: &StoreContext,
+    ) -> Result<Option<PublicId>, StoreFailure> {
+        self.gate()?;
+        self.inner.invalidate(key, reason, cx).await
+    }
+
+    async fn revoke_by_public_id(
+        &self,
+        user: &UserKey,
+        public_id: &PublicId,
+        reason: EndReason,
+        cx: &StoreContext,
+    ) -> Result<bool, StoreFailure> {
+        self.gate()?;
+        self.inner
+            .revoke_by_public_id(user, public_id, reason, cx)
+            .await
+    }
+
+    async fn revoke_all(
+        &self,
+        user: &UserKey,
+        except: Option<&PublicId>,
+        reason: EndReason,
+        cx: &StoreContext,
+    ) -> Result<u64, StoreFailure> {
+        self.gate()?;
+        self.inner.revoke_all(user, except, reason, cx).await
+    }
+
+    async fn list_user_sessions(
+        &self,
+        user: &UserKey,
+        cx: &StoreContext,
+    ) -> Result<Vec<SessionSummary>, StoreFailure> {
+        self.gate()?;
+        self.inner.list_user_sessions(user, cx).await
+    }
+
+    async fn count_user_sessions(
+        &self,
+        user: &UserKey,
+        cx: &StoreContext,
+    ) -> Result<u64, StoreFailure> {
+        self.gate()?;
+        self.inner.count_user_sessions(user, cx).await
+    }
+
+    async fn count_active(&self, cx: &StoreContext) -> Result<u64, StoreFailure> {
+        self.gate()?;
+        self.inner.count_active(cx).await
+    }
+
+    async fn count_active_users(&self, cx: &StoreContext) -> Result<u64, StoreFailure> {
+        self.gate()?;
+        self.inner.count_active_users(cx).await
+    }
+
+    async fn active_users(
+        &self,
+        page: PageRequest,
+        cx: &StoreContext,
+    ) -> Result<Page, StoreFailure> {
+        self.gate()?;
+        self.inner.active_users(page, cx).await
+    }
+}
