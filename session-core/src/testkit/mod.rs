@@ -29,7 +29,7 @@
 //! ```
 //!
 //! Each check creates its own store through the harness, drives it through
-//! a [`SessionManager`] on a [`ManualClock`] (expiry is tested by moving
+//! a [`crate::SessionManager`] on a [`crate::ManualClock`] (expiry is tested by moving
 //! the clock, never by sleeping), and panics with the guarantee's number
 //! when the store breaks it. Races are forced deterministically (one
 //! handle loads, another invalidates, the first saves) and then stressed
