@@ -759,3 +759,31 @@ fn encode_data(data: &BTreeMap<String, serde_json::Value>) -> BTreeMap<String, S
         .map(|(k, v)| (k.clone(), v.to_string()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync_clone<T: Send + Sync + Clone>(_: &T) {}
+    fn send<T: Send>(_: T) {}
+
+    /// Framework handlers need the handle, and the futures of its methods,
+    /// to be `Send`; extractors need it `Clone + Sync`.
+    #[test]
+    fn the_handle_and_its_futures_are_send() {
+        let config = crate::SessionConfig::builder(crate::KeyRing::generate())
+            .build()
+            .unwrap();
+        let manager = crate::SessionManager::new(Arc::new(crate::MemoryStore::new()), config);
+        let s = manager.session_for_request([], None);
+        send_sync_clone(&s);
+        send(s.get::<i64>("k"));
+        send(s.insert("k", 1));
+        send(s.increment("k", 1));
+        send(s.login(UserId::new("a").unwrap()));
+        send(s.rotate());
+        send(s.logout());
+        send(s.save());
+        send(s.finish());
+    }
+}

@@ -115,6 +115,7 @@ impl std::fmt::Debug for Check {
 macro_rules! __testkit_for_each_check {
     ($callback:ident ! ($($args:tt)*)) => {
         $crate::$callback! { ($($args)*)
+            g00_store_calls_per_request_within_budget
             g01_starsessions_race_load_logout_save
             g01_ended_sessions_refuse_every_write
             g01_stress_saves_racing_a_logout
