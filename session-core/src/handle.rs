@@ -295,8 +295,14 @@ impl Session {
                     });
                 }
                 Err(RotateError::OtherUser) => inner.end_other_user(s, old_id).await?,
-                // The old session is gone: sign in with a fresh one.
-                Err(RotateError::Ended(_) | RotateError::UnknownId) => {}
+                // The old session is gone: sign in with a fresh one (and if
+                // that fails, the dead cookie is removed).
+                Err(RotateError::Ended(ending)) => {
+                    inner.state = State::Absent {
+                        ended: Some(ending),
+                    }
+                }
+                Err(RotateError::UnknownId) => inner.state = State::Absent { ended: None },
                 Err(e) => return Err(inner.refused_rotation(e)),
             }
         }

@@ -236,15 +236,18 @@ impl SessionManager {
     ) -> Result<u64, StoreFailure> {
         let cx = self.shared.cx();
         let user_key = self.shared.user_key(user);
-        let n = self.observe(
+        let ended = self.observe(
             "revoke_all",
             self.shared
                 .store
                 .revoke_all(&user_key, except, EndReason::RevokeAll, &cx)
                 .await,
         )?;
-        lifecycle::revoked_all(n);
-        Ok(n)
+        for p in &ended {
+            lifecycle::ended(p, &EndReason::RevokeAll);
+        }
+        lifecycle::revoked_all(ended.len() as u64);
+        Ok(ended.len() as u64)
     }
 
     /// `user`'s active sessions, newest first.

@@ -486,7 +486,7 @@ impl SessionStore for MemoryStore {
         except: Option<&PublicId>,
         reason: EndReason,
         cx: &StoreContext,
-    ) -> Result<u64, StoreFailure> {
+    ) -> Result<Vec<PublicId>, StoreFailure> {
         let mut state = self.lock();
         state.sweep(cx);
         let keys: Vec<SessionKey> = state
@@ -500,13 +500,10 @@ impl SessionStore for MemoryStore {
                     .collect()
             })
             .unwrap_or_default();
-        let mut ended = 0;
-        for key in keys {
-            if state.end(&key, reason.clone(), cx.now, cx).is_some() {
-                ended += 1;
-            }
-        }
-        Ok(ended)
+        Ok(keys
+            .iter()
+            .filter_map(|key| state.end(key, reason.clone(), cx.now, cx))
+            .collect())
     }
 
     async fn list_user_sessions(

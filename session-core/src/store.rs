@@ -222,14 +222,14 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     ) -> Result<bool, StoreFailure>;
 
     /// Ends every active session of `user` but `except`, in one atomic step
-    /// (guarantee 5), each with `reason`. Returns how many it ended.
+    /// (guarantee 5), each with `reason`. Returns the public ids it ended.
     async fn revoke_all(
         &self,
         user: &UserKey,
         except: Option<&PublicId>,
         reason: EndReason,
         cx: &StoreContext,
-    ) -> Result<u64, StoreFailure>;
+    ) -> Result<Vec<PublicId>, StoreFailure>;
 
     /// The user's active sessions, newest first.
     async fn list_user_sessions(

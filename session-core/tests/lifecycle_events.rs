@@ -53,7 +53,7 @@ fn every_lifecycle_step_is_an_event_with_the_public_id_and_never_the_sid() {
         .build()
         .unwrap();
 
-    let (secrets, public) = tracing::subscriber::with_default(capture, || {
+    let (secrets, public, phone) = tracing::subscriber::with_default(capture, || {
         runtime.block_on(async {
             let mut secrets = Vec::new();
             // An anonymous session, stored at the end of the request.
@@ -76,15 +76,18 @@ fn every_lifecycle_step_is_an_event_with_the_public_id_and_never_the_sid() {
             secrets.push(cookie.clone());
             let s = manager.session_for_request([cookie.as_bytes()], None);
             s.logout().await.unwrap();
-            // Revoke-all, and a store failure.
-            manager
-                .revoke_all(&UserId::new("alice").unwrap(), None)
+            // Revoke-all (ending a second device), and a store failure.
+            let alice = UserId::new("alice").unwrap();
+            let (_, phone) = manager
+                .create_for_user(&alice, Default::default(), None)
                 .await
                 .unwrap();
+            assert_eq!(manager.revoke_all(&alice, None).await.unwrap(), 1);
+            let phone = phone.public_id;
             probe.set_down(true);
             let s = manager.session_for_request([cookie.as_bytes()], None);
             assert!(s.user().await.is_err());
-            (secrets, public)
+            (secrets, public, phone)
         })
     });
 
@@ -103,13 +106,19 @@ fn every_lifecycle_step_is_an_event_with_the_public_id_and_never_the_sid() {
         with("rotated") >= 2,
         "sign-in and rotation must each emit a rotation event"
     );
-    assert_eq!(with("signed_in"), 1, "{ours:#?}");
+    assert_eq!(with("signed_in"), 2, "{ours:#?}");
     assert!(
         ours.iter()
             .any(|l| l.contains("event=\"ended\"") && l.contains("reason=\"logout\"")),
         "the logout must be an ending event with its reason: {ours:#?}"
     );
     assert_eq!(with("revoked_all"), 1);
+    assert!(
+        ours.iter()
+            .any(|l| l.contains("reason=\"revoke-all\"")
+                && l.contains(&format!("public_id={phone}"))),
+        "revoke-all must emit an ending event per session: {ours:#?}"
+    );
     assert!(
         with("store_failed") >= 1,
         "a store failure must be an event"
@@ -118,7 +127,8 @@ fn every_lifecycle_step_is_an_event_with_the_public_id_and_never_the_sid() {
         assert!(
             ours.iter()
                 .filter(|l| l.contains(&format!("event=\"{step}\"")))
-                .all(|l| l.contains(&format!("public_id={public}"))),
+                .all(|l| l.contains(&format!("public_id={public}"))
+                    || l.contains(&format!("public_id={phone}"))),
             "{step} events must carry the public id"
         );
     }

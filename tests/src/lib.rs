@@ -338,7 +338,7 @@ impl SessionStore for BrokenStore {
         except: Option<&PublicId>,
         reason: EndReason,
         cx: &StoreContext,
-    ) -> Result<u64, StoreFailure> {
+    ) -> Result<Vec<PublicId>, StoreFailure> {
         let except = if self.is(Fault::RevokeAllIgnoresException) {
             None
         } else {

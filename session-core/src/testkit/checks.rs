@@ -733,40 +733,39 @@ async fn limit_scenario(
     (k, [b1, b2, b3], [p1, p2], third)
 }
 
+/// Runs the limit scenario under an evicting `policy`; `evicted` is the
+/// index (0 = oldest, 1 = least recently active) of the browser it must end.
+async fn eviction_check(h: Arc<dyn Harness>, policy: LimitPolicy, evicted: usize) {
+    let (k, browsers, publics, third) = limit_scenario(&h, policy).await;
+    let outcome = third.unwrap_or_else(|e| panic!("G4: {policy} admits the new login, got {e:?}"));
+    assert_eq!(
+        outcome.evicted,
+        vec![publics[evicted]],
+        "G4: {policy} ended the wrong session"
+    );
+    for (i, b) in browsers.iter().enumerate() {
+        if i == evicted {
+            assert_reason(k.ending(&b.sid()).await, &EndReason::Limit, "G4");
+        } else {
+            assert!(
+                k.is_active(&b.sid()).await,
+                "G4: {policy} ended session {i} too"
+            );
+        }
+    }
+    assert_eq!(k.count_user("alice").await, 2, "G4");
+}
+
 /// Guarantee 4, evict-idle: at the limit, signing in ends the least
 /// recently active session, with the reason "limit".
 pub async fn g04_evict_idle_ends_the_least_recently_active(h: Arc<dyn Harness>) {
-    let (k, [b1, b2, b3], [_, p2], third) = limit_scenario(&h, LimitPolicy::EvictIdle).await;
-    let outcome = third.expect("G4: evict-idle admits the new login");
-    assert_eq!(
-        outcome.evicted,
-        vec![p2],
-        "G4: evict-idle must end the least recently active session"
-    );
-    assert_reason(k.ending(&b2.sid()).await, &EndReason::Limit, "G4");
-    assert!(
-        k.is_active(&b1.sid()).await && k.is_active(&b3.sid()).await,
-        "G4"
-    );
-    assert_eq!(k.count_user("alice").await, 2, "G4");
+    eviction_check(h, LimitPolicy::EvictIdle, 1).await;
 }
 
 /// Guarantee 4, evict-oldest: at the limit, signing in ends the oldest
 /// session even if it was used recently.
 pub async fn g04_evict_oldest_ends_the_oldest(h: Arc<dyn Harness>) {
-    let (k, [b1, b2, b3], [p1, _], third) = limit_scenario(&h, LimitPolicy::EvictOldest).await;
-    let outcome = third.expect("G4: evict-oldest admits the new login");
-    assert_eq!(
-        outcome.evicted,
-        vec![p1],
-        "G4: evict-oldest must end the oldest session"
-    );
-    assert_reason(k.ending(&b1.sid()).await, &EndReason::Limit, "G4");
-    assert!(
-        k.is_active(&b2.sid()).await && k.is_active(&b3.sid()).await,
-        "G4"
-    );
-    assert_eq!(k.count_user("alice").await, 2, "G4");
+    eviction_check(h, LimitPolicy::EvictOldest, 0).await;
 }
 
 /// Guarantee 4, deny: at the limit, the new login is refused with a

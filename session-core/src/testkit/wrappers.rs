@@ -133,7 +133,7 @@ impl SessionStore for FaultyStore {
         except: Option<&PublicId>,
         reason: EndReason,
         cx: &StoreContext,
-    ) -> Result<u64, StoreFailure> {
+    ) -> Result<Vec<PublicId>, StoreFailure> {
         self.gate()?;
         self.inner.revoke_all(user, except, reason, cx).await
     }
