@@ -792,4 +792,37 @@ mod tests {
         send(s.save());
         send(s.finish());
     }
+
+    /// Non-browser clients: the id travels in the configured header, a new
+    /// id comes back in it, and the cookie path keeps working alongside.
+    #[tokio::test]
+    async fn the_id_header_carries_the_session_for_non_browser_clients() {
+        let config = crate::SessionConfig::builder(crate::KeyRing::generate())
+            .with_id_header("X-Session-Id")
+            .build()
+            .unwrap();
+        let manager = crate::SessionManager::new(Arc::new(crate::MemoryStore::new()), config);
+        let s = manager.session_for_request([], None);
+        s.login(UserId::new("api-client").unwrap()).await.unwrap();
+        let update = s.finish().await;
+        let (name, id) = update.id_header.expect("a new id is sent in the header");
+        assert_eq!(name, "x-session-id");
+        let s = manager.session_for_request([], Some(id.as_bytes()));
+        assert_eq!(
+            s.user().await.unwrap(),
+            Some(UserId::new("api-client").unwrap())
+        );
+        let update = s.finish().await;
+        assert!(update.id_header.is_none() && update.set_cookie.is_none());
+
+        // Without the setting, the header is ignored.
+        let plain = crate::SessionManager::new(
+            manager.store().clone(),
+            crate::SessionConfig::builder(manager.config().keys().clone())
+                .build()
+                .unwrap(),
+        );
+        let s = plain.session_for_request([], Some(id.as_bytes()));
+        assert_eq!(s.user().await.unwrap(), None);
+    }
 }
