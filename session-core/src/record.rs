@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::id::PublicId;
 use crate::time::Timestamp;
@@ -15,7 +15,8 @@ use crate::user::UserId;
 pub const FORMAT_VERSION: u32 = 1;
 
 /// Facts about the client a session was created from.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Metadata {
     /// The client's IP address as the application saw it.
     #[serde(skip_serializing_if = "Option::is_none")]

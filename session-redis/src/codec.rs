@@ -1,0 +1,244 @@
+//! Between Rust values and what the scripts take and return.
+//!
+//! Anything read from Redis is checked: a reply or a stored field that does
+//! not have the expected shape is a [`StoreFailure::Corrupt`] naming what
+//! was wrong, never a panic and never a silently empty session.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use redis::Value;
+use session_core::{
+    Delta, EndReason, Ending, FORMAT_VERSION, Metadata, PublicId, SessionRecord, StoreFailure,
+    Timestamp, UserId,
+};
+
+/// The largest integer a Lua number holds exactly (2^53 - 1).
+const LUA_MAX: u64 = 9_007_199_254_740_991;
+
+fn corrupt(what: impl Into<String>) -> StoreFailure {
+    StoreFailure::Corrupt(what.into())
+}
+
+/// Milliseconds, clamped to what Lua holds exactly.
+pub(crate) fn ms(d: Duration) -> String {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).min(LUA_MAX).to_string()
+}
+
+/// A timestamp's milliseconds, clamped likewise.
+pub(crate) fn at(t: Timestamp) -> String {
+    t.as_unix_millis().min(LUA_MAX).to_string()
+}
+
+/// The elements of an array reply.
+pub(crate) fn array(v: Value) -> Result<Vec<Value>, StoreFailure> {
+    match v {
+        Value::Array(items) => Ok(items),
+        other => Err(corrupt(format!("expected an array reply, got {other:?}"))),
+    }
+}
+
+/// A text reply or element.
+pub(crate) fn text(v: &Value) -> Result<String, StoreFailure> {
+    match v {
+        Value::BulkString(b) => String::from_utf8(b.clone()).map_err(|_| corrupt("a reply is not UTF-8")),
+        Value::SimpleString(s) => Ok(s.clone()),
+        Value::Int(n) => Ok(n.to_string()),
+        other => Err(corrupt(format!("expected text, got {other:?}"))),
+    }
+}
+
+/// An integer reply or element (integers may come back as text).
+pub(crate) fn int(v: &Value) -> Result<i64, StoreFailure> {
+    match v {
+        Value::Int(n) => Ok(*n),
+        other => text(other)?
+            .parse()
+            .map_err(|_| corrupt(format!("expected an integer, got {other:?}"))),
+    }
+}
+
+fn millis(v: &Value) -> Result<Timestamp, StoreFailure> {
+    u64::try_from(int(v)?)
+        .map(Timestamp::from_unix_millis)
+        .map_err(|_| corrupt("a negative time"))
+}
+
+/// The reply's status word and the rest.
+pub(crate) fn status(v: Value) -> Result<(String, Vec<Value>), StoreFailure> {
+    let mut items = array(v)?;
+    if items.is_empty() {
+        return Err(corrupt("an empty reply"));
+    }
+    let head = text(&items.remove(0))?;
+    Ok((head, items))
+}
+
+/// An `{'ended', reason, at}` tail.
+pub(crate) fn ending(rest: &[Value]) -> Result<Ending, StoreFailure> {
+    let [reason, at, ..] = rest else {
+        return Err(corrupt("an ended reply without reason and time"));
+    };
+    let text = text(reason)?;
+    let reason = EndReason::from_stored(&text).ok_or_else(|| corrupt(format!("unknown end reason {text:?}")))?;
+    Ok(Ending {
+        reason,
+        at: millis(at)?,
+    })
+}
+
+/// Public ids from an array of text.
+pub(crate) fn public_ids(v: &Value) -> Result<Vec<PublicId>, StoreFailure> {
+    match v {
+        Value::Array(items) => items
+            .iter()
+            .map(|i| {
+                let t = text(i)?;
+                PublicId::parse(&t).ok_or_else(|| corrupt(format!("not a public id: {t:?}")))
+            })
+            .collect(),
+        other => Err(corrupt(format!("expected a list of public ids, got {other:?}"))),
+    }
+}
+
+/// A session hash (as `field, value, …`) decoded into a record.
+pub(crate) fn record(v: &Value) -> Result<SessionRecord, StoreFailure> {
+    let Value::Array(items) = v else {
+        return Err(corrupt("a session is not a field list"));
+    };
+    let mut fields = BTreeMap::new();
+    for pair in items.chunks(2) {
+        let [k, v] = pair else {
+            return Err(corrupt("a session field without a value"));
+        };
+        fields.insert(text(k)?, text(v)?);
+    }
+    let get = |name: &str| {
+        fields
+            .get(name)
+            .ok_or_else(|| corrupt(format!("the session lacks field {name}")))
+    };
+    let number = |name: &str| {
+        get(name)?
+            .parse::<u64>()
+            .map_err(|_| corrupt(format!("field {name} is not a whole number")))
+    };
+    let version = number("@v")?;
+    if version != u64::from(FORMAT_VERSION) {
+        return Err(corrupt(format!("unknown format version {version}")));
+    }
+    let public = get("@pub")?;
+    let metadata: Metadata = serde_json::from_str(get("@meta")?)
+        .map_err(|e| corrupt(format!("field @meta is not metadata JSON: {e}")))?;
+    let user = match fields.get("@user") {
+        None => None,
+        Some(u) => Some(UserId::new(u.as_str()).map_err(|e| corrupt(format!("field @user: {e}")))?),
+    };
+    let mut data = BTreeMap::new();
+    for (k, v) in &fields {
+        if let Some(name) = k.strip_prefix("d:") {
+            let value = serde_json::from_str(v)
+                .map_err(|e| corrupt(format!("data key {name:?} does not hold JSON: {e}")))?;
+            data.insert(name.to_owned(), value);
+        }
+    }
+    Ok(SessionRecord {
+        format_version: FORMAT_VERSION,
+        public_id: PublicId::parse(public).ok_or_else(|| corrupt("field @pub is not a public id"))?,
+        user,
+        created_at: Timestamp::from_unix_millis(number("@created")?),
+        last_seen_at: Timestamp::from_unix_millis(number("@seen")?),
+        idle_timeout: Duration::from_millis(number("@idle")?),
+        idle_deadline: Timestamp::from_unix_millis(number("@idl")?),
+        absolute_deadline: Timestamp::from_unix_millis(number("@abs")?),
+        metadata,
+        data,
+    })
+}
+
+/// Metadata as the JSON the scripts store.
+pub(crate) fn metadata_json(m: &Metadata) -> Result<String, StoreFailure> {
+    serde_json::to_string(m).map_err(|e| corrupt(format!("metadata does not encode: {e}")))
+}
+
+/// A delta as script arguments: meta ('' = unchanged), idle ('' =
+/// unchanged), n sets (field, json)…, m removals (field)….
+pub(crate) fn delta_args(delta: &Delta, out: &mut Vec<String>) -> Result<(), StoreFailure> {
+    out.push(match &delta.metadata {
+        Some(m) => metadata_json(m)?,
+        None => String::new(),
+    });
+    out.push(delta.idle_timeout.map(ms).unwrap_or_default());
+    let sets: Vec<(&String, &String)> = delta
+        .data
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+        .collect();
+    out.push(sets.len().to_string());
+    for (k, v) in sets {
+        out.push(k.clone());
+        out.push(v.clone());
+    }
+    let removals: Vec<&String> = delta.data.iter().filter(|(_, v)| v.is_none()).map(|(k, _)| k).collect();
+    out.push(removals.len().to_string());
+    out.extend(removals.into_iter().cloned());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    fn fields(pairs: &[(&str, &str)]) -> Value {
+        Value::Array(pairs.iter().flat_map(|(k, v)| [bulk(k), bulk(v)]).collect())
+    }
+
+    fn good() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("@v", "1"),
+            ("@pub", "AAAAAAAAAAAAAAAAAAAAAA"),
+            ("@created", "1000"),
+            ("@seen", "1000"),
+            ("@idle", "60000"),
+            ("@idl", "61000"),
+            ("@abs", "99000"),
+            ("@meta", "{\"device\":\"phone\"}"),
+            ("@user", "alice"),
+            ("d:n", "5"),
+        ]
+    }
+
+    #[test]
+    fn a_stored_session_decodes() {
+        let r = record(&fields(&good())).unwrap();
+        assert_eq!(r.user.unwrap().as_str(), "alice");
+        assert_eq!(r.metadata.device.as_deref(), Some("phone"));
+        assert_eq!(r.data["n"], 5);
+        assert_eq!(r.idle_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn damaged_sessions_are_corrupt_not_panics() {
+        let cases: Vec<Vec<(&str, &str)>> = vec![
+            good().into_iter().filter(|(k, _)| *k != "@abs").collect(),
+            good().into_iter().map(|(k, v)| if k == "@v" { (k, "2") } else { (k, v) }).collect(),
+            good().into_iter().map(|(k, v)| if k == "d:n" { (k, "{oops") } else { (k, v) }).collect(),
+            good().into_iter().map(|(k, v)| if k == "@meta" { (k, "[]") } else { (k, v) }).collect(),
+            good().into_iter().map(|(k, v)| if k == "@idl" { (k, "-5") } else { (k, v) }).collect(),
+            good().into_iter().map(|(k, v)| if k == "@pub" { (k, "short") } else { (k, v) }).collect(),
+            good().into_iter().map(|(k, v)| if k == "@user" { (k, "") } else { (k, v) }).collect(),
+        ];
+        for c in cases {
+            assert!(matches!(record(&fields(&c)), Err(StoreFailure::Corrupt(_))), "{c:?}");
+        }
+        assert!(record(&Value::Nil).is_err());
+        assert!(record(&Value::Array(vec![bulk("@v")])).is_err());
+        assert!(ending(&[bulk("nonsense"), Value::Int(5)]).is_err());
+        assert!(ending(&[]).is_err());
+        assert!(status(Value::Array(vec![])).is_err());
+    }
+}

@@ -1,0 +1,24 @@
+//! # session-redis
+//!
+//! The Redis store for `session-core`. Every operation that reads and then
+//! writes, or writes more than one key, is one Lua script: atomic, and one
+//! round trip. Scripts are loaded once and called by SHA.
+//!
+//! This version connects to a single Redis (`redis://`) over one
+//! auto-reconnecting multiplexed connection. Cluster, Sentinel, TLS, a
+//! bb8 pool and encryption at rest are planned.
+//!
+//! # Key layout
+#![doc = include_str!("keys_table.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod codec;
+mod connection;
+mod error;
+mod keys;
+mod scripts;
+mod store;
+
+pub use error::RedisStoreError;
+pub use store::{RedisStore, RedisStoreBuilder};

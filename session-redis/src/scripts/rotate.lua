@@ -1,0 +1,40 @@
+-- rotate.lua: moves a session to a new key in one step, ending the old key
+-- as 'rotated' (guarantee 6); with sign-in, binds the user, restarts the
+-- lifetime and applies the per-user limit atomically (guarantee 4).
+-- KEYS: 1 old session, 2 new session, 3 the user's index (sign-in; else
+--       the new key again), 4-6 analytics
+-- ARGV: 1 now, 2 retention ms, 3 sign in (1/0), 4 user id, 5 limit,
+--       6 policy, 7 new absolute deadline, 8… the delta (see apply_delta)
+-- Reply: {'unknown'} | {'ended', reason, at} | {'dup'} | {'other'} |
+--        {'limit', max} | {'ok', {field, value…}, {evicted public ids…}}
+stats_keys(4)
+local old, new, now, retention = KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2])
+local h = read(old)
+local status, reason, at = classify(old, h, now, retention)
+if status ~= 'live' then return { status, reason, at } end
+if redis.call('EXISTS', new) == 1 then return { 'dup' } end
+local before = {}
+for k, v in pairs(h) do before[k] = v end
+local evicted = {}
+if ARGV[3] == '1' then
+  if h['@user'] and h['@user'] ~= ARGV[4] then return { 'other' } end
+  evicted = make_room(KEYS[3], tonumber(ARGV[5]), ARGV[6], old, now, retention)
+  if not evicted then return { 'limit', tonumber(ARGV[5]) } end
+  h['@user'] = ARGV[4]
+  h['@ukey'] = KEYS[3]
+  h['@created'] = tostring(now)
+  h['@abs'] = ARGV[7]
+end
+apply_delta(new, h, 8, false)
+finish(old, before, 'rotated', now, retention)
+local idl = math.min(now + tonumber(h['@idle']), tonumber(h['@abs']))
+h['@seen'] = tostring(now)
+h['@idl'] = tostring(idl)
+redis.call('HSET', new, unpack(flat(h)))
+redis.call('PEXPIRE', new, math.max(idl - now, 1))
+session_expiry(new, h, idl, now)
+if h['@ukey'] then
+  redis.call('ZADD', h['@ukey'], tonumber(h['@created']), new)
+  user_changed(h['@user'], h['@ukey'], now)
+end
+return { 'ok', flat(h), evicted }

@@ -1,0 +1,389 @@
+//! [`RedisStore`]: the [`SessionStore`] on Redis. Every operation is one Lua
+//! script: one round trip, atomic.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::Value;
+use session_core::{
+    Applied, CreateError, Created, Delta, EndReason, FORMAT_VERSION, Loaded, NewSession, Page,
+    PageRequest, PublicId, RotateError, Rotation, SessionKey, SessionRecord, SessionStore,
+    SessionSummary, StoreContext, StoreFailure, Timestamp, UpdateError, UserId, UserKey, UserLimit,
+    idle_deadline,
+};
+
+use crate::codec::{self, at, ms};
+use crate::connection::Connection;
+use crate::error::RedisStoreError;
+use crate::keys::KeyLayout;
+use crate::scripts;
+
+/// Sessions in Redis. Cheap to clone; share one per application.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), session_redis::RedisStoreError> {
+/// use session_redis::RedisStore;
+/// use std::time::Duration;
+///
+/// let store = RedisStore::builder("redis://127.0.0.1:6380")
+///     .with_prefix("myapp")
+///     .with_command_timeout(Duration::from_millis(500))
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RedisStore {
+    conn: Connection,
+    keys: KeyLayout,
+}
+
+/// Builds a [`RedisStore`].
+#[derive(Debug, Clone)]
+pub struct RedisStoreBuilder {
+    url: String,
+    prefix: String,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+}
+
+impl RedisStore {
+    /// A store at `url` with the default settings.
+    pub async fn connect(url: &str) -> Result<Self, RedisStoreError> {
+        Self::builder(url).build().await
+    }
+
+    /// Starts a builder for a store at `url` (`redis://[user:pass@]host:port[/db]`).
+    pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            url: url.into(),
+            prefix: "session".into(),
+            connect_timeout: Duration::from_secs(2),
+            command_timeout: Duration::from_secs(1),
+        }
+    }
+
+    async fn run(&self, script: &redis::Script, keys: Vec<String>, args: Vec<String>) -> Result<Value, StoreFailure> {
+        let started = std::time::Instant::now();
+        let result = self.conn.run(script, &keys, &args).await;
+        tracing::trace!(
+            target: "session_redis",
+            key = keys.first().map(String::as_str).unwrap_or(""),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            ok = result.is_ok(),
+            "script"
+        );
+        result
+    }
+
+    fn with_analytics(&self, mut keys: Vec<String>) -> Vec<String> {
+        keys.extend(self.keys.analytics());
+        keys
+    }
+}
+
+impl RedisStoreBuilder {
+    /// Sets the key prefix (default `session`): give each application
+    /// sharing a Redis its own. Letters, digits and `-_.:` only.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets how long connecting may take (default 2 s).
+    pub fn with_connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// Sets the deadline of every command (default 1 s): past it, the
+    /// operation fails with [`StoreFailure::TimedOut`] and the request is
+    /// answered 503, never left hanging on a dead Redis.
+    pub fn with_command_timeout(mut self, d: Duration) -> Self {
+        self.command_timeout = d;
+        self
+    }
+
+    /// Connects.
+    pub async fn build(self) -> Result<RedisStore, RedisStoreError> {
+        let prefix_ok = !self.prefix.is_empty()
+            && self.prefix.len() <= 64
+            && self
+                .prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+        if !prefix_ok {
+            return Err(RedisStoreError::BadPrefix(self.prefix));
+        }
+        let scheme = self.url.split("://").next().unwrap_or_default();
+        if scheme != "redis" {
+            return Err(RedisStoreError::Unsupported(scheme.to_owned()));
+        }
+        let client = redis::Client::open(self.url.as_str()).map_err(|e| RedisStoreError::BadUrl(e.to_string()))?;
+        let conn = Connection::open(client, self.connect_timeout, self.command_timeout)
+            .await
+            .map_err(RedisStoreError::Connect)?;
+        Ok(RedisStore {
+            conn,
+            keys: KeyLayout::new(&self.prefix),
+        })
+    }
+}
+
+fn unexpected(word: &str) -> StoreFailure {
+    StoreFailure::Corrupt(format!("unexpected script reply {word:?}"))
+}
+
+fn nth(rest: &[Value], i: usize) -> Result<&Value, StoreFailure> {
+    rest.get(i)
+        .ok_or_else(|| StoreFailure::Corrupt("a script reply is too short".into()))
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn create(&self, s: NewSession, limit: UserLimit, cx: &StoreContext) -> Result<Created, CreateError> {
+        let key = self.keys.session(&s.key);
+        let index = s.user.as_ref().map_or_else(|| key.clone(), |u| self.keys.user_index(u));
+        let mut args = vec![
+            at(cx.now),
+            ms(cx.ended_retention),
+            s.public_id.to_string(),
+            s.user.as_ref().map(|u| u.user.to_string()).unwrap_or_default(),
+            ms(s.idle_timeout),
+            at(s.absolute_deadline),
+            codec::metadata_json(&s.metadata)?,
+            limit.max().unwrap_or(0).to_string(),
+            limit.policy().name().to_owned(),
+            s.data.len().to_string(),
+        ];
+        for (k, v) in &s.data {
+            args.push(k.clone());
+            args.push(v.clone());
+        }
+        let (word, rest) = codec::status(self.run(&scripts::CREATE, self.with_analytics(vec![key, index]), args).await?)?;
+        match word.as_str() {
+            "dup" => Err(CreateError::DuplicateId),
+            "limit" => Err(CreateError::LimitReached {
+                limit: u32::try_from(codec::int(nth(&rest, 0)?)?).unwrap_or(u32::MAX),
+            }),
+            "ok" => {
+                let evicted = codec::public_ids(nth(&rest, 0)?)?;
+                let mut data = std::collections::BTreeMap::new();
+                for (k, v) in s.data {
+                    let value = serde_json::from_str(&v)
+                        .map_err(|e| StoreFailure::Corrupt(format!("data key {k:?} is not JSON: {e}")))?;
+                    data.insert(k, value);
+                }
+                let record = SessionRecord {
+                    format_version: FORMAT_VERSION,
+                    public_id: s.public_id,
+                    user: s.user.map(|u| u.user),
+                    created_at: cx.now,
+                    last_seen_at: cx.now,
+                    idle_timeout: s.idle_timeout,
+                    idle_deadline: idle_deadline(cx.now, s.idle_timeout, s.absolute_deadline),
+                    absolute_deadline: s.absolute_deadline,
+                    metadata: s.metadata,
+                    data,
+                };
+                Ok(Created { record, evicted })
+            }
+            other => Err(unexpected(other).into()),
+        }
+    }
+
+    async fn load(&self, key: &SessionKey, cx: &StoreContext) -> Result<Loaded, StoreFailure> {
+        let keys = self.with_analytics(vec![self.keys.session(key)]);
+        let args = vec![at(cx.now), ms(cx.ended_retention), ms(cx.refresh_threshold)];
+        let (word, rest) = codec::status(self.run(&scripts::LOAD, keys, args).await?)?;
+        match word.as_str() {
+            "unknown" => Ok(Loaded::Unknown),
+            "ended" => Ok(Loaded::Ended(codec::ending(&rest)?)),
+            "active" => Ok(Loaded::Active {
+                refreshed: codec::int(nth(&rest, 0)?)? == 1,
+                record: codec::record(nth(&rest, 1)?)?,
+            }),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn apply(&self, key: &SessionKey, delta: &Delta, cx: &StoreContext) -> Result<Applied, UpdateError> {
+        let keys = self.with_analytics(vec![self.keys.session(key)]);
+        let mut args = vec![at(cx.now), ms(cx.ended_retention)];
+        codec::delta_args(delta, &mut args)?;
+        let (word, rest) = codec::status(self.run(&scripts::APPLY, keys, args).await?)?;
+        match word.as_str() {
+            "unknown" => Err(UpdateError::UnknownId),
+            "ended" => Err(UpdateError::Ended(codec::ending(&rest)?)),
+            "ok" => Ok(Applied {
+                idle_deadline: Timestamp::from_unix_millis(codec::int(nth(&rest, 0)?)?.max(0) as u64),
+                absolute_deadline: Timestamp::from_unix_millis(codec::int(nth(&rest, 1)?)?.max(0) as u64),
+            }),
+            other => Err(unexpected(other).into()),
+        }
+    }
+
+    async fn increment(&self, key: &SessionKey, field: &str, by: i64, cx: &StoreContext) -> Result<i64, UpdateError> {
+        let keys = self.with_analytics(vec![self.keys.session(key)]);
+        let args = vec![
+            at(cx.now),
+            ms(cx.ended_retention),
+            ms(cx.refresh_threshold),
+            field.to_owned(),
+            by.to_string(),
+        ];
+        let (word, rest) = codec::status(self.run(&scripts::INCREMENT, keys, args).await?)?;
+        match word.as_str() {
+            "unknown" => Err(UpdateError::UnknownId),
+            "ended" => Err(UpdateError::Ended(codec::ending(&rest)?)),
+            "nan" => Err(UpdateError::NotAnInteger { key: field.to_owned() }),
+            "ok" => Ok(codec::int(nth(&rest, 0)?)?),
+            other => Err(unexpected(other).into()),
+        }
+    }
+
+    async fn rotate(&self, r: Rotation, cx: &StoreContext) -> Result<Created, RotateError> {
+        let new = self.keys.session(&r.new);
+        let index = r.sign_in.as_ref().map_or_else(|| new.clone(), |s| self.keys.user_index(&s.user));
+        let keys = self.with_analytics(vec![self.keys.session(&r.old), new, index]);
+        let mut args = vec![at(cx.now), ms(cx.ended_retention)];
+        match &r.sign_in {
+            Some(s) => args.extend([
+                "1".to_owned(),
+                s.user.user.to_string(),
+                s.limit.max().unwrap_or(0).to_string(),
+                s.limit.policy().name().to_owned(),
+                at(s.absolute_deadline),
+            ]),
+            None => args.extend(["0", "", "0", "", "0"].map(str::to_owned)),
+        }
+        codec::delta_args(&r.delta, &mut args)?;
+        let (word, rest) = codec::status(self.run(&scripts::ROTATE, keys, args).await?)?;
+        match word.as_str() {
+            "unknown" => Err(RotateError::UnknownId),
+            "ended" => Err(RotateError::Ended(codec::ending(&rest)?)),
+            "dup" => Err(RotateError::DuplicateId),
+            "other" => Err(RotateError::OtherUser),
+            "limit" => Err(RotateError::LimitReached {
+                limit: u32::try_from(codec::int(nth(&rest, 0)?)?).unwrap_or(u32::MAX),
+            }),
+            "ok" => Ok(Created {
+                record: codec::record(nth(&rest, 0)?)?,
+                evicted: codec::public_ids(nth(&rest, 1)?)?,
+            }),
+            other => Err(unexpected(other).into()),
+        }
+    }
+
+    async fn invalidate(&self, key: &SessionKey, reason: EndReason, cx: &StoreContext) -> Result<Option<PublicId>, StoreFailure> {
+        let keys = self.with_analytics(vec![self.keys.session(key)]);
+        let args = vec![at(cx.now), ms(cx.ended_retention), reason.to_stored()];
+        let (word, rest) = codec::status(self.run(&scripts::INVALIDATE, keys, args).await?)?;
+        match word.as_str() {
+            "none" => Ok(None),
+            "ok" => {
+                let p = codec::text(nth(&rest, 0)?)?;
+                Ok(Some(PublicId::parse(&p).ok_or_else(|| StoreFailure::Corrupt(format!("not a public id: {p:?}")))?))
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn revoke_by_public_id(&self, user: &UserKey, public_id: &PublicId, reason: EndReason, cx: &StoreContext) -> Result<bool, StoreFailure> {
+        let ended = self.revoke_user(user, "one", Some(public_id), reason, cx).await?;
+        Ok(!ended.is_empty())
+    }
+
+    async fn revoke_all(&self, user: &UserKey, except: Option<&PublicId>, reason: EndReason, cx: &StoreContext) -> Result<Vec<PublicId>, StoreFailure> {
+        self.revoke_user(user, "all", except, reason, cx).await
+    }
+
+    async fn list_user_sessions(&self, user: &UserKey, cx: &StoreContext) -> Result<Vec<SessionSummary>, StoreFailure> {
+        let rows = codec::array(self.user_sessions(user, "list", cx).await?)?;
+        let mut list = Vec::with_capacity(rows.len());
+        for row in rows {
+            let cols = codec::array(row)?;
+            let time = |i: usize| -> Result<Timestamp, StoreFailure> {
+                Ok(Timestamp::from_unix_millis(codec::int(nth(&cols, i)?)?.max(0) as u64))
+            };
+            let public = codec::text(nth(&cols, 0)?)?;
+            let idle = time(3)?;
+            let absolute = time(4)?;
+            list.push(SessionSummary {
+                public_id: PublicId::parse(&public).ok_or_else(|| StoreFailure::Corrupt(format!("not a public id: {public:?}")))?,
+                created_at: time(1)?,
+                last_seen_at: time(2)?,
+                expires_at: idle.min(absolute),
+                absolute_deadline: absolute,
+                metadata: serde_json::from_str(&codec::text(nth(&cols, 5)?)?)
+                    .map_err(|e| StoreFailure::Corrupt(format!("metadata is not JSON: {e}")))?,
+            });
+        }
+        list.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.public_id)));
+        Ok(list)
+    }
+
+    async fn count_user_sessions(&self, user: &UserKey, cx: &StoreContext) -> Result<u64, StoreFailure> {
+        let n = codec::int(&self.user_sessions(user, "count", cx).await?)?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn count_active(&self, cx: &StoreContext) -> Result<u64, StoreFailure> {
+        self.count(cx, "sessions").await
+    }
+
+    async fn count_active_users(&self, cx: &StoreContext) -> Result<u64, StoreFailure> {
+        self.count(cx, "users").await
+    }
+
+    async fn active_users(&self, page: PageRequest, cx: &StoreContext) -> Result<Page, StoreFailure> {
+        let size = page.limit.clamp(1, 1000);
+        let args = vec![
+            at(cx.now),
+            "page".to_owned(),
+            page.after.map(|u| u.to_string()).unwrap_or_default(),
+            size.to_string(),
+        ];
+        let reply = codec::array(self.run(&scripts::ANALYTICS, self.with_analytics(vec![]), args).await?)?;
+        let mut users = Vec::new();
+        for v in codec::array(nth(&reply, 0)?.clone())? {
+            let t = codec::text(&v)?;
+            users.push(UserId::new(t).map_err(|e| StoreFailure::Corrupt(format!("a stored user id: {e}")))?);
+        }
+        let more = codec::int(nth(&reply, 1)?)? == 1;
+        let next = if more { users.last().cloned() } else { None };
+        Ok(Page { users, next })
+    }
+}
+
+impl RedisStore {
+    async fn revoke_user(&self, user: &UserKey, mode: &str, public: Option<&PublicId>, reason: EndReason, cx: &StoreContext) -> Result<Vec<PublicId>, StoreFailure> {
+        let keys = self.with_analytics(vec![self.keys.user_index(user)]);
+        let args = vec![
+            at(cx.now),
+            ms(cx.ended_retention),
+            reason.to_stored(),
+            mode.to_owned(),
+            public.map(PublicId::to_string).unwrap_or_default(),
+        ];
+        codec::public_ids(&self.run(&scripts::REVOKE_USER, keys, args).await?)
+    }
+
+    async fn user_sessions(&self, user: &UserKey, mode: &str, cx: &StoreContext) -> Result<Value, StoreFailure> {
+        let keys = self.with_analytics(vec![self.keys.user_index(user)]);
+        let args = vec![at(cx.now), user.user.to_string(), mode.to_owned()];
+        self.run(&scripts::USER_SESSIONS, keys, args).await
+    }
+
+    async fn count(&self, cx: &StoreContext, mode: &str) -> Result<u64, StoreFailure> {
+        let args = vec![at(cx.now), mode.to_owned(), String::new(), "0".to_owned()];
+        let n = codec::int(&self.run(&scripts::ANALYTICS, self.with_analytics(vec![]), args).await?)?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// The Redis key of a session (for tests and operators; it holds a
+    /// digest of the id, never the id).
+    pub fn session_key_name(&self, key: &SessionKey) -> String {
+        self.keys.session(key)
+    }
+}

@@ -1,0 +1,58 @@
+//! A conformance-kit harness over a real redis-server started for the test.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use redis_harness::{Server, raw_command};
+use session_core::testkit::Harness;
+use session_core::{SessionKey, SessionStore};
+use session_redis::RedisStore;
+
+/// One standalone server per test; one key prefix per store.
+pub struct Standalone {
+    pub server: Server,
+    stores: Mutex<Vec<RedisStore>>,
+    next: AtomicU64,
+}
+
+impl Standalone {
+    pub fn start() -> Self {
+        Standalone {
+            server: Server::standalone().expect("redis-server starts"),
+            stores: Mutex::new(Vec::new()),
+            next: AtomicU64::new(0),
+        }
+    }
+
+    pub async fn redis_store(&self) -> RedisStore {
+        let prefix = format!("t{}", self.next.fetch_add(1, Ordering::SeqCst));
+        let store = RedisStore::builder(self.server.url())
+            .with_prefix(prefix)
+            .build()
+            .await
+            .expect("the store connects");
+        if let Ok(mut s) = self.stores.lock() {
+            s.push(store.clone());
+        }
+        store
+    }
+}
+
+#[async_trait]
+impl Harness for Standalone {
+    async fn store(&self) -> Arc<dyn SessionStore> {
+        Arc::new(self.redis_store().await)
+    }
+
+    async fn corrupt(&self, key: &SessionKey) -> bool {
+        let stores = self.stores.lock().map(|s| s.clone()).unwrap_or_default();
+        for store in stores {
+            let name = store.session_key_name(key);
+            if raw_command(self.server.port(), &["EXISTS", &name]).is_ok_and(|r| r.starts_with(":1")) {
+                return raw_command(self.server.port(), &["HSET", &name, "d:damaged", "{not json"]).is_ok();
+            }
+        }
+        false
+    }
+}
