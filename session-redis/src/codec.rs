@@ -22,7 +22,10 @@ fn corrupt(what: impl Into<String>) -> StoreFailure {
 
 /// Milliseconds, clamped to what Lua holds exactly.
 pub(crate) fn ms(d: Duration) -> String {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).min(LUA_MAX).to_string()
+    u64::try_from(d.as_millis())
+        .unwrap_or(u64::MAX)
+        .min(LUA_MAX)
+        .to_string()
 }
 
 /// A timestamp's milliseconds, clamped likewise.
@@ -41,7 +44,9 @@ pub(crate) fn array(v: Value) -> Result<Vec<Value>, StoreFailure> {
 /// A text reply or element.
 pub(crate) fn text(v: &Value) -> Result<String, StoreFailure> {
     match v {
-        Value::BulkString(b) => String::from_utf8(b.clone()).map_err(|_| corrupt("a reply is not UTF-8")),
+        Value::BulkString(b) => {
+            String::from_utf8(b.clone()).map_err(|_| corrupt("a reply is not UTF-8"))
+        }
         Value::SimpleString(s) => Ok(s.clone()),
         Value::Int(n) => Ok(n.to_string()),
         other => Err(corrupt(format!("expected text, got {other:?}"))),
@@ -80,7 +85,8 @@ pub(crate) fn ending(rest: &[Value]) -> Result<Ending, StoreFailure> {
         return Err(corrupt("an ended reply without reason and time"));
     };
     let text = text(reason)?;
-    let reason = EndReason::from_stored(&text).ok_or_else(|| corrupt(format!("unknown end reason {text:?}")))?;
+    let reason = EndReason::from_stored(&text)
+        .ok_or_else(|| corrupt(format!("unknown end reason {text:?}")))?;
     Ok(Ending {
         reason,
         at: millis(at)?,
@@ -97,7 +103,9 @@ pub(crate) fn public_ids(v: &Value) -> Result<Vec<PublicId>, StoreFailure> {
                 PublicId::parse(&t).ok_or_else(|| corrupt(format!("not a public id: {t:?}")))
             })
             .collect(),
-        other => Err(corrupt(format!("expected a list of public ids, got {other:?}"))),
+        other => Err(corrupt(format!(
+            "expected a list of public ids, got {other:?}"
+        ))),
     }
 }
 
@@ -144,7 +152,8 @@ pub(crate) fn record(v: &Value) -> Result<SessionRecord, StoreFailure> {
     }
     Ok(SessionRecord {
         format_version: FORMAT_VERSION,
-        public_id: PublicId::parse(public).ok_or_else(|| corrupt("field @pub is not a public id"))?,
+        public_id: PublicId::parse(public)
+            .ok_or_else(|| corrupt("field @pub is not a public id"))?,
         user,
         created_at: Timestamp::from_unix_millis(number("@created")?),
         last_seen_at: Timestamp::from_unix_millis(number("@seen")?),
@@ -179,7 +188,12 @@ pub(crate) fn delta_args(delta: &Delta, out: &mut Vec<String>) -> Result<(), Sto
         out.push(k.clone());
         out.push(v.clone());
     }
-    let removals: Vec<&String> = delta.data.iter().filter(|(_, v)| v.is_none()).map(|(k, _)| k).collect();
+    let removals: Vec<&String> = delta
+        .data
+        .iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(k, _)| k)
+        .collect();
     out.push(removals.len().to_string());
     out.extend(removals.into_iter().cloned());
     Ok(())
@@ -225,15 +239,36 @@ mod tests {
     fn damaged_sessions_are_corrupt_not_panics() {
         let cases: Vec<Vec<(&str, &str)>> = vec![
             good().into_iter().filter(|(k, _)| *k != "@abs").collect(),
-            good().into_iter().map(|(k, v)| if k == "@v" { (k, "2") } else { (k, v) }).collect(),
-            good().into_iter().map(|(k, v)| if k == "d:n" { (k, "{oops") } else { (k, v) }).collect(),
-            good().into_iter().map(|(k, v)| if k == "@meta" { (k, "[]") } else { (k, v) }).collect(),
-            good().into_iter().map(|(k, v)| if k == "@idl" { (k, "-5") } else { (k, v) }).collect(),
-            good().into_iter().map(|(k, v)| if k == "@pub" { (k, "short") } else { (k, v) }).collect(),
-            good().into_iter().map(|(k, v)| if k == "@user" { (k, "") } else { (k, v) }).collect(),
+            good()
+                .into_iter()
+                .map(|(k, v)| if k == "@v" { (k, "2") } else { (k, v) })
+                .collect(),
+            good()
+                .into_iter()
+                .map(|(k, v)| if k == "d:n" { (k, "{oops") } else { (k, v) })
+                .collect(),
+            good()
+                .into_iter()
+                .map(|(k, v)| if k == "@meta" { (k, "[]") } else { (k, v) })
+                .collect(),
+            good()
+                .into_iter()
+                .map(|(k, v)| if k == "@idl" { (k, "-5") } else { (k, v) })
+                .collect(),
+            good()
+                .into_iter()
+                .map(|(k, v)| if k == "@pub" { (k, "short") } else { (k, v) })
+                .collect(),
+            good()
+                .into_iter()
+                .map(|(k, v)| if k == "@user" { (k, "") } else { (k, v) })
+                .collect(),
         ];
         for c in cases {
-            assert!(matches!(record(&fields(&c)), Err(StoreFailure::Corrupt(_))), "{c:?}");
+            assert!(
+                matches!(record(&fields(&c)), Err(StoreFailure::Corrupt(_))),
+                "{c:?}"
+            );
         }
         assert!(record(&Value::Nil).is_err());
         assert!(record(&Value::Array(vec![bulk("@v")])).is_err());

@@ -17,7 +17,9 @@ pub(crate) struct Connection {
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").field("deadline", &self.deadline).finish()
+        f.debug_struct("Connection")
+            .field("deadline", &self.deadline)
+            .finish()
     }
 }
 
@@ -39,7 +41,12 @@ impl Connection {
     }
 
     /// Runs `script` by SHA (loading it on NOSCRIPT) within the deadline.
-    pub(crate) async fn run(&self, script: &Script, keys: &[String], args: &[String]) -> Result<Value, StoreFailure> {
+    pub(crate) async fn run(
+        &self,
+        script: &Script,
+        keys: &[String],
+        args: &[String],
+    ) -> Result<Value, StoreFailure> {
         let mut invocation = script.prepare_invoke();
         for k in keys {
             invocation.key(k);
@@ -48,7 +55,8 @@ impl Connection {
             invocation.arg(a);
         }
         let mut conn = self.manager.clone();
-        match tokio::time::timeout(self.deadline, invocation.invoke_async::<Value>(&mut conn)).await {
+        match tokio::time::timeout(self.deadline, invocation.invoke_async::<Value>(&mut conn)).await
+        {
             Err(_) => Err(StoreFailure::TimedOut(self.deadline)),
             Ok(Err(e)) if e.is_timeout() => Err(StoreFailure::TimedOut(self.deadline)),
             Ok(Err(e)) => Err(StoreFailure::unavailable(e)),

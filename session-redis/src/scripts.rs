@@ -10,7 +10,11 @@ use redis::Script;
 macro_rules! script {
     ($name:ident, $file:literal) => {
         pub(crate) static $name: LazyLock<Script> = LazyLock::new(|| {
-            Script::new(concat!(include_str!("scripts/prelude.lua"), "\n", include_str!($file)))
+            Script::new(concat!(
+                include_str!("scripts/prelude.lua"),
+                "\n",
+                include_str!($file)
+            ))
         });
     };
 }

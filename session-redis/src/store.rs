@@ -63,7 +63,12 @@ impl RedisStore {
         }
     }
 
-    async fn run(&self, script: &redis::Script, keys: Vec<String>, args: Vec<String>) -> Result<Value, StoreFailure> {
+    async fn run(
+        &self,
+        script: &redis::Script,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<Value, StoreFailure> {
         let started = std::time::Instant::now();
         let result = self.conn.run(script, &keys, &args).await;
         tracing::trace!(
@@ -119,7 +124,8 @@ impl RedisStoreBuilder {
         if scheme != "redis" {
             return Err(RedisStoreError::Unsupported(scheme.to_owned()));
         }
-        let client = redis::Client::open(self.url.as_str()).map_err(|e| RedisStoreError::BadUrl(e.to_string()))?;
+        let client = redis::Client::open(self.url.as_str())
+            .map_err(|e| RedisStoreError::BadUrl(e.to_string()))?;
         let conn = Connection::open(client, self.connect_timeout, self.command_timeout)
             .await
             .map_err(RedisStoreError::Connect)?;
@@ -141,14 +147,25 @@ fn nth(rest: &[Value], i: usize) -> Result<&Value, StoreFailure> {
 
 #[async_trait]
 impl SessionStore for RedisStore {
-    async fn create(&self, s: NewSession, limit: UserLimit, cx: &StoreContext) -> Result<Created, CreateError> {
+    async fn create(
+        &self,
+        s: NewSession,
+        limit: UserLimit,
+        cx: &StoreContext,
+    ) -> Result<Created, CreateError> {
         let key = self.keys.session(&s.key);
-        let index = s.user.as_ref().map_or_else(|| key.clone(), |u| self.keys.user_index(u));
+        let index = s
+            .user
+            .as_ref()
+            .map_or_else(|| key.clone(), |u| self.keys.user_index(u));
         let mut args = vec![
             at(cx.now),
             ms(cx.ended_retention),
             s.public_id.to_string(),
-            s.user.as_ref().map(|u| u.user.to_string()).unwrap_or_default(),
+            s.user
+                .as_ref()
+                .map(|u| u.user.to_string())
+                .unwrap_or_default(),
             ms(s.idle_timeout),
             at(s.absolute_deadline),
             codec::metadata_json(&s.metadata)?,
@@ -160,7 +177,14 @@ impl SessionStore for RedisStore {
             args.push(k.clone());
             args.push(v.clone());
         }
-        let (word, rest) = codec::status(self.run(&scripts::CREATE, self.with_analytics(vec![key, index]), args).await?)?;
+        let (word, rest) = codec::status(
+            self.run(
+                &scripts::CREATE,
+                self.with_analytics(vec![key, index]),
+                args,
+            )
+            .await?,
+        )?;
         match word.as_str() {
             "dup" => Err(CreateError::DuplicateId),
             "limit" => Err(CreateError::LimitReached {
@@ -170,8 +194,9 @@ impl SessionStore for RedisStore {
                 let evicted = codec::public_ids(nth(&rest, 0)?)?;
                 let mut data = std::collections::BTreeMap::new();
                 for (k, v) in s.data {
-                    let value = serde_json::from_str(&v)
-                        .map_err(|e| StoreFailure::Corrupt(format!("data key {k:?} is not JSON: {e}")))?;
+                    let value = serde_json::from_str(&v).map_err(|e| {
+                        StoreFailure::Corrupt(format!("data key {k:?} is not JSON: {e}"))
+                    })?;
                     data.insert(k, value);
                 }
                 let record = SessionRecord {
@@ -207,7 +232,12 @@ impl SessionStore for RedisStore {
         }
     }
 
-    async fn apply(&self, key: &SessionKey, delta: &Delta, cx: &StoreContext) -> Result<Applied, UpdateError> {
+    async fn apply(
+        &self,
+        key: &SessionKey,
+        delta: &Delta,
+        cx: &StoreContext,
+    ) -> Result<Applied, UpdateError> {
         let keys = self.with_analytics(vec![self.keys.session(key)]);
         let mut args = vec![at(cx.now), ms(cx.ended_retention)];
         codec::delta_args(delta, &mut args)?;
@@ -216,14 +246,24 @@ impl SessionStore for RedisStore {
             "unknown" => Err(UpdateError::UnknownId),
             "ended" => Err(UpdateError::Ended(codec::ending(&rest)?)),
             "ok" => Ok(Applied {
-                idle_deadline: Timestamp::from_unix_millis(codec::int(nth(&rest, 0)?)?.max(0) as u64),
-                absolute_deadline: Timestamp::from_unix_millis(codec::int(nth(&rest, 1)?)?.max(0) as u64),
+                idle_deadline: Timestamp::from_unix_millis(
+                    codec::int(nth(&rest, 0)?)?.max(0) as u64
+                ),
+                absolute_deadline: Timestamp::from_unix_millis(
+                    codec::int(nth(&rest, 1)?)?.max(0) as u64
+                ),
             }),
             other => Err(unexpected(other).into()),
         }
     }
 
-    async fn increment(&self, key: &SessionKey, field: &str, by: i64, cx: &StoreContext) -> Result<i64, UpdateError> {
+    async fn increment(
+        &self,
+        key: &SessionKey,
+        field: &str,
+        by: i64,
+        cx: &StoreContext,
+    ) -> Result<i64, UpdateError> {
         let keys = self.with_analytics(vec![self.keys.session(key)]);
         let args = vec![
             at(cx.now),
@@ -236,7 +276,9 @@ impl SessionStore for RedisStore {
         match word.as_str() {
             "unknown" => Err(UpdateError::UnknownId),
             "ended" => Err(UpdateError::Ended(codec::ending(&rest)?)),
-            "nan" => Err(UpdateError::NotAnInteger { key: field.to_owned() }),
+            "nan" => Err(UpdateError::NotAnInteger {
+                key: field.to_owned(),
+            }),
             "ok" => Ok(codec::int(nth(&rest, 0)?)?),
             other => Err(unexpected(other).into()),
         }
@@ -244,7 +286,10 @@ impl SessionStore for RedisStore {
 
     async fn rotate(&self, r: Rotation, cx: &StoreContext) -> Result<Created, RotateError> {
         let new = self.keys.session(&r.new);
-        let index = r.sign_in.as_ref().map_or_else(|| new.clone(), |s| self.keys.user_index(&s.user));
+        let index = r
+            .sign_in
+            .as_ref()
+            .map_or_else(|| new.clone(), |s| self.keys.user_index(&s.user));
         let keys = self.with_analytics(vec![self.keys.session(&r.old), new, index]);
         let mut args = vec![at(cx.now), ms(cx.ended_retention)];
         match &r.sign_in {
@@ -275,7 +320,12 @@ impl SessionStore for RedisStore {
         }
     }
 
-    async fn invalidate(&self, key: &SessionKey, reason: EndReason, cx: &StoreContext) -> Result<Option<PublicId>, StoreFailure> {
+    async fn invalidate(
+        &self,
+        key: &SessionKey,
+        reason: EndReason,
+        cx: &StoreContext,
+    ) -> Result<Option<PublicId>, StoreFailure> {
         let keys = self.with_analytics(vec![self.keys.session(key)]);
         let args = vec![at(cx.now), ms(cx.ended_retention), reason.to_stored()];
         let (word, rest) = codec::status(self.run(&scripts::INVALIDATE, keys, args).await?)?;
@@ -283,34 +333,57 @@ impl SessionStore for RedisStore {
             "none" => Ok(None),
             "ok" => {
                 let p = codec::text(nth(&rest, 0)?)?;
-                Ok(Some(PublicId::parse(&p).ok_or_else(|| StoreFailure::Corrupt(format!("not a public id: {p:?}")))?))
+                Ok(Some(PublicId::parse(&p).ok_or_else(|| {
+                    StoreFailure::Corrupt(format!("not a public id: {p:?}"))
+                })?))
             }
             other => Err(unexpected(other)),
         }
     }
 
-    async fn revoke_by_public_id(&self, user: &UserKey, public_id: &PublicId, reason: EndReason, cx: &StoreContext) -> Result<bool, StoreFailure> {
-        let ended = self.revoke_user(user, "one", Some(public_id), reason, cx).await?;
+    async fn revoke_by_public_id(
+        &self,
+        user: &UserKey,
+        public_id: &PublicId,
+        reason: EndReason,
+        cx: &StoreContext,
+    ) -> Result<bool, StoreFailure> {
+        let ended = self
+            .revoke_user(user, "one", Some(public_id), reason, cx)
+            .await?;
         Ok(!ended.is_empty())
     }
 
-    async fn revoke_all(&self, user: &UserKey, except: Option<&PublicId>, reason: EndReason, cx: &StoreContext) -> Result<Vec<PublicId>, StoreFailure> {
+    async fn revoke_all(
+        &self,
+        user: &UserKey,
+        except: Option<&PublicId>,
+        reason: EndReason,
+        cx: &StoreContext,
+    ) -> Result<Vec<PublicId>, StoreFailure> {
         self.revoke_user(user, "all", except, reason, cx).await
     }
 
-    async fn list_user_sessions(&self, user: &UserKey, cx: &StoreContext) -> Result<Vec<SessionSummary>, StoreFailure> {
+    async fn list_user_sessions(
+        &self,
+        user: &UserKey,
+        cx: &StoreContext,
+    ) -> Result<Vec<SessionSummary>, StoreFailure> {
         let rows = codec::array(self.user_sessions(user, "list", cx).await?)?;
         let mut list = Vec::with_capacity(rows.len());
         for row in rows {
             let cols = codec::array(row)?;
             let time = |i: usize| -> Result<Timestamp, StoreFailure> {
-                Ok(Timestamp::from_unix_millis(codec::int(nth(&cols, i)?)?.max(0) as u64))
+                Ok(Timestamp::from_unix_millis(
+                    codec::int(nth(&cols, i)?)?.max(0) as u64,
+                ))
             };
             let public = codec::text(nth(&cols, 0)?)?;
             let idle = time(3)?;
             let absolute = time(4)?;
             list.push(SessionSummary {
-                public_id: PublicId::parse(&public).ok_or_else(|| StoreFailure::Corrupt(format!("not a public id: {public:?}")))?,
+                public_id: PublicId::parse(&public)
+                    .ok_or_else(|| StoreFailure::Corrupt(format!("not a public id: {public:?}")))?,
                 created_at: time(1)?,
                 last_seen_at: time(2)?,
                 expires_at: idle.min(absolute),
@@ -323,7 +396,11 @@ impl SessionStore for RedisStore {
         Ok(list)
     }
 
-    async fn count_user_sessions(&self, user: &UserKey, cx: &StoreContext) -> Result<u64, StoreFailure> {
+    async fn count_user_sessions(
+        &self,
+        user: &UserKey,
+        cx: &StoreContext,
+    ) -> Result<u64, StoreFailure> {
         let n = codec::int(&self.user_sessions(user, "count", cx).await?)?;
         Ok(n.max(0) as u64)
     }
@@ -336,7 +413,11 @@ impl SessionStore for RedisStore {
         self.count(cx, "users").await
     }
 
-    async fn active_users(&self, page: PageRequest, cx: &StoreContext) -> Result<Page, StoreFailure> {
+    async fn active_users(
+        &self,
+        page: PageRequest,
+        cx: &StoreContext,
+    ) -> Result<Page, StoreFailure> {
         let size = page.limit.clamp(1, 1000);
         let args = vec![
             at(cx.now),
@@ -344,11 +425,17 @@ impl SessionStore for RedisStore {
             page.after.map(|u| u.to_string()).unwrap_or_default(),
             size.to_string(),
         ];
-        let reply = codec::array(self.run(&scripts::ANALYTICS, self.with_analytics(vec![]), args).await?)?;
+        let reply = codec::array(
+            self.run(&scripts::ANALYTICS, self.with_analytics(vec![]), args)
+                .await?,
+        )?;
         let mut users = Vec::new();
         for v in codec::array(nth(&reply, 0)?.clone())? {
             let t = codec::text(&v)?;
-            users.push(UserId::new(t).map_err(|e| StoreFailure::Corrupt(format!("a stored user id: {e}")))?);
+            users.push(
+                UserId::new(t)
+                    .map_err(|e| StoreFailure::Corrupt(format!("a stored user id: {e}")))?,
+            );
         }
         let more = codec::int(nth(&reply, 1)?)? == 1;
         let next = if more { users.last().cloned() } else { None };
@@ -357,7 +444,14 @@ impl SessionStore for RedisStore {
 }
 
 impl RedisStore {
-    async fn revoke_user(&self, user: &UserKey, mode: &str, public: Option<&PublicId>, reason: EndReason, cx: &StoreContext) -> Result<Vec<PublicId>, StoreFailure> {
+    async fn revoke_user(
+        &self,
+        user: &UserKey,
+        mode: &str,
+        public: Option<&PublicId>,
+        reason: EndReason,
+        cx: &StoreContext,
+    ) -> Result<Vec<PublicId>, StoreFailure> {
         let keys = self.with_analytics(vec![self.keys.user_index(user)]);
         let args = vec![
             at(cx.now),
@@ -369,7 +463,12 @@ impl RedisStore {
         codec::public_ids(&self.run(&scripts::REVOKE_USER, keys, args).await?)
     }
 
-    async fn user_sessions(&self, user: &UserKey, mode: &str, cx: &StoreContext) -> Result<Value, StoreFailure> {
+    async fn user_sessions(
+        &self,
+        user: &UserKey,
+        mode: &str,
+        cx: &StoreContext,
+    ) -> Result<Value, StoreFailure> {
         let keys = self.with_analytics(vec![self.keys.user_index(user)]);
         let args = vec![at(cx.now), user.user.to_string(), mode.to_owned()];
         self.run(&scripts::USER_SESSIONS, keys, args).await
@@ -377,7 +476,11 @@ impl RedisStore {
 
     async fn count(&self, cx: &StoreContext, mode: &str) -> Result<u64, StoreFailure> {
         let args = vec![at(cx.now), mode.to_owned(), String::new(), "0".to_owned()];
-        let n = codec::int(&self.run(&scripts::ANALYTICS, self.with_analytics(vec![]), args).await?)?;
+        let n = codec::int(
+            &self
+                .run(&scripts::ANALYTICS, self.with_analytics(vec![]), args)
+                .await?,
+        )?;
         Ok(n.max(0) as u64)
     }
 

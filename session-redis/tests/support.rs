@@ -49,8 +49,14 @@ impl Harness for Standalone {
         let stores = self.stores.lock().map(|s| s.clone()).unwrap_or_default();
         for store in stores {
             let name = store.session_key_name(key);
-            if raw_command(self.server.port(), &["EXISTS", &name]).is_ok_and(|r| r.starts_with(":1")) {
-                return raw_command(self.server.port(), &["HSET", &name, "d:damaged", "{not json"]).is_ok();
+            if raw_command(self.server.port(), &["EXISTS", &name])
+                .is_ok_and(|r| r.starts_with(":1"))
+            {
+                return raw_command(
+                    self.server.port(),
+                    &["HSET", &name, "d:damaged", "{not json"],
+                )
+                .is_ok();
             }
         }
         false

@@ -1,0 +1,269 @@
+//! What only a Redis store can get wrong: TTLs on every key, ids never
+//! stored, one command per operation and no keyspace scans, scripts
+//! reloaded after SCRIPT FLUSH, and a Redis that stops and comes back.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis_harness::raw_command;
+use session_core::testkit::FaultyStore;
+use session_core::{
+    KeyRing, LimitPolicy, Metadata, PageRequest, SessionConfig, SessionManager, SessionStore,
+    StoreFailure, UserId, UserLimit,
+};
+use support::Standalone;
+
+fn manager(store: Arc<dyn SessionStore>) -> SessionManager {
+    let config = SessionConfig::builder(KeyRing::generate())
+        .with_limit(UserLimit::at_most(2, LimitPolicy::EvictIdle))
+        .build()
+        .unwrap();
+    SessionManager::new(store, config)
+}
+
+fn cookie_of(set_cookie: Option<String>) -> String {
+    set_cookie.unwrap().split(';').next().unwrap().to_owned()
+}
+
+/// Logins over the limit, anonymous sessions, writes, increments, a
+/// rotation, a logout, revocations and analytics. Returns every cookie
+/// issued.
+async fn mixed_workload(m: &SessionManager) -> Vec<String> {
+    let mut cookies = Vec::new();
+    for i in 0..3 {
+        let s = m.session_for_request([], None);
+        s.insert("cart", vec![1, 2, 3]).await.unwrap();
+        cookies.push(cookie_of(s.finish().await.set_cookie));
+        let s = m.session_for_request([cookies.last().unwrap().as_bytes()], None);
+        s.login(UserId::new(format!("user-{}", i % 2)).unwrap())
+            .await
+            .unwrap();
+        s.increment("counter", 1).await.unwrap();
+        cookies.push(cookie_of(s.finish().await.set_cookie));
+    }
+    let s = m.session_for_request([cookies.last().unwrap().as_bytes()], None);
+    s.rotate().await.unwrap();
+    s.insert("after", "rotation").await.unwrap();
+    cookies.push(cookie_of(s.finish().await.set_cookie));
+    let s = m.session_for_request([cookies[1].as_bytes()], None);
+    s.logout().await.unwrap();
+    s.finish().await;
+    let alice = UserId::new("alice").unwrap();
+    let (id, record) = m
+        .create_for_user(&alice, Metadata::default(), None)
+        .await
+        .unwrap();
+    cookies.push(format!("sid={}", id.expose_secret()));
+    m.create_for_user(&alice, Metadata::default(), None)
+        .await
+        .unwrap();
+    m.revoke_device(&alice, &record.public_id, "lost")
+        .await
+        .unwrap();
+    m.revoke_all(&UserId::new("user-0").unwrap(), None)
+        .await
+        .unwrap();
+    m.list_user_sessions(&alice).await.unwrap();
+    m.count_active().await.unwrap();
+    m.count_active_users().await.unwrap();
+    m.active_users(PageRequest {
+        after: None,
+        limit: 10,
+    })
+    .await
+    .unwrap();
+    cookies
+}
+
+fn all_keys(h: &Standalone) -> Vec<String> {
+    h.server
+        .cli(&["--scan"])
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .filter(|k| !k.is_empty())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_key_has_a_ttl_and_no_session_id_is_stored() {
+    let h = Standalone::start();
+    let m = manager(Arc::new(h.redis_store().await));
+    let cookies = mixed_workload(&m).await;
+    let keys = all_keys(&h);
+    assert!(keys.len() >= 8, "the workload wrote too few keys: {keys:?}");
+    let secrets: Vec<String> = cookies
+        .iter()
+        .map(|c| {
+            c.split_once('=')
+                .unwrap()
+                .1
+                .split('.')
+                .nth(1)
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    for key in &keys {
+        let ttl = h.server.cli(&["PTTL", key]).unwrap();
+        let ttl: i64 = ttl.trim().parse().unwrap();
+        assert!(ttl > 0, "key {key} has no TTL ({ttl})");
+        let dump = format!(
+            "{key} {} {}",
+            h.server.cli(&["HGETALL", key]).unwrap_or_default(),
+            h.server
+                .cli(&["ZRANGE", key, "0", "-1"])
+                .unwrap_or_default()
+        );
+        for s in &secrets {
+            assert!(
+                !dump.contains(s.as_str()),
+                "a session id's secret is stored in {key}"
+            );
+        }
+    }
+}
+
+fn calls(port: u16, command: &str) -> u64 {
+    let stats = raw_command(port, &["INFO", "commandstats"]).unwrap();
+    stats
+        .lines()
+        .find(|l| l.starts_with(&format!("cmdstat_{command}:")))
+        .and_then(|l| l.split("calls=").nth(1))
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn each_store_operation_is_one_command_and_nothing_scans() {
+    let h = Standalone::start();
+    let store = Arc::new(FaultyStore::new(Arc::new(h.redis_store().await)));
+    let m = manager(store.clone());
+    mixed_workload(&m).await; // loads every script
+    assert!(
+        raw_command(h.server.port(), &["CONFIG", "RESETSTAT"])
+            .unwrap()
+            .starts_with("+OK")
+    );
+    let before = store.calls();
+    mixed_workload(&m).await;
+    let operations = store.calls() - before;
+    let port = h.server.port();
+    assert!(
+        operations >= 10,
+        "the workload made only {operations} store calls"
+    );
+    assert_eq!(
+        calls(port, "evalsha"),
+        operations,
+        "one EVALSHA per store operation"
+    );
+    for other in ["eval", "script|load", "multi", "exec"] {
+        assert_eq!(calls(port, other), 0, "{other} was sent");
+    }
+    for scan in ["keys", "scan", "dbsize"] {
+        assert_eq!(calls(port, scan), 0, "{scan} must never run");
+    }
+}
+
+#[tokio::test]
+async fn scripts_come_back_after_script_flush() {
+    let h = Standalone::start();
+    let m = manager(Arc::new(h.redis_store().await));
+    let alice = UserId::new("alice").unwrap();
+    let (id, _) = m
+        .create_for_user(&alice, Metadata::default(), None)
+        .await
+        .unwrap();
+    assert!(
+        raw_command(h.server.port(), &["SCRIPT", "FLUSH"])
+            .unwrap()
+            .starts_with("+OK")
+    );
+    assert!(matches!(
+        m.get(&id).await.unwrap(),
+        session_core::Loaded::Active { .. }
+    ));
+    assert_eq!(m.count_user_sessions(&alice).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_stopped_redis_fails_within_the_deadline_and_the_store_recovers() {
+    let mut h = Standalone::start();
+    let store = session_redis::RedisStore::builder(h.server.url())
+        .with_command_timeout(Duration::from_millis(300))
+        .with_connect_timeout(Duration::from_millis(300))
+        .build()
+        .await
+        .unwrap();
+    let m = manager(Arc::new(store));
+    let alice = UserId::new("alice").unwrap();
+    m.create_for_user(&alice, Metadata::default(), None)
+        .await
+        .unwrap();
+    h.server.stop();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let err = m.count_user_sessions(&alice).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreFailure::Unavailable(_) | StoreFailure::TimedOut(_)
+            ),
+            "{err:?}"
+        );
+        // Generous: the point is "fails, does not hang", not a latency goal.
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "took {:?}",
+            started.elapsed()
+        );
+        let s = m.session_for_request([], None);
+        assert!(s.login(alice.clone()).await.is_err());
+    }
+    h.server.restart().unwrap();
+    // The restarted server kept nothing (no persistence); the store works
+    // again without being rebuilt.
+    let mut recovered = false;
+    for _ in 0..50 {
+        if m.create_for_user(&alice, Metadata::default(), None)
+            .await
+            .is_ok()
+        {
+            recovered = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(recovered, "the store did not recover after Redis came back");
+    assert_eq!(m.count_user_sessions(&alice).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_session_with_three_small_values_costs_little_memory() {
+    let h = Standalone::start();
+    let m = manager(Arc::new(h.redis_store().await));
+    let s = m.session_for_request([], None);
+    s.login(UserId::new("alice").unwrap()).await.unwrap();
+    s.insert("theme", "dark").await.unwrap();
+    s.insert("counter", 42).await.unwrap();
+    s.insert("cart", vec![1, 2, 3]).await.unwrap();
+    s.finish().await;
+    let mut total = 0;
+    for key in all_keys(&h) {
+        let bytes: u64 = h
+            .server
+            .cli(&["MEMORY", "USAGE", &key])
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        println!("{key}: {bytes} bytes");
+        total += bytes;
+    }
+    println!("total for one signed-in session with three values: {total} bytes");
+    assert!(total < 4096, "{total} bytes for one session");
+}
