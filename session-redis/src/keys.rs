@@ -2,7 +2,11 @@
 
 use sha2::{Digest, Sha256};
 
-use session_core::{SessionKey, UserKey};
+use session_core::{SessionKey, SlotTag, UserKey};
+
+/// How many buckets sessions are spread over. Every instance must agree,
+/// so this is fixed: it is part of the key layout.
+pub(crate) const BUCKETS: u32 = 256;
 
 /// Builds the store's key names from its prefix.
 #[derive(Debug, Clone)]
@@ -17,23 +21,79 @@ impl KeyLayout {
         }
     }
 
-    /// `P:{T}:s:D`.
-    pub(crate) fn session(&self, key: &SessionKey) -> String {
-        format!("{}:{{{}}}:s:{}", self.prefix, key.slot(), key.digest_hex())
+    /// The bucket of a slot tag: FNV-1a of its text, modulo [`BUCKETS`].
+    pub(crate) fn bucket(slot: SlotTag) -> u32 {
+        let mut h: u32 = 0x811c_9dc5;
+        for b in slot.as_str().bytes() {
+            h ^= u32::from(b);
+            h = h.wrapping_mul(0x0100_0193);
+        }
+        h % BUCKETS
     }
 
-    /// `P:{T}:u:U`.
+    /// `P:{bN}:s:D`.
+    pub(crate) fn session(&self, key: &SessionKey) -> String {
+        format!(
+            "{}:{{b{}}}:s:{}",
+            self.prefix,
+            Self::bucket(key.slot()),
+            key.digest_hex()
+        )
+    }
+
+    /// `P:{bN}:u:U`.
     pub(crate) fn user_index(&self, user: &UserKey) -> String {
         let digest = Sha256::digest(user.user.as_str().as_bytes());
         let mut hex = String::with_capacity(32);
         for b in &digest[..16] {
             hex.push_str(&format!("{b:02x}"));
         }
-        format!("{}:{{{}}}:u:{hex}", self.prefix, user.slot)
+        format!("{}:{{b{}}}:u:{hex}", self.prefix, Self::bucket(user.slot))
     }
 
-    /// The three analytics keys, in the order the scripts take them.
-    pub(crate) fn analytics(&self) -> [String; 3] {
-        ["sessions", "users", "names"].map(|k| format!("{}:{{stats}}:{k}", self.prefix))
+    /// The three analytics keys of `bucket`, in the order the scripts take them.
+    pub(crate) fn analytics(&self, bucket: u32) -> [String; 3] {
+        ["sessions", "users", "names"].map(|k| format!("{}:{{b{bucket}}}:a:{k}", self.prefix))
+    }
+
+    /// Every bucket's analytics keys.
+    pub(crate) fn all_analytics(&self) -> Vec<String> {
+        (0..BUCKETS).flat_map(|b| self.analytics(b)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use session_core::{KeyRing, SessionId, UserId};
+
+    #[test]
+    fn a_users_sessions_and_index_share_a_bucket() {
+        let ring = KeyRing::generate();
+        let user = UserId::new("alice").unwrap();
+        let uk = UserKey {
+            slot: SlotTag::for_user(&ring, &user),
+            user,
+        };
+        let layout = KeyLayout::new("p");
+        let a = layout.session(&SessionId::generate(&ring, uk.slot).storage_key());
+        let b = layout.session(&SessionId::generate(&ring, uk.slot).storage_key());
+        let tag = |k: &str| k.split('}').next().unwrap().to_owned();
+        assert_eq!(tag(&a), tag(&b));
+        assert_eq!(tag(&a), tag(&layout.user_index(&uk)));
+        assert_eq!(
+            tag(&a),
+            tag(&layout.analytics(KeyLayout::bucket(uk.slot))[0])
+        );
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn random_slots_spread_over_buckets() {
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..2000 {
+            seen.insert(KeyLayout::bucket(SlotTag::random()));
+        }
+        assert!(seen.len() > 200, "only {} buckets used", seen.len());
     }
 }

@@ -81,8 +81,9 @@ impl RedisStore {
         result
     }
 
-    fn with_analytics(&self, mut keys: Vec<String>) -> Vec<String> {
-        keys.extend(self.keys.analytics());
+    /// `keys`, then the analytics keys of the bucket of `slot`.
+    fn with_analytics(&self, mut keys: Vec<String>, slot: session_core::SlotTag) -> Vec<String> {
+        keys.extend(self.keys.analytics(KeyLayout::bucket(slot)));
         keys
     }
 }
@@ -180,7 +181,7 @@ impl SessionStore for RedisStore {
         let (word, rest) = codec::status(
             self.run(
                 &scripts::CREATE,
-                self.with_analytics(vec![key, index]),
+                self.with_analytics(vec![key, index], s.key.slot()),
                 args,
             )
             .await?,
@@ -218,7 +219,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn load(&self, key: &SessionKey, cx: &StoreContext) -> Result<Loaded, StoreFailure> {
-        let keys = self.with_analytics(vec![self.keys.session(key)]);
+        let keys = self.with_analytics(vec![self.keys.session(key)], key.slot());
         let args = vec![at(cx.now), ms(cx.ended_retention), ms(cx.refresh_threshold)];
         let (word, rest) = codec::status(self.run(&scripts::LOAD, keys, args).await?)?;
         match word.as_str() {
@@ -238,7 +239,7 @@ impl SessionStore for RedisStore {
         delta: &Delta,
         cx: &StoreContext,
     ) -> Result<Applied, UpdateError> {
-        let keys = self.with_analytics(vec![self.keys.session(key)]);
+        let keys = self.with_analytics(vec![self.keys.session(key)], key.slot());
         let mut args = vec![at(cx.now), ms(cx.ended_retention)];
         codec::delta_args(delta, &mut args)?;
         let (word, rest) = codec::status(self.run(&scripts::APPLY, keys, args).await?)?;
@@ -264,7 +265,7 @@ impl SessionStore for RedisStore {
         by: i64,
         cx: &StoreContext,
     ) -> Result<i64, UpdateError> {
-        let keys = self.with_analytics(vec![self.keys.session(key)]);
+        let keys = self.with_analytics(vec![self.keys.session(key)], key.slot());
         let args = vec![
             at(cx.now),
             ms(cx.ended_retention),
@@ -290,7 +291,9 @@ impl SessionStore for RedisStore {
             .sign_in
             .as_ref()
             .map_or_else(|| new.clone(), |s| self.keys.user_index(&s.user));
-        let keys = self.with_analytics(vec![self.keys.session(&r.old), new, index]);
+        let mut keys =
+            self.with_analytics(vec![self.keys.session(&r.old), new, index], r.old.slot());
+        keys.extend(self.keys.analytics(KeyLayout::bucket(r.new.slot())));
         let mut args = vec![at(cx.now), ms(cx.ended_retention)];
         match &r.sign_in {
             Some(s) => args.extend([
@@ -326,7 +329,7 @@ impl SessionStore for RedisStore {
         reason: EndReason,
         cx: &StoreContext,
     ) -> Result<Option<PublicId>, StoreFailure> {
-        let keys = self.with_analytics(vec![self.keys.session(key)]);
+        let keys = self.with_analytics(vec![self.keys.session(key)], key.slot());
         let args = vec![at(cx.now), ms(cx.ended_retention), reason.to_stored()];
         let (word, rest) = codec::status(self.run(&scripts::INVALIDATE, keys, args).await?)?;
         match word.as_str() {
@@ -426,7 +429,7 @@ impl SessionStore for RedisStore {
             size.to_string(),
         ];
         let reply = codec::array(
-            self.run(&scripts::ANALYTICS, self.with_analytics(vec![]), args)
+            self.run(&scripts::ANALYTICS, self.keys.all_analytics(), args)
                 .await?,
         )?;
         let mut users = Vec::new();
@@ -452,7 +455,7 @@ impl RedisStore {
         reason: EndReason,
         cx: &StoreContext,
     ) -> Result<Vec<PublicId>, StoreFailure> {
-        let keys = self.with_analytics(vec![self.keys.user_index(user)]);
+        let keys = self.with_analytics(vec![self.keys.user_index(user)], user.slot);
         let args = vec![
             at(cx.now),
             ms(cx.ended_retention),
@@ -469,7 +472,7 @@ impl RedisStore {
         mode: &str,
         cx: &StoreContext,
     ) -> Result<Value, StoreFailure> {
-        let keys = self.with_analytics(vec![self.keys.user_index(user)]);
+        let keys = self.with_analytics(vec![self.keys.user_index(user)], user.slot);
         let args = vec![at(cx.now), user.user.to_string(), mode.to_owned()];
         self.run(&scripts::USER_SESSIONS, keys, args).await
     }
@@ -478,7 +481,7 @@ impl RedisStore {
         let args = vec![at(cx.now), mode.to_owned(), String::new(), "0".to_owned()];
         let n = codec::int(
             &self
-                .run(&scripts::ANALYTICS, self.with_analytics(vec![]), args)
+                .run(&scripts::ANALYTICS, self.keys.all_analytics(), args)
                 .await?,
         )?;
         Ok(n.max(0) as u64)

@@ -1,19 +1,19 @@
 -- create.lua: creates a session, enforcing the per-user limit atomically
 -- with it (guarantees 1 and 4).
 -- KEYS: 1 session, 2 user index (the session key again when anonymous),
---       3-5 analytics (sessions, users, names)
+--       3-5 the bucket's analytics (sessions, users, names)
 -- ARGV: 1 now, 2 retention ms, 3 public id, 4 user id ('' = anonymous),
 --       5 idle ms, 6 absolute deadline, 7 metadata JSON, 8 limit (0 = none),
 --       9 policy (evict-idle | evict-oldest | deny), 10 n data pairs,
 --       then field, json…
 -- Reply: {'dup'} | {'limit', max} | {'ok', {evicted public ids…}}
-stats_keys(3)
+local st = stats_at(3)
 local key, now, retention = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
 if redis.call('EXISTS', key) == 1 then return { 'dup' } end
 local user = ARGV[4]
 local evicted = {}
 if user ~= '' then
-  evicted = make_room(KEYS[2], tonumber(ARGV[8]), ARGV[9], nil, now, retention)
+  evicted = make_room(st, KEYS[2], tonumber(ARGV[8]), ARGV[9], nil, now, retention)
   if not evicted then return { 'limit', tonumber(ARGV[8]) } end
 end
 local idle, abs = tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -31,9 +31,9 @@ for _ = 1, n do
 end
 redis.call('HSET', key, unpack(flat(h)))
 redis.call('PEXPIRE', key, math.max(idl - now, 1))
-session_expiry(key, h, idl, now)
+session_expiry(st, key, h, idl, now)
 if user ~= '' then
   redis.call('ZADD', KEYS[2], now, key)
-  user_changed(user, KEYS[2], now)
+  user_changed(st, user, KEYS[2], now)
 end
 return { 'ok', evicted }

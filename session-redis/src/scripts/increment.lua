@@ -1,9 +1,9 @@
 -- increment.lua: atomically adds to an integer data field of an active
 -- session (guarantee 3), refusing an ended or unknown one (guarantee 1).
--- KEYS: 1 session, 2-4 analytics
+-- KEYS: 1 session, 2-4 the bucket's analytics
 -- ARGV: 1 now, 2 retention ms, 3 refresh threshold ms, 4 field, 5 amount
 -- Reply: {'unknown'} | {'ended', reason, at} | {'nan'} | {'ok', new value}
-stats_keys(2)
+local st = stats_at(2)
 local key, now = KEYS[1], tonumber(ARGV[1])
 local h = read(key)
 local status, reason, at = classify(key, h, now, tonumber(ARGV[2]))
@@ -12,6 +12,6 @@ local value = redis.pcall('HINCRBY', key, 'd:' .. ARGV[4], ARGV[5])
 if type(value) == 'table' and value.err then return { 'nan' } end
 local idl, abs = tonumber(h['@idl']), tonumber(h['@abs'])
 if idl - now < tonumber(ARGV[3]) and math.min(now + tonumber(h['@idle']), abs) > idl then
-  touch(key, h, now)
+  touch(st, key, h, now)
 end
 return { 'ok', value }

@@ -1,9 +1,9 @@
 -- invalidate.lua: ends one session with a reason (guarantees 1 and 8).
--- KEYS: 1 session, 2-4 analytics
+-- KEYS: 1 session, 2-4 the bucket's analytics
 -- ARGV: 1 now, 2 retention ms, 3 reason
 -- Reply: {'ok', public id} | {'none'}
-stats_keys(2)
+local st = stats_at(2)
 local key, now, retention = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
 local h = read(key)
 if classify(key, h, now, retention) ~= 'live' then return { 'none' } end
-return { 'ok', finish(key, h, ARGV[3], now, retention) }
+return { 'ok', finish(st, key, h, ARGV[3], now, retention) }

@@ -9,15 +9,15 @@
 -- the store judges expiry by `now`, and key TTLs (relative, so they track
 -- the server's clock) only collect what is logically gone.
 --
--- Every script's last three KEYS are the analytics sorted sets:
+-- Sessions live in buckets (the hash tag of every key): a bucket's
+-- analytics sorted sets share its slot, so every script updates them
+-- atomically. A script gets them as three KEYS, the `st` table below:
 --   sessions (member: session key, score: expiry)
 --   users    (member: user id, score: the latest expiry of their sessions)
 --   names    (member: user id, score 0: for paging in byte order)
 
-local S = {}
-
-local function stats_keys(first)
-  S.sessions, S.users, S.names = KEYS[first], KEYS[first + 1], KEYS[first + 2]
+local function stats_at(first)
+  return { sessions = KEYS[first], users = KEYS[first + 1], names = KEYS[first + 2] }
 end
 
 local function read(key)
@@ -89,7 +89,7 @@ local function scan_index(ukey, now)
 end
 
 -- Re-derives the user's analytics entry and the index TTL from the index.
-local function user_changed(user, ukey, now)
+local function user_changed(st, user, ukey, now)
   local live = scan_index(ukey, now)
   local latest, longest = 0, 0
   for _, s in ipairs(live) do
@@ -98,60 +98,60 @@ local function user_changed(user, ukey, now)
   end
   if #live == 0 then
     redis.call('DEL', ukey)
-    redis.call('ZREM', S.users, user)
-    redis.call('ZREM', S.names, user)
+    redis.call('ZREM', st.users, user)
+    redis.call('ZREM', st.names, user)
   else
     redis.call('PEXPIRE', ukey, math.max(longest - now, 1))
-    redis.call('ZADD', S.users, latest, user)
-    redis.call('ZADD', S.names, 0, user)
-    extend_ttl(S.users, latest - now)
-    extend_ttl(S.names, latest - now)
+    redis.call('ZADD', st.users, latest, user)
+    redis.call('ZADD', st.names, 0, user)
+    extend_ttl(st.users, latest - now)
+    extend_ttl(st.names, latest - now)
   end
   return live
 end
 
 -- Records a session's (new) expiry in the analytics.
-local function session_expiry(key, h, exp, now)
-  redis.call('ZADD', S.sessions, exp, key)
-  extend_ttl(S.sessions, exp - now)
+local function session_expiry(st, key, h, exp, now)
+  redis.call('ZADD', st.sessions, exp, key)
+  extend_ttl(st.sessions, exp - now)
   if h['@user'] then
-    redis.call('ZADD', S.users, 'GT', exp, h['@user'])
-    redis.call('ZADD', S.names, 0, h['@user'])
-    extend_ttl(S.users, exp - now)
-    extend_ttl(S.names, exp - now)
+    redis.call('ZADD', st.users, 'GT', exp, h['@user'])
+    redis.call('ZADD', st.names, 0, h['@user'])
+    extend_ttl(st.users, exp - now)
+    extend_ttl(st.names, exp - now)
   end
 end
 
 -- Pushes the idle deadline of live session `h` to now + idle timeout
 -- (never past the absolute deadline) and writes it.
-local function touch(key, h, now)
+local function touch(st, key, h, now)
   local idl = math.min(now + tonumber(h['@idle']), tonumber(h['@abs']))
   h['@seen'] = tostring(now)
   h['@idl'] = tostring(idl)
   redis.call('HSET', key, '@seen', now, '@idl', idl)
   redis.call('PEXPIRE', key, math.max(idl - now, 1))
-  session_expiry(key, h, idl, now)
+  session_expiry(st, key, h, idl, now)
   return idl
 end
 
 -- Ends live session `h` under `key`: leaves a tombstone kept for
 -- `retention` ms, drops it from its user's index and the analytics.
 -- Returns its public id.
-local function finish(key, h, reason, now, retention)
+local function finish(st, key, h, reason, now, retention)
   redis.call('DEL', key)
   redis.call('HSET', key, '@end', reason, '@at', now, '@forget', now + retention, '@pub', h['@pub'])
   redis.call('PEXPIRE', key, math.max(retention, 1))
-  redis.call('ZREM', S.sessions, key)
+  redis.call('ZREM', st.sessions, key)
   if h['@ukey'] then
     redis.call('ZREM', h['@ukey'], key)
-    user_changed(h['@user'], h['@ukey'], now)
+    user_changed(st, h['@user'], h['@ukey'], now)
   end
   return h['@pub']
 end
 
 -- Ends sessions of the user until one more fits under `max` (0: no limit),
 -- or refuses. Returns the evicted public ids, or nil when refused.
-local function make_room(ukey, max, policy, except, now, retention)
+local function make_room(st, ukey, max, policy, except, now, retention)
   local evicted = {}
   if max <= 0 then return evicted end
   local live = {}
@@ -174,7 +174,7 @@ local function make_room(ukey, max, policy, except, now, retention)
     end)
   end
   for i = 1, #live - max + 1 do
-    evicted[#evicted + 1] = finish(live[i].key, read(live[i].key), 'limit', now, retention)
+    evicted[#evicted + 1] = finish(st, live[i].key, read(live[i].key), 'limit', now, retention)
   end
   return evicted
 end

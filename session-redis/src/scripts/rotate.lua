@@ -2,12 +2,13 @@
 -- as 'rotated' (guarantee 6); with sign-in, binds the user, restarts the
 -- lifetime and applies the per-user limit atomically (guarantee 4).
 -- KEYS: 1 old session, 2 new session, 3 the user's index (sign-in; else
---       the new key again), 4-6 analytics
+--       the new key again), 4-6 the old key's bucket's analytics, 7-9 the
+--       new key's (all in one slot on Cluster: see store.rs)
 -- ARGV: 1 now, 2 retention ms, 3 sign in (1/0), 4 user id, 5 limit,
 --       6 policy, 7 new absolute deadline, 8… the delta (see apply_delta)
 -- Reply: {'unknown'} | {'ended', reason, at} | {'dup'} | {'other'} |
 --        {'limit', max} | {'ok', {field, value…}, {evicted public ids…}}
-stats_keys(4)
+local st_old, st_new = stats_at(4), stats_at(7)
 local old, new, now, retention = KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2])
 local h = read(old)
 local status, reason, at = classify(old, h, now, retention)
@@ -18,7 +19,7 @@ for k, v in pairs(h) do before[k] = v end
 local evicted = {}
 if ARGV[3] == '1' then
   if h['@user'] and h['@user'] ~= ARGV[4] then return { 'other' } end
-  evicted = make_room(KEYS[3], tonumber(ARGV[5]), ARGV[6], old, now, retention)
+  evicted = make_room(st_new, KEYS[3], tonumber(ARGV[5]), ARGV[6], old, now, retention)
   if not evicted then return { 'limit', tonumber(ARGV[5]) } end
   h['@user'] = ARGV[4]
   h['@ukey'] = KEYS[3]
@@ -26,15 +27,15 @@ if ARGV[3] == '1' then
   h['@abs'] = ARGV[7]
 end
 apply_delta(new, h, 8, false)
-finish(old, before, 'rotated', now, retention)
+finish(st_old, old, before, 'rotated', now, retention)
 local idl = math.min(now + tonumber(h['@idle']), tonumber(h['@abs']))
 h['@seen'] = tostring(now)
 h['@idl'] = tostring(idl)
 redis.call('HSET', new, unpack(flat(h)))
 redis.call('PEXPIRE', new, math.max(idl - now, 1))
-session_expiry(new, h, idl, now)
+session_expiry(st_new, new, h, idl, now)
 if h['@ukey'] then
   redis.call('ZADD', h['@ukey'], tonumber(h['@created']), new)
-  user_changed(h['@user'], h['@ukey'], now)
+  user_changed(st_new, h['@user'], h['@ukey'], now)
 end
 return { 'ok', flat(h), evicted }
