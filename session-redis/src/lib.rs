@@ -4,9 +4,13 @@
 //! writes, or writes more than one key, is one Lua script: atomic, and one
 //! round trip. Scripts are loaded once and called by SHA.
 //!
-//! This version connects to a single Redis (`redis://`) over one
-//! auto-reconnecting multiplexed connection. Cluster, Sentinel, TLS, a
-//! bb8 pool and encryption at rest are planned.
+//! This version connects to a single Redis (`redis://`, one
+//! auto-reconnecting multiplexed connection) or to a Redis Cluster
+//! (`redis+cluster://host:port,…`). Sentinel, TLS, a bb8 pool and
+//! encryption at rest are planned.
+//!
+//! # Topologies
+#![doc = include_str!("topology_table.md")]
 //!
 //! # Key layout
 #![doc = include_str!("keys_table.md")]
@@ -19,6 +23,7 @@ mod error;
 mod keys;
 mod scripts;
 mod store;
+mod topology;
 
 pub use error::RedisStoreError;
 pub use store::{RedisStore, RedisStoreBuilder};

@@ -17,6 +17,7 @@ use crate::connection::Connection;
 use crate::error::RedisStoreError;
 use crate::keys::KeyLayout;
 use crate::scripts;
+use crate::topology::{self, Topology};
 
 /// Sessions in Redis. Cheap to clone; share one per application.
 ///
@@ -121,15 +122,23 @@ impl RedisStoreBuilder {
         if !prefix_ok {
             return Err(RedisStoreError::BadPrefix(self.prefix));
         }
-        let scheme = self.url.split("://").next().unwrap_or_default();
-        if scheme != "redis" {
-            return Err(RedisStoreError::Unsupported(scheme.to_owned()));
+        let conn = match topology::parse(&self.url)? {
+            Topology::Single(url) => {
+                let client = redis::Client::open(url.as_str())
+                    .map_err(|e| RedisStoreError::BadUrl(e.to_string()))?;
+                Connection::single(client, self.connect_timeout, self.command_timeout).await
+            }
+            Topology::Cluster { seeds, credentials } => {
+                Connection::cluster(
+                    seeds,
+                    credentials,
+                    self.connect_timeout,
+                    self.command_timeout,
+                )
+                .await
+            }
         }
-        let client = redis::Client::open(self.url.as_str())
-            .map_err(|e| RedisStoreError::BadUrl(e.to_string()))?;
-        let conn = Connection::open(client, self.connect_timeout, self.command_timeout)
-            .await
-            .map_err(RedisStoreError::Connect)?;
+        .map_err(RedisStoreError::Connect)?;
         Ok(RedisStore {
             conn,
             keys: KeyLayout::new(&self.prefix),
@@ -286,6 +295,11 @@ impl SessionStore for RedisStore {
     }
 
     async fn rotate(&self, r: Rotation, cx: &StoreContext) -> Result<Created, RotateError> {
+        if self.conn.is_cluster()
+            && KeyLayout::bucket(r.old.slot()) != KeyLayout::bucket(r.new.slot())
+        {
+            return self.rotate_across_slots(r, cx).await;
+        }
         let new = self.keys.session(&r.new);
         let index = r
             .sign_in
@@ -428,19 +442,25 @@ impl SessionStore for RedisStore {
             page.after.map(|u| u.to_string()).unwrap_or_default(),
             size.to_string(),
         ];
-        let reply = codec::array(
-            self.run(&scripts::ANALYTICS, self.keys.all_analytics(), args)
-                .await?,
-        )?;
+        // Each reply holds a bucket's (or, in one script, every bucket's)
+        // first users after `after`; the page is the smallest of them all.
         let mut users = Vec::new();
-        for v in codec::array(nth(&reply, 0)?.clone())? {
-            let t = codec::text(&v)?;
-            users.push(
-                UserId::new(t)
-                    .map_err(|e| StoreFailure::Corrupt(format!("a stored user id: {e}")))?,
-            );
+        let mut more = false;
+        for reply in self.analytics(args).await? {
+            let reply = codec::array(reply)?;
+            for v in codec::array(nth(&reply, 0)?.clone())? {
+                let t = codec::text(&v)?;
+                users.push(
+                    UserId::new(t)
+                        .map_err(|e| StoreFailure::Corrupt(format!("a stored user id: {e}")))?,
+                );
+            }
+            more |= codec::int(nth(&reply, 1)?)? == 1;
         }
-        let more = codec::int(nth(&reply, 1)?)? == 1;
+        users.sort();
+        let size = size as usize;
+        more |= users.len() > size;
+        users.truncate(size);
         let next = if more { users.last().cloned() } else { None };
         Ok(Page { users, next })
     }
@@ -479,12 +499,111 @@ impl RedisStore {
 
     async fn count(&self, cx: &StoreContext, mode: &str) -> Result<u64, StoreFailure> {
         let args = vec![at(cx.now), mode.to_owned(), String::new(), "0".to_owned()];
-        let n = codec::int(
-            &self
-                .run(&scripts::ANALYTICS, self.keys.all_analytics(), args)
-                .await?,
-        )?;
-        Ok(n.max(0) as u64)
+        let mut total = 0;
+        for reply in self.analytics(args).await? {
+            total += codec::int(&reply)?.max(0) as u64;
+        }
+        Ok(total)
+    }
+
+    /// Runs the analytics script over every bucket: as one script on a
+    /// single Redis; on Cluster once per bucket, all at once (the buckets
+    /// live in different slots), so the cost is a fixed number of round
+    /// trips either way.
+    async fn analytics(&self, args: Vec<String>) -> Result<Vec<Value>, StoreFailure> {
+        if !self.conn.is_cluster() {
+            return Ok(vec![
+                self.run(&scripts::ANALYTICS, self.keys.all_analytics(), args)
+                    .await?,
+            ]);
+        }
+        let calls = (0..crate::keys::BUCKETS).map(|b| {
+            self.run(
+                &scripts::ANALYTICS,
+                self.keys.analytics(b).to_vec(),
+                args.clone(),
+            )
+        });
+        futures_util::future::try_join_all(calls).await
+    }
+
+    /// Signing in from an anonymous session on Cluster: the old id lives in
+    /// another slot than the user's, so this takes three steps, ordered so
+    /// that any failure leaves the old id without the sign-in. Read the old
+    /// session; create the new one (with the limit); end the old one. If the
+    /// old one was no longer active (a racing rotation or a logout won),
+    /// this rotation lost: its new session is ended too, so exactly one
+    /// rotation of an id succeeds. Writes to the old session between the
+    /// read and its end are not carried over.
+    async fn rotate_across_slots(
+        &self,
+        r: Rotation,
+        cx: &StoreContext,
+    ) -> Result<Created, RotateError> {
+        let read_only = StoreContext {
+            refresh_threshold: Duration::ZERO,
+            ..*cx
+        };
+        let record = match self.load(&r.old, &read_only).await? {
+            Loaded::Active { record, .. } => record,
+            Loaded::Ended(e) => return Err(RotateError::Ended(e)),
+            Loaded::Unknown => return Err(RotateError::UnknownId),
+        };
+        let Some(sign_in) = r.sign_in else {
+            // A plain rotation keeps the slot; only a sign-in moves it.
+            return Err(RotateError::Store(StoreFailure::Corrupt(
+                "a rotation without sign-in changed slots".into(),
+            )));
+        };
+        if record
+            .user
+            .as_ref()
+            .is_some_and(|u| *u != sign_in.user.user)
+        {
+            return Err(RotateError::OtherUser);
+        }
+        let mut data: std::collections::BTreeMap<String, String> = record
+            .data
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect();
+        for (k, v) in &r.delta.data {
+            match v {
+                Some(json) => data.insert(k.clone(), json.clone()),
+                None => data.remove(k),
+            };
+        }
+        let new = NewSession {
+            key: r.new,
+            public_id: record.public_id,
+            user: Some(sign_in.user),
+            idle_timeout: r.delta.idle_timeout.unwrap_or(record.idle_timeout),
+            absolute_deadline: sign_in.absolute_deadline,
+            metadata: r.delta.metadata.clone().unwrap_or(record.metadata),
+            data,
+        };
+        let created = self
+            .create(new, sign_in.limit, cx)
+            .await
+            .map_err(|e| match e {
+                CreateError::DuplicateId => RotateError::DuplicateId,
+                CreateError::LimitReached { limit } => RotateError::LimitReached { limit },
+                CreateError::Store(f) => RotateError::Store(f),
+                other => RotateError::Store(StoreFailure::Corrupt(other.to_string())),
+            })?;
+        match self.invalidate(&r.old, EndReason::Rotated, cx).await {
+            Ok(Some(_)) => Ok(created),
+            outcome => {
+                let _ = self.invalidate(&r.new, EndReason::Rotated, cx).await;
+                match outcome {
+                    Err(f) => Err(RotateError::Store(f)),
+                    _ => match self.load(&r.old, &read_only).await? {
+                        Loaded::Ended(e) => Err(RotateError::Ended(e)),
+                        _ => Err(RotateError::UnknownId),
+                    },
+                }
+            }
+        }
     }
 
     /// The Redis key of a session (for tests and operators; it holds a

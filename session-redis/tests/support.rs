@@ -1,4 +1,5 @@
 //! A conformance-kit harness over a real redis-server started for the test.
+#![allow(dead_code)] // each test binary uses part of the support
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -57,6 +58,58 @@ impl Harness for Standalone {
                     &["HSET", &name, "d:damaged", "{not json"],
                 )
                 .is_ok();
+            }
+        }
+        false
+    }
+}
+
+/// One 3-primary cluster per test; one key prefix per store.
+pub struct OnCluster {
+    pub cluster: redis_harness::Cluster,
+    stores: Mutex<Vec<RedisStore>>,
+    next: AtomicU64,
+}
+
+impl OnCluster {
+    pub fn start() -> Self {
+        OnCluster {
+            cluster: redis_harness::Cluster::start(3).expect("the cluster starts"),
+            stores: Mutex::new(Vec::new()),
+            next: AtomicU64::new(0),
+        }
+    }
+
+    pub async fn redis_store(&self) -> RedisStore {
+        let prefix = format!("t{}", self.next.fetch_add(1, Ordering::SeqCst));
+        let store = RedisStore::builder(self.cluster.url())
+            .with_prefix(prefix)
+            .build()
+            .await
+            .expect("the store connects to the cluster");
+        if let Ok(mut s) = self.stores.lock() {
+            s.push(store.clone());
+        }
+        store
+    }
+}
+
+#[async_trait]
+impl Harness for OnCluster {
+    async fn store(&self) -> Arc<dyn SessionStore> {
+        Arc::new(self.redis_store().await)
+    }
+
+    async fn corrupt(&self, key: &SessionKey) -> bool {
+        let stores = self.stores.lock().map(|s| s.clone()).unwrap_or_default();
+        for store in stores {
+            let name = store.session_key_name(key);
+            // Only the node that owns the key's slot answers :1.
+            for node in self.cluster.nodes() {
+                if raw_command(node.port(), &["EXISTS", &name]).is_ok_and(|r| r.starts_with(":1")) {
+                    return raw_command(node.port(), &["HSET", &name, "d:damaged", "{not json"])
+                        .is_ok_and(|r| r.starts_with(':'));
+                }
             }
         }
         false
