@@ -5,19 +5,73 @@
 //!   (redis-rs's `ConnectionManager`), shared by every request.
 //! * Redis Cluster: redis-rs's async cluster connection, which routes each
 //!   script by the slot of its first key and follows MOVED/ASK.
+//! * Sentinel: a multiplexed connection to the primary the sentinels name.
+//!   A script refused with READONLY (a failover is under way: nothing was
+//!   applied) drops that connection and is retried against the primary the
+//!   sentinels then name, within the deadline. A connection that fails
+//!   mid-command (the outcome is unknown) is dropped and the error is
+//!   reported, never repeated, so nothing is applied twice; the next call
+//!   connects to the current primary.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use redis::aio::MultiplexedConnection;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{RedisError, Script, Value};
+use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+use redis::{
+    AsyncConnectionConfig, ErrorKind, RedisConnectionInfo, RedisError, Script, ServerErrorKind,
+    Value,
+};
 use session_core::StoreFailure;
 
 #[derive(Clone)]
 enum Link {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+    Sentinel(Arc<SentinelLink>),
 }
+
+/// The sentinels, and the connection to the primary they last named.
+struct SentinelLink {
+    client: tokio::sync::Mutex<SentinelClient>,
+    current: std::sync::Mutex<Option<MultiplexedConnection>>,
+    config: AsyncConnectionConfig,
+}
+
+impl SentinelLink {
+    fn current(&self) -> Option<MultiplexedConnection> {
+        self.current.lock().ok().and_then(|c| c.clone())
+    }
+
+    /// The connection to the primary, asking the sentinels when there is none.
+    async fn connection(&self) -> Result<MultiplexedConnection, RedisError> {
+        if let Some(c) = self.current() {
+            return Ok(c);
+        }
+        let mut client = self.client.lock().await;
+        if let Some(c) = self.current() {
+            return Ok(c);
+        }
+        let conn = client
+            .get_async_connection_with_config(&self.config)
+            .await?;
+        if let Ok(mut current) = self.current.lock() {
+            *current = Some(conn.clone());
+        }
+        Ok(conn)
+    }
+
+    fn forget(&self) {
+        if let Ok(mut current) = self.current.lock() {
+            *current = None;
+        }
+    }
+}
+
+/// How long to wait before asking the sentinels again during a failover.
+const FAILOVER_PAUSE: Duration = Duration::from_millis(50);
 
 /// A cloneable handle on the shared connection.
 #[derive(Clone)]
@@ -77,6 +131,38 @@ impl Connection {
         })
     }
 
+    /// A primary watched by sentinels.
+    pub(crate) async fn sentinel(
+        sentinels: Vec<String>,
+        master: String,
+        credentials: Option<(String, String)>,
+        connect_timeout: Duration,
+        command_timeout: Duration,
+    ) -> Result<Self, RedisError> {
+        let mut node = SentinelNodeConnectionInfo::default();
+        if let Some((user, password)) = credentials {
+            let mut info = RedisConnectionInfo::default().set_password(password);
+            if !user.is_empty() {
+                info = info.set_username(user);
+            }
+            node = node.set_redis_connection_info(info);
+        }
+        let client =
+            SentinelClient::build(sentinels, master, Some(node), SentinelServerType::Master)?;
+        let link = Arc::new(SentinelLink {
+            client: tokio::sync::Mutex::new(client),
+            current: std::sync::Mutex::new(None),
+            config: AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(connect_timeout))
+                .set_response_timeout(Some(command_timeout)),
+        });
+        link.connection().await?;
+        Ok(Connection {
+            link: Link::Sentinel(link),
+            deadline: command_timeout,
+        })
+    }
+
     /// Whether multi-key scripts must stay within one slot.
     pub(crate) fn is_cluster(&self) -> bool {
         matches!(self.link, Link::Cluster(_))
@@ -100,6 +186,33 @@ impl Connection {
             match &self.link {
                 Link::Single(m) => invocation.invoke_async::<Value>(&mut m.clone()).await,
                 Link::Cluster(c) => invocation.invoke_async::<Value>(&mut c.clone()).await,
+                Link::Sentinel(link) => loop {
+                    let mut conn = match link.connection().await {
+                        Ok(c) => c,
+                        // Nothing was sent: ask the sentinels again.
+                        Err(_) => {
+                            tokio::time::sleep(FAILOVER_PAUSE).await;
+                            continue;
+                        }
+                    };
+                    match invocation.invoke_async::<Value>(&mut conn).await {
+                        Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly) => {
+                            // Refused by a demoted primary: not applied, safe to retry.
+                            link.forget();
+                            tokio::time::sleep(FAILOVER_PAUSE).await;
+                        }
+                        Err(e) => {
+                            if e.is_io_error()
+                                || e.is_connection_dropped()
+                                || e.is_unrecoverable_error()
+                            {
+                                link.forget();
+                            }
+                            break Err(e);
+                        }
+                        Ok(v) => break Ok(v),
+                    }
+                },
             }
         };
         match tokio::time::timeout(self.deadline, call).await {

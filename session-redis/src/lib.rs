@@ -4,10 +4,10 @@
 //! writes, or writes more than one key, is one Lua script: atomic, and one
 //! round trip. Scripts are loaded once and called by SHA.
 //!
-//! This version connects to a single Redis (`redis://`, one
-//! auto-reconnecting multiplexed connection) or to a Redis Cluster
-//! (`redis+cluster://host:port,…`). Sentinel, TLS, a bb8 pool and
-//! encryption at rest are planned.
+//! This version connects to a single Redis (one auto-reconnecting
+//! multiplexed connection), to a Redis Cluster, or to the primary a set of
+//! sentinels names (following failovers). TLS, a bb8 pool and encryption
+//! at rest are planned.
 //!
 //! # Topologies
 #![doc = include_str!("topology_table.md")]

@@ -137,6 +137,20 @@ impl RedisStoreBuilder {
                 )
                 .await
             }
+            Topology::Sentinel {
+                sentinels,
+                master,
+                credentials,
+            } => {
+                Connection::sentinel(
+                    sentinels,
+                    master,
+                    credentials,
+                    self.connect_timeout,
+                    self.command_timeout,
+                )
+                .await
+            }
         }
         .map_err(RedisStoreError::Connect)?;
         Ok(RedisStore {

@@ -14,6 +14,13 @@ pub(crate) enum Topology {
         seeds: Vec<String>,
         credentials: Option<(String, String)>,
     },
+    /// Sentinels (URLs), the monitored primary's name, and optional ACL
+    /// credentials for the data nodes.
+    Sentinel {
+        sentinels: Vec<String>,
+        master: String,
+        credentials: Option<(String, String)>,
+    },
 }
 
 /// Parses a store URL.
@@ -24,29 +31,61 @@ pub(crate) fn parse(url: &str) -> Result<Topology, RedisStoreError> {
     match scheme {
         "redis" => Ok(Topology::Single(url.to_owned())),
         "redis+cluster" => {
-            let (credentials, hosts) = match rest.rsplit_once('@') {
-                Some((userinfo, hosts)) => {
-                    let (user, password) = userinfo.split_once(':').unwrap_or(("", userinfo));
-                    (Some((user.to_owned(), password.to_owned())), hosts)
-                }
-                None => (None, rest),
-            };
+            let (credentials, hosts) = split_credentials(rest);
             let hosts = hosts.trim_end_matches('/');
-            let seeds: Vec<String> = hosts
-                .split(',')
-                .map(str::trim)
-                .filter(|h| !h.is_empty())
-                .map(|h| format!("redis://{h}"))
-                .collect();
-            if seeds.is_empty() || hosts.contains('/') {
+            if hosts.contains('/') {
                 return Err(RedisStoreError::BadUrl(
                     "a cluster URL lists host:port seeds separated by commas".into(),
                 ));
             }
-            Ok(Topology::Cluster { seeds, credentials })
+            Ok(Topology::Cluster {
+                seeds: host_list(hosts)?,
+                credentials,
+            })
+        }
+        "redis+sentinel" => {
+            let (credentials, rest) = split_credentials(rest);
+            let (hosts, master) = rest.split_once('/').ok_or_else(|| {
+                RedisStoreError::BadUrl("a sentinel URL ends with /MASTER-NAME".into())
+            })?;
+            if master.is_empty() || master.contains('/') {
+                return Err(RedisStoreError::BadUrl(
+                    "a sentinel URL ends with /MASTER-NAME".into(),
+                ));
+            }
+            Ok(Topology::Sentinel {
+                sentinels: host_list(hosts)?,
+                master: master.to_owned(),
+                credentials,
+            })
         }
         other => Err(RedisStoreError::Unsupported(other.to_owned())),
     }
+}
+
+/// `user:pass@rest` → (Some((user, pass)), rest); `rest` → (None, rest).
+fn split_credentials(rest: &str) -> (Option<(String, String)>, &str) {
+    match rest.rsplit_once('@') {
+        Some((userinfo, hosts)) => {
+            let (user, password) = userinfo.split_once(':').unwrap_or(("", userinfo));
+            (Some((user.to_owned(), password.to_owned())), hosts)
+        }
+        None => (None, rest),
+    }
+}
+
+/// `h:p,h:p` → `redis://h:p` URLs.
+fn host_list(hosts: &str) -> Result<Vec<String>, RedisStoreError> {
+    let list: Vec<String> = hosts
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(|h| format!("redis://{h}"))
+        .collect();
+    if list.is_empty() {
+        return Err(RedisStoreError::BadUrl("no host:port given".into()));
+    }
+    Ok(list)
 }
 
 #[cfg(test)]

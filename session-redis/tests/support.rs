@@ -115,3 +115,55 @@ impl Harness for OnCluster {
         false
     }
 }
+
+/// One Sentinel group (primary, replica, three sentinels) per test.
+pub struct OnSentinel {
+    pub group: redis_harness::Sentinel,
+    stores: Mutex<Vec<RedisStore>>,
+    next: AtomicU64,
+}
+
+impl OnSentinel {
+    pub fn start() -> Self {
+        OnSentinel {
+            group: redis_harness::Sentinel::start().expect("the sentinel group starts"),
+            stores: Mutex::new(Vec::new()),
+            next: AtomicU64::new(0),
+        }
+    }
+
+    pub async fn redis_store(&self) -> RedisStore {
+        let prefix = format!("t{}", self.next.fetch_add(1, Ordering::SeqCst));
+        let store = RedisStore::builder(self.group.url())
+            .with_prefix(prefix)
+            .with_command_timeout(std::time::Duration::from_secs(3))
+            .build()
+            .await
+            .expect("the store connects through the sentinels");
+        if let Ok(mut s) = self.stores.lock() {
+            s.push(store.clone());
+        }
+        store
+    }
+}
+
+#[async_trait]
+impl Harness for OnSentinel {
+    async fn store(&self) -> Arc<dyn SessionStore> {
+        Arc::new(self.redis_store().await)
+    }
+
+    async fn corrupt(&self, key: &SessionKey) -> bool {
+        let Some(port) = self.group.current_primary_port() else {
+            return false;
+        };
+        let stores = self.stores.lock().map(|s| s.clone()).unwrap_or_default();
+        for store in stores {
+            let name = store.session_key_name(key);
+            if raw_command(port, &["EXISTS", &name]).is_ok_and(|r| r.starts_with(":1")) {
+                return raw_command(port, &["HSET", &name, "d:damaged", "{not json"]).is_ok();
+            }
+        }
+        false
+    }
+}

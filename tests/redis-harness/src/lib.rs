@@ -349,7 +349,8 @@ impl Sentinel {
     /// Starts the group and waits until the replica is in sync and every
     /// sentinel knows the primary.
     pub fn start() -> Result<Sentinel> {
-        let primary = Server::standalone()?;
+        // No 5 s wait before the first full sync (the default with diskless sync).
+        let primary = Server::start_with(&["--repl-diskless-sync-delay", "0"])?;
         let replica = Server::start_with(&["--replicaof", "127.0.0.1", &primary.port.to_string()])?;
         primary.wait_for("the replica's link", READY_WITHIN, |p| {
             raw_command(p.port, &["INFO", "replication"])
@@ -360,16 +361,13 @@ impl Sentinel {
             sentinels.push(start_sentinel(primary.port)?);
         }
         for s in &sentinels {
-            s.wait_for(
-                "sentinel sees the replica and its peers",
-                READY_WITHIN,
-                |s| {
-                    raw_command(s.port, &["SENTINEL", "MASTER", SENTINEL_MASTER]).is_ok_and(|r| {
-                        r.contains("num-slaves\r\n$1\r\n1")
-                            && r.contains("num-other-sentinels\r\n$1\r\n2")
-                    })
-                },
-            )?;
+            s.wait_for("sentinel names the primary", READY_WITHIN, |s| {
+                raw_command(
+                    s.port,
+                    &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", SENTINEL_MASTER],
+                )
+                .is_ok_and(|r| r.contains(&primary.port.to_string()))
+            })?;
         }
         Ok(Sentinel {
             primary,
@@ -409,6 +407,25 @@ impl Sentinel {
             .lines()
             .filter_map(|l| l.trim().parse::<u16>().ok())
             .next()
+    }
+
+    /// Waits until every sentinel sees the replica and the two other
+    /// sentinels, as a failover needs (they find each other through hello
+    /// messages every two seconds; plain use does not need to wait).
+    pub fn wait_until_failover_ready(&self) -> Result<()> {
+        for s in &self.sentinels {
+            s.wait_for(
+                "sentinel sees the replica and its peers",
+                Duration::from_secs(30),
+                |s| {
+                    raw_command(s.port, &["SENTINEL", "MASTER", SENTINEL_MASTER]).is_ok_and(|r| {
+                        r.contains("num-slaves\r\n$1\r\n1")
+                            && r.contains("num-other-sentinels\r\n$1\r\n2")
+                    })
+                },
+            )?;
+        }
+        Ok(())
     }
 
     /// Waits until the sentinels have promoted a server other than `old`.

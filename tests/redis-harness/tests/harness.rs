@@ -58,4 +58,5 @@ fn sentinel_watches_a_primary_and_a_replica() {
     let primary = s.current_primary_port().unwrap();
     assert_ne!(primary, s.replica().port());
     assert!(s.url().ends_with("/mymaster"));
+    s.wait_until_failover_ready().unwrap();
 }
