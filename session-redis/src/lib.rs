@@ -14,6 +14,9 @@
 //!
 //! # Key layout
 #![doc = include_str!("keys_table.md")]
+//!
+//! # Costs
+#![doc = include_str!("costs_table.md")]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 

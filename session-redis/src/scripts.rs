@@ -7,14 +7,21 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
+/// A script and the name its spans carry.
+pub(crate) struct NamedScript {
+    pub(crate) name: &'static str,
+    pub(crate) script: Script,
+}
+
 macro_rules! script {
     ($name:ident, $file:literal) => {
-        pub(crate) static $name: LazyLock<Script> = LazyLock::new(|| {
-            Script::new(concat!(
+        pub(crate) static $name: LazyLock<NamedScript> = LazyLock::new(|| NamedScript {
+            name: $file,
+            script: Script::new(concat!(
                 include_str!("scripts/prelude.lua"),
                 "\n",
                 include_str!($file)
-            ))
+            )),
         });
     };
 }

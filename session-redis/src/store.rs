@@ -64,21 +64,35 @@ impl RedisStore {
         }
     }
 
+    /// Runs one script in a `redis_script` span carrying the script's
+    /// name, its first key (a digest, never an id), the round-trip time and
+    /// the outcome.
     async fn run(
         &self,
-        script: &redis::Script,
+        script: &scripts::NamedScript,
         keys: Vec<String>,
         args: Vec<String>,
     ) -> Result<Value, StoreFailure> {
-        let started = std::time::Instant::now();
-        let result = self.conn.run(script, &keys, &args).await;
-        tracing::trace!(
+        use tracing::Instrument as _;
+        let span = tracing::debug_span!(
             target: "session_redis",
+            "redis_script",
+            script = script.name,
             key = keys.first().map(String::as_str).unwrap_or(""),
-            elapsed_us = started.elapsed().as_micros() as u64,
-            ok = result.is_ok(),
-            "script"
+            rtt_us = tracing::field::Empty,
+            ok = tracing::field::Empty,
         );
+        let started = std::time::Instant::now();
+        let result = self
+            .conn
+            .run(&script.script, &keys, &args)
+            .instrument(span.clone())
+            .await;
+        span.record("rtt_us", started.elapsed().as_micros() as u64);
+        span.record("ok", result.is_ok());
+        if let Err(e) = &result {
+            tracing::warn!(target: "session_redis", parent: &span, error = %e, "redis script failed");
+        }
         result
     }
 
