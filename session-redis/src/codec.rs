@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use redis::Value;
+
+use crate::encryption::{self, EncryptionKeys};
 use session_core::{
     Delta, EndReason, Ending, FORMAT_VERSION, Metadata, PublicId, SessionRecord, StoreFailure,
     Timestamp, UserId,
@@ -110,7 +112,10 @@ pub(crate) fn public_ids(v: &Value) -> Result<Vec<PublicId>, StoreFailure> {
 }
 
 /// A session hash (as `field, value, …`) decoded into a record.
-pub(crate) fn record(v: &Value) -> Result<SessionRecord, StoreFailure> {
+pub(crate) fn record(
+    v: &Value,
+    keys: Option<&EncryptionKeys>,
+) -> Result<SessionRecord, StoreFailure> {
     let Value::Array(items) = v else {
         return Err(corrupt("a session is not a field list"));
     };
@@ -145,7 +150,8 @@ pub(crate) fn record(v: &Value) -> Result<SessionRecord, StoreFailure> {
     let mut data = BTreeMap::new();
     for (k, v) in &fields {
         if let Some(name) = k.strip_prefix("d:") {
-            let value = serde_json::from_str(v)
+            let clear = encryption::open(keys, name, v)?;
+            let value = serde_json::from_str(&clear)
                 .map_err(|e| corrupt(format!("data key {name:?} does not hold JSON: {e}")))?;
             data.insert(name.to_owned(), value);
         }
@@ -165,6 +171,14 @@ pub(crate) fn record(v: &Value) -> Result<SessionRecord, StoreFailure> {
     })
 }
 
+/// A data value as stored: sealed when encryption is configured.
+pub(crate) fn seal(keys: Option<&EncryptionKeys>, field: &str, json: &str) -> String {
+    match keys {
+        Some(k) => k.seal(field, json),
+        None => json.to_owned(),
+    }
+}
+
 /// Metadata as the JSON the scripts store.
 pub(crate) fn metadata_json(m: &Metadata) -> Result<String, StoreFailure> {
     serde_json::to_string(m).map_err(|e| corrupt(format!("metadata does not encode: {e}")))
@@ -172,7 +186,11 @@ pub(crate) fn metadata_json(m: &Metadata) -> Result<String, StoreFailure> {
 
 /// A delta as script arguments: meta ('' = unchanged), idle ('' =
 /// unchanged), n sets (field, json)…, m removals (field)….
-pub(crate) fn delta_args(delta: &Delta, out: &mut Vec<String>) -> Result<(), StoreFailure> {
+pub(crate) fn delta_args(
+    delta: &Delta,
+    keys: Option<&EncryptionKeys>,
+    out: &mut Vec<String>,
+) -> Result<(), StoreFailure> {
     out.push(match &delta.metadata {
         Some(m) => metadata_json(m)?,
         None => String::new(),
@@ -186,7 +204,7 @@ pub(crate) fn delta_args(delta: &Delta, out: &mut Vec<String>) -> Result<(), Sto
     out.push(sets.len().to_string());
     for (k, v) in sets {
         out.push(k.clone());
-        out.push(v.clone());
+        out.push(seal(keys, k, v));
     }
     let removals: Vec<&String> = delta
         .data
@@ -228,7 +246,7 @@ mod tests {
 
     #[test]
     fn a_stored_session_decodes() {
-        let r = record(&fields(&good())).unwrap();
+        let r = record(&fields(&good()), None).unwrap();
         assert_eq!(r.user.unwrap().as_str(), "alice");
         assert_eq!(r.metadata.device.as_deref(), Some("phone"));
         assert_eq!(r.data["n"], 5);
@@ -266,12 +284,12 @@ mod tests {
         ];
         for c in cases {
             assert!(
-                matches!(record(&fields(&c)), Err(StoreFailure::Corrupt(_))),
+                matches!(record(&fields(&c), None), Err(StoreFailure::Corrupt(_))),
                 "{c:?}"
             );
         }
-        assert!(record(&Value::Nil).is_err());
-        assert!(record(&Value::Array(vec![bulk("@v")])).is_err());
+        assert!(record(&Value::Nil, None).is_err());
+        assert!(record(&Value::Array(vec![bulk("@v")]), None).is_err());
         assert!(ending(&[bulk("nonsense"), Value::Int(5)]).is_err());
         assert!(ending(&[]).is_err());
         assert!(status(Value::Array(vec![])).is_err());

@@ -6,8 +6,8 @@
 //!
 //! This version connects to a single Redis (one auto-reconnecting
 //! multiplexed connection), to a Redis Cluster, or to the primary a set of
-//! sentinels names (following failovers). TLS, a bb8 pool and encryption
-//! at rest are planned.
+//! sentinels names (following failovers), optionally sealing data values
+//! at rest ([`EncryptionKeys`]). TLS and a bb8 pool are planned.
 //!
 //! # Topologies
 #![doc = include_str!("topology_table.md")]
@@ -22,11 +22,13 @@
 
 mod codec;
 mod connection;
+mod encryption;
 mod error;
 mod keys;
 mod scripts;
 mod store;
 mod topology;
 
+pub use encryption::{EncryptionKeyError, EncryptionKeys};
 pub use error::RedisStoreError;
 pub use store::{RedisStore, RedisStoreBuilder};

@@ -14,6 +14,7 @@ use session_core::{
 
 use crate::codec::{self, at, ms};
 use crate::connection::Connection;
+use crate::encryption::EncryptionKeys;
 use crate::error::RedisStoreError;
 use crate::keys::KeyLayout;
 use crate::scripts;
@@ -37,6 +38,7 @@ use crate::topology::{self, Topology};
 pub struct RedisStore {
     conn: Connection,
     keys: KeyLayout,
+    encryption: Option<EncryptionKeys>,
 }
 
 /// Builds a [`RedisStore`].
@@ -46,6 +48,7 @@ pub struct RedisStoreBuilder {
     prefix: String,
     connect_timeout: Duration,
     command_timeout: Duration,
+    encryption: Option<EncryptionKeys>,
 }
 
 impl RedisStore {
@@ -61,6 +64,7 @@ impl RedisStore {
             prefix: "session".into(),
             connect_timeout: Duration::from_secs(2),
             command_timeout: Duration::from_secs(1),
+            encryption: None,
         }
     }
 
@@ -125,6 +129,13 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Seals data values at rest with these keys (default: off). See
+    /// [`EncryptionKeys`] for what is sealed and what stays clear.
+    pub fn with_encryption(mut self, keys: EncryptionKeys) -> Self {
+        self.encryption = Some(keys);
+        self
+    }
+
     /// Connects.
     pub async fn build(self) -> Result<RedisStore, RedisStoreError> {
         let prefix_ok = !self.prefix.is_empty()
@@ -170,6 +181,7 @@ impl RedisStoreBuilder {
         Ok(RedisStore {
             conn,
             keys: KeyLayout::new(&self.prefix),
+            encryption: self.encryption,
         })
     }
 }
@@ -213,7 +225,7 @@ impl SessionStore for RedisStore {
         ];
         for (k, v) in &s.data {
             args.push(k.clone());
-            args.push(v.clone());
+            args.push(codec::seal(self.encryption.as_ref(), k, v));
         }
         let (word, rest) = codec::status(
             self.run(
@@ -264,7 +276,7 @@ impl SessionStore for RedisStore {
             "ended" => Ok(Loaded::Ended(codec::ending(&rest)?)),
             "active" => Ok(Loaded::Active {
                 refreshed: codec::int(nth(&rest, 0)?)? == 1,
-                record: codec::record(nth(&rest, 1)?)?,
+                record: codec::record(nth(&rest, 1)?, self.encryption.as_ref())?,
             }),
             other => Err(unexpected(other)),
         }
@@ -278,7 +290,7 @@ impl SessionStore for RedisStore {
     ) -> Result<Applied, UpdateError> {
         let keys = self.with_analytics(vec![self.keys.session(key)], key.slot());
         let mut args = vec![at(cx.now), ms(cx.ended_retention)];
-        codec::delta_args(delta, &mut args)?;
+        codec::delta_args(delta, self.encryption.as_ref(), &mut args)?;
         let (word, rest) = codec::status(self.run(&scripts::APPLY, keys, args).await?)?;
         match word.as_str() {
             "unknown" => Err(UpdateError::UnknownId),
@@ -347,7 +359,7 @@ impl SessionStore for RedisStore {
             ]),
             None => args.extend(["0", "", "0", "", "0"].map(str::to_owned)),
         }
-        codec::delta_args(&r.delta, &mut args)?;
+        codec::delta_args(&r.delta, self.encryption.as_ref(), &mut args)?;
         let (word, rest) = codec::status(self.run(&scripts::ROTATE, keys, args).await?)?;
         match word.as_str() {
             "unknown" => Err(RotateError::UnknownId),
@@ -358,7 +370,7 @@ impl SessionStore for RedisStore {
                 limit: u32::try_from(codec::int(nth(&rest, 0)?)?).unwrap_or(u32::MAX),
             }),
             "ok" => Ok(Created {
-                record: codec::record(nth(&rest, 0)?)?,
+                record: codec::record(nth(&rest, 0)?, self.encryption.as_ref())?,
                 evicted: codec::public_ids(nth(&rest, 1)?)?,
             }),
             other => Err(unexpected(other).into()),

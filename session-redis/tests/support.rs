@@ -15,6 +15,7 @@ pub struct Standalone {
     pub server: Server,
     stores: Mutex<Vec<RedisStore>>,
     next: AtomicU64,
+    encryption: Option<session_redis::EncryptionKeys>,
 }
 
 impl Standalone {
@@ -23,16 +24,25 @@ impl Standalone {
             server: Server::standalone().expect("redis-server starts"),
             stores: Mutex::new(Vec::new()),
             next: AtomicU64::new(0),
+            encryption: None,
+        }
+    }
+
+    /// Stores that seal data values with a fixed test key.
+    pub fn start_encrypted() -> Self {
+        Standalone {
+            encryption: Some(session_redis::EncryptionKeys::new(&[[7; 32]]).expect("a key")),
+            ..Self::start()
         }
     }
 
     pub async fn redis_store(&self) -> RedisStore {
         let prefix = format!("t{}", self.next.fetch_add(1, Ordering::SeqCst));
-        let store = RedisStore::builder(self.server.url())
-            .with_prefix(prefix)
-            .build()
-            .await
-            .expect("the store connects");
+        let mut builder = RedisStore::builder(self.server.url()).with_prefix(prefix);
+        if let Some(keys) = &self.encryption {
+            builder = builder.with_encryption(keys.clone());
+        }
+        let store = builder.build().await.expect("the store connects");
         if let Ok(mut s) = self.stores.lock() {
             s.push(store.clone());
         }

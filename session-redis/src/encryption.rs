@@ -1,0 +1,237 @@
+//! Encryption at rest (optional): data values sealed with
+//! XChaCha20-Poly1305 before they reach Redis, so secrets kept in a session
+//! (OAuth tokens, say) are not readable in a dump or a `MONITOR` trace.
+//!
+//! * A key ring: the first key seals, every key opens. A sealed value names
+//!   its key by a short digest, so keys can be added in front and retired
+//!   later (once no session holds a value sealed with them).
+//! * Each value is bound to its data key (associated data), so sealed
+//!   values cannot be swapped between keys.
+//! * A value that does not open (unknown key, tampering) makes the session
+//!   a corrupt record, never an empty one and never a panic.
+//! * Integers stay in the clear, so `increment` stays one atomic `HINCRBY`;
+//!   everything else is sealed. Reserved fields (times, public id, user id,
+//!   metadata) are not sealed: they are what the scripts work on.
+//!
+//! Stored form: `enc1:<key id, 8 hex>:<base64url(nonce ‖ ciphertext)>`,
+//! which is never valid JSON, so sealed and clear values cannot be confused.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use session_core::StoreFailure;
+use sha2::{Digest, Sha256};
+
+const PREFIX: &str = "enc1:";
+const NONCE_BYTES: usize = 24;
+
+/// Why encryption keys were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncryptionKeyError {
+    /// No key was given.
+    #[error("the encryption key ring is empty")]
+    Empty,
+    /// A key was not 32 bytes of base64.
+    #[error("encryption key {index} must be 32 bytes, base64-encoded")]
+    BadKey {
+        /// Its position in the ring.
+        index: usize,
+    },
+}
+
+/// The keys that seal and open data values. `Debug` shows no key material.
+///
+/// ```
+/// use session_redis::EncryptionKeys;
+/// let keys = EncryptionKeys::from_base64_list(
+///     "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=",
+/// ).unwrap();
+/// assert_eq!(keys.len(), 1);
+/// ```
+#[derive(Clone)]
+pub struct EncryptionKeys {
+    keys: Vec<(String, XChaCha20Poly1305)>,
+}
+
+impl EncryptionKeys {
+    /// A ring of raw 32-byte keys; the first seals.
+    pub fn new(keys: &[[u8; 32]]) -> Result<Self, EncryptionKeyError> {
+        if keys.is_empty() {
+            return Err(EncryptionKeyError::Empty);
+        }
+        Ok(EncryptionKeys {
+            keys: keys
+                .iter()
+                .map(|k| {
+                    let id = Sha256::digest(k)[..4]
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect();
+                    (id, XChaCha20Poly1305::new(k.into()))
+                })
+                .collect(),
+        })
+    }
+
+    /// Parses comma-separated base64 keys of 32 bytes each.
+    pub fn from_base64_list(text: &str) -> Result<Self, EncryptionKeyError> {
+        let mut keys = Vec::new();
+        for (index, part) in text
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .enumerate()
+        {
+            let bytes = STANDARD
+                .decode(part)
+                .or_else(|_| URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')))
+                .map_err(|_| EncryptionKeyError::BadKey { index })?;
+            keys.push(
+                <[u8; 32]>::try_from(bytes).map_err(|_| EncryptionKeyError::BadKey { index })?,
+            );
+        }
+        Self::new(&keys)
+    }
+
+    /// How many keys the ring holds.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Always false: a ring has at least one key.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Seals the JSON text of data key `field`, unless it is an integer.
+    pub(crate) fn seal(&self, field: &str, json: &str) -> String {
+        if json.parse::<i64>().is_ok() {
+            return json.to_owned();
+        }
+        let (id, cipher) = &self.keys[0];
+        let mut nonce = [0u8; NONCE_BYTES];
+        if let Err(e) = getrandom::fill(&mut nonce) {
+            panic!("the operating system's random number generator failed: {e}");
+        }
+        let payload = Payload {
+            msg: json.as_bytes(),
+            aad: field.as_bytes(),
+        };
+        // Encryption of an in-memory buffer with a valid key cannot fail.
+        let sealed = cipher
+            .encrypt(XNonce::from_slice(&nonce), payload)
+            .unwrap_or_default();
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        format!("{PREFIX}{id}:{}", URL_SAFE_NO_PAD.encode(out))
+    }
+
+    /// Opens a stored value of data key `field` (a clear value passes through).
+    pub(crate) fn open(&self, field: &str, stored: &str) -> Result<String, StoreFailure> {
+        let Some(rest) = stored.strip_prefix(PREFIX) else {
+            return Ok(stored.to_owned());
+        };
+        let fail = |why: &str| {
+            StoreFailure::Corrupt(format!("data key {field:?} does not decrypt: {why}"))
+        };
+        let (id, body) = rest.split_once(':').ok_or_else(|| fail("malformed"))?;
+        let (_, cipher) = self
+            .keys
+            .iter()
+            .find(|(k, _)| k == id)
+            .ok_or_else(|| fail("sealed with a key not in the ring"))?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| fail("malformed"))?;
+        if bytes.len() < NONCE_BYTES {
+            return Err(fail("malformed"));
+        }
+        let (nonce, sealed) = bytes.split_at(NONCE_BYTES);
+        let payload = Payload {
+            msg: sealed,
+            aad: field.as_bytes(),
+        };
+        let clear = cipher
+            .decrypt(XNonce::from_slice(nonce), payload)
+            .map_err(|_| fail("authentication failed"))?;
+        String::from_utf8(clear).map_err(|_| fail("not UTF-8"))
+    }
+}
+
+/// Opens a value when a ring is configured.
+pub(crate) fn open(
+    keys: Option<&EncryptionKeys>,
+    field: &str,
+    stored: &str,
+) -> Result<String, StoreFailure> {
+    match keys {
+        Some(k) => k.open(field, stored),
+        None if stored.starts_with(PREFIX) => Err(StoreFailure::Corrupt(format!(
+            "data key {field:?} is encrypted but no encryption keys are configured"
+        ))),
+        None => Ok(stored.to_owned()),
+    }
+}
+
+impl fmt::Debug for EncryptionKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<&str> = self.keys.iter().map(|(id, _)| id.as_str()).collect();
+        write!(f, "EncryptionKeys({ids:?}, redacted)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip_and_integers_stay_clear() {
+        let k = EncryptionKeys::new(&[[1; 32]]).unwrap();
+        let sealed = k.seal("token", "\"secret-oauth-token\"");
+        assert!(sealed.starts_with("enc1:") && !sealed.contains("secret"));
+        assert_eq!(k.open("token", &sealed).unwrap(), "\"secret-oauth-token\"");
+        assert_eq!(k.seal("n", "42"), "42");
+        assert_ne!(
+            k.seal("token", "\"x\""),
+            k.seal("token", "\"x\""),
+            "nonces repeat"
+        );
+    }
+
+    #[test]
+    fn old_keys_open_new_keys_seal() {
+        let old = EncryptionKeys::new(&[[1; 32]]).unwrap();
+        let both = EncryptionKeys::new(&[[2; 32], [1; 32]]).unwrap();
+        let by_old = old.seal("k", "\"v\"");
+        assert_eq!(both.open("k", &by_old).unwrap(), "\"v\"");
+        let by_new = both.seal("k", "\"v\"");
+        assert!(matches!(
+            old.open("k", &by_new),
+            Err(StoreFailure::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn tampering_and_swapping_are_corrupt() {
+        let k = EncryptionKeys::new(&[[1; 32]]).unwrap();
+        let sealed = k.seal("a", "\"v\"");
+        assert!(
+            k.open("b", &sealed).is_err(),
+            "a value moved to another key opened"
+        );
+        let mut bytes = sealed.clone().into_bytes();
+        let last = bytes.len() - 1;
+        bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+        assert!(k.open("a", &String::from_utf8(bytes).unwrap()).is_err());
+        for bad in ["enc1:", "enc1:zz", "enc1:00000000:!!", "enc1:00000000:AAAA"] {
+            assert!(k.open("a", bad).is_err(), "{bad}");
+        }
+        assert!(open(None, "a", &sealed).is_err());
+        assert!(EncryptionKeys::from_base64_list("c2hvcnQ=").is_err());
+        assert!(EncryptionKeys::from_base64_list("").is_err());
+    }
+}
