@@ -1,8 +1,13 @@
 //! The connection to Redis, and the one place where Redis errors become
 //! [`StoreFailure`]s and every call gets its deadline.
 //!
-//! * A single Redis: one auto-reconnecting multiplexed connection
-//!   (redis-rs's `ConnectionManager`), shared by every request.
+//! * A single Redis: by default one auto-reconnecting multiplexed
+//!   connection (redis-rs's `ConnectionManager`) shared by every request,
+//!   which pipelines concurrent requests on one socket; or a bb8 pool of
+//!   connections, each request checking one out exclusively (no PING on
+//!   checkout, so no extra round trip). Prefer the pool when single
+//!   requests carry large values that would hold up others on a shared
+//!   socket; the benchmark `bench_connections` compares the two.
 //! * Redis Cluster: redis-rs's async cluster connection, which routes each
 //!   script by the slot of its first key and follows MOVED/ASK.
 //! * Sentinel: a multiplexed connection to the primary the sentinels name.
@@ -29,6 +34,7 @@ use session_core::StoreFailure;
 #[derive(Clone)]
 enum Link {
     Single(ConnectionManager),
+    Pool(bb8::Pool<redis::Client>),
     Cluster(ClusterConnection),
     Sentinel(Arc<SentinelLink>),
 }
@@ -103,6 +109,27 @@ impl Connection {
         let manager = ConnectionManager::new_with_config(client, config).await?;
         Ok(Connection {
             link: Link::Single(manager),
+            deadline: command_timeout,
+        })
+    }
+
+    /// One server, through a pool of `size` connections.
+    pub(crate) async fn pool(
+        client: redis::Client,
+        size: u32,
+        connect_timeout: Duration,
+        command_timeout: Duration,
+    ) -> Result<Self, RedisError> {
+        let pool = bb8::Pool::builder()
+            .max_size(size.max(1))
+            .connection_timeout(connect_timeout)
+            .test_on_check_out(false)
+            .build(client)
+            .await?;
+        // Fail now, like the other topologies, if the server is unreachable.
+        drop(pool.get().await.map_err(pool_error)?);
+        Ok(Connection {
+            link: Link::Pool(pool),
             deadline: command_timeout,
         })
     }
@@ -185,6 +212,10 @@ impl Connection {
         let call = async {
             match &self.link {
                 Link::Single(m) => invocation.invoke_async::<Value>(&mut m.clone()).await,
+                Link::Pool(pool) => {
+                    let mut conn = pool.get().await.map_err(pool_error)?;
+                    invocation.invoke_async::<Value>(&mut *conn).await
+                }
                 Link::Cluster(c) => invocation.invoke_async::<Value>(&mut c.clone()).await,
                 Link::Sentinel(link) => loop {
                     let mut conn = match link.connection().await {
@@ -220,6 +251,16 @@ impl Connection {
             Ok(Err(e)) if e.is_timeout() => Err(StoreFailure::TimedOut(self.deadline)),
             Ok(Err(e)) => Err(StoreFailure::unavailable(e)),
             Ok(Ok(v)) => Ok(v),
+        }
+    }
+}
+
+/// A pool checkout failure as a Redis error.
+fn pool_error(e: bb8::RunError<RedisError>) -> RedisError {
+    match e {
+        bb8::RunError::User(e) => e,
+        bb8::RunError::TimedOut => {
+            RedisError::from((ErrorKind::Io, "timed out waiting for a pooled connection"))
         }
     }
 }

@@ -49,6 +49,7 @@ pub struct RedisStoreBuilder {
     connect_timeout: Duration,
     command_timeout: Duration,
     encryption: Option<EncryptionKeys>,
+    pool_size: Option<u32>,
 }
 
 impl RedisStore {
@@ -65,6 +66,7 @@ impl RedisStore {
             connect_timeout: Duration::from_secs(2),
             command_timeout: Duration::from_secs(1),
             encryption: None,
+            pool_size: None,
         }
     }
 
@@ -136,6 +138,14 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// On a single Redis, uses a bb8 pool of `size` connections instead of
+    /// the default shared multiplexed connection (see the crate docs for
+    /// when each is better). Ignored for Cluster and Sentinel.
+    pub fn with_pool(mut self, size: u32) -> Self {
+        self.pool_size = Some(size);
+        self
+    }
+
     /// Connects.
     pub async fn build(self) -> Result<RedisStore, RedisStoreError> {
         let prefix_ok = !self.prefix.is_empty()
@@ -151,7 +161,15 @@ impl RedisStoreBuilder {
             Topology::Single(url) => {
                 let client = redis::Client::open(url.as_str())
                     .map_err(|e| RedisStoreError::BadUrl(e.to_string()))?;
-                Connection::single(client, self.connect_timeout, self.command_timeout).await
+                match self.pool_size {
+                    Some(size) => {
+                        Connection::pool(client, size, self.connect_timeout, self.command_timeout)
+                            .await
+                    }
+                    None => {
+                        Connection::single(client, self.connect_timeout, self.command_timeout).await
+                    }
+                }
             }
             Topology::Cluster { seeds, credentials } => {
                 Connection::cluster(

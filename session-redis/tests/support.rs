@@ -16,6 +16,7 @@ pub struct Standalone {
     stores: Mutex<Vec<RedisStore>>,
     next: AtomicU64,
     encryption: Option<session_redis::EncryptionKeys>,
+    pool: Option<u32>,
 }
 
 impl Standalone {
@@ -25,6 +26,15 @@ impl Standalone {
             stores: Mutex::new(Vec::new()),
             next: AtomicU64::new(0),
             encryption: None,
+            pool: None,
+        }
+    }
+
+    /// Stores that use a bb8 pool instead of the multiplexed connection.
+    pub fn start_pooled() -> Self {
+        Standalone {
+            pool: Some(8),
+            ..Self::start()
         }
     }
 
@@ -41,6 +51,9 @@ impl Standalone {
         let mut builder = RedisStore::builder(self.server.url()).with_prefix(prefix);
         if let Some(keys) = &self.encryption {
             builder = builder.with_encryption(keys.clone());
+        }
+        if let Some(size) = self.pool {
+            builder = builder.with_pool(size);
         }
         let store = builder.build().await.expect("the store connects");
         if let Ok(mut s) = self.stores.lock() {

@@ -189,7 +189,10 @@ impl Server {
                     )));
                 }
             }
-            if raw_command(self.port, &["PING"]).is_ok_and(|r| r.starts_with("+PONG")) {
+            // Any reply (even -NOAUTH when the default user is off) means it is up.
+            if raw_command(self.port, &["PING"])
+                .is_ok_and(|r| r.starts_with('+') || r.starts_with('-'))
+            {
                 return Ok(());
             }
             if Instant::now() > deadline {
