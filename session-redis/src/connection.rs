@@ -138,6 +138,7 @@ impl Connection {
     pub(crate) async fn cluster(
         seeds: Vec<String>,
         credentials: Option<(String, String)>,
+        tls: Option<Option<Vec<u8>>>,
         connect_timeout: Duration,
         command_timeout: Duration,
     ) -> Result<Self, RedisError> {
@@ -145,6 +146,15 @@ impl Connection {
             .connection_timeout(connect_timeout)
             .response_timeout(command_timeout)
             .retries(2);
+        if let Some(root) = tls {
+            builder = builder.tls(redis::TlsMode::Secure);
+            if let Some(root) = root {
+                builder = builder.certs(redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root),
+                });
+            }
+        }
         if let Some((user, password)) = credentials {
             if !user.is_empty() {
                 builder = builder.username(user);
@@ -262,5 +272,20 @@ fn pool_error(e: bb8::RunError<RedisError>) -> RedisError {
         bb8::RunError::TimedOut => {
             RedisError::from((ErrorKind::Io, "timed out waiting for a pooled connection"))
         }
+    }
+}
+
+/// A client for one server: over TLS with `root` as the trusted CA when
+/// given (a `rediss://` URL), else with the system's roots.
+pub(crate) fn client(url: &str, root: Option<&[u8]>) -> Result<redis::Client, RedisError> {
+    match root {
+        Some(root) if url.starts_with("rediss://") => redis::Client::build_with_tls(
+            url,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(root.to_vec()),
+            },
+        ),
+        _ => redis::Client::open(url),
     }
 }

@@ -6,8 +6,9 @@
 //!
 //! This version connects to a single Redis (one auto-reconnecting
 //! multiplexed connection), to a Redis Cluster, or to the primary a set of
-//! sentinels names (following failovers), optionally sealing data values
-//! at rest ([`EncryptionKeys`]). TLS and a bb8 pool are planned.
+//! sentinels names (following failovers); over TLS (`rediss://`, rustls)
+//! and with ACL users; optionally sealing data values at rest
+//! ([`EncryptionKeys`]).
 //!
 //! # Topologies
 #![doc = include_str!("topology_table.md")]

@@ -50,6 +50,7 @@ pub struct RedisStoreBuilder {
     command_timeout: Duration,
     encryption: Option<EncryptionKeys>,
     pool_size: Option<u32>,
+    tls_root: Option<Vec<u8>>,
 }
 
 impl RedisStore {
@@ -67,6 +68,7 @@ impl RedisStore {
             command_timeout: Duration::from_secs(1),
             encryption: None,
             pool_size: None,
+            tls_root: None,
         }
     }
 
@@ -146,6 +148,13 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Trusts this CA certificate (PEM) for `rediss://` connections, instead
+    /// of the system's roots (for a private CA).
+    pub fn with_tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_root = Some(pem.into());
+        self
+    }
+
     /// Connects.
     pub async fn build(self) -> Result<RedisStore, RedisStoreError> {
         let prefix_ok = !self.prefix.is_empty()
@@ -159,7 +168,7 @@ impl RedisStoreBuilder {
         }
         let conn = match topology::parse(&self.url)? {
             Topology::Single(url) => {
-                let client = redis::Client::open(url.as_str())
+                let client = crate::connection::client(&url, self.tls_root.as_deref())
                     .map_err(|e| RedisStoreError::BadUrl(e.to_string()))?;
                 match self.pool_size {
                     Some(size) => {
@@ -171,10 +180,15 @@ impl RedisStoreBuilder {
                     }
                 }
             }
-            Topology::Cluster { seeds, credentials } => {
+            Topology::Cluster {
+                seeds,
+                credentials,
+                tls,
+            } => {
                 Connection::cluster(
                     seeds,
                     credentials,
+                    tls.then(|| self.tls_root.clone()),
                     self.connect_timeout,
                     self.command_timeout,
                 )

@@ -7,12 +7,13 @@ use crate::error::RedisStoreError;
 /// The parsed target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Topology {
-    /// One server, by its redis-rs URL.
+    /// One server, by its redis-rs URL (`rediss://` for TLS).
     Single(String),
     /// A cluster: seed URLs and optional ACL credentials.
     Cluster {
         seeds: Vec<String>,
         credentials: Option<(String, String)>,
+        tls: bool,
     },
     /// Sentinels (URLs), the monitored primary's name, and optional ACL
     /// credentials for the data nodes.
@@ -29,8 +30,8 @@ pub(crate) fn parse(url: &str) -> Result<Topology, RedisStoreError> {
         .split_once("://")
         .ok_or_else(|| RedisStoreError::BadUrl("expected scheme://host:port".into()))?;
     match scheme {
-        "redis" => Ok(Topology::Single(url.to_owned())),
-        "redis+cluster" => {
+        "redis" | "rediss" => Ok(Topology::Single(url.to_owned())),
+        "redis+cluster" | "rediss+cluster" => {
             let (credentials, hosts) = split_credentials(rest);
             let hosts = hosts.trim_end_matches('/');
             if hosts.contains('/') {
@@ -38,9 +39,15 @@ pub(crate) fn parse(url: &str) -> Result<Topology, RedisStoreError> {
                     "a cluster URL lists host:port seeds separated by commas".into(),
                 ));
             }
+            let tls = scheme == "rediss+cluster";
+            let scheme = if tls { "rediss" } else { "redis" };
             Ok(Topology::Cluster {
-                seeds: host_list(hosts)?,
+                seeds: host_list(hosts)?
+                    .into_iter()
+                    .map(|h| h.replacen("redis://", &format!("{scheme}://"), 1))
+                    .collect(),
                 credentials,
+                tls,
             })
         }
         "redis+sentinel" => {
@@ -93,6 +100,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tls_urls_keep_tls() {
+        assert_eq!(
+            parse("rediss+cluster://a:1").unwrap(),
+            Topology::Cluster {
+                seeds: vec!["rediss://a:1".into()],
+                credentials: None,
+                tls: true
+            }
+        );
+        assert_eq!(
+            parse("rediss://a:1").unwrap(),
+            Topology::Single("rediss://a:1".into())
+        );
+    }
+
+    #[test]
     fn urls_pick_the_topology() {
         assert_eq!(
             parse("redis://127.0.0.1:7000/2").unwrap(),
@@ -102,14 +125,16 @@ mod tests {
             parse("redis+cluster://a:1,b:2").unwrap(),
             Topology::Cluster {
                 seeds: vec!["redis://a:1".into(), "redis://b:2".into()],
-                credentials: None
+                credentials: None,
+                tls: false
             }
         );
         assert_eq!(
             parse("redis+cluster://app:secret@a:1").unwrap(),
             Topology::Cluster {
                 seeds: vec!["redis://a:1".into()],
-                credentials: Some(("app".into(), "secret".into()))
+                credentials: Some(("app".into(), "secret".into())),
+                tls: false
             }
         );
         assert!(matches!(

@@ -17,6 +17,9 @@ pub struct Standalone {
     next: AtomicU64,
     encryption: Option<session_redis::EncryptionKeys>,
     pool: Option<u32>,
+    /// For TLS: the `rediss://` URL and the CA that signed the server.
+    tls: Option<(String, Vec<u8>)>,
+    _certs: Option<CertDir>,
 }
 
 impl Standalone {
@@ -27,6 +30,38 @@ impl Standalone {
             next: AtomicU64::new(0),
             encryption: None,
             pool: None,
+            tls: None,
+            _certs: None,
+        }
+    }
+
+    /// A server that also listens with TLS (a CA and certificate made for
+    /// the test with openssl); stores connect over `rediss://`.
+    pub fn start_tls() -> Self {
+        let certs = CertDir::make();
+        let tls_port = redis_harness::free_port().expect("a free port").to_string();
+        let server = Server::start_with(&[
+            "--tls-port",
+            &tls_port,
+            "--tls-cert-file",
+            &certs.path("server.crt"),
+            "--tls-key-file",
+            &certs.path("server.key"),
+            "--tls-ca-cert-file",
+            &certs.path("ca.crt"),
+            "--tls-auth-clients",
+            "no",
+        ])
+        .expect("redis-server starts with TLS");
+        let ca = std::fs::read(certs.path("ca.crt")).expect("the CA certificate");
+        Standalone {
+            server,
+            stores: Mutex::new(Vec::new()),
+            next: AtomicU64::new(0),
+            encryption: None,
+            pool: None,
+            tls: Some((format!("rediss://127.0.0.1:{tls_port}"), ca)),
+            _certs: Some(certs),
         }
     }
 
@@ -46,9 +81,20 @@ impl Standalone {
         }
     }
 
+    /// The `rediss://` URL of a TLS server.
+    pub fn tls_url(&self) -> Option<String> {
+        self.tls.as_ref().map(|(url, _)| url.clone())
+    }
+
     pub async fn redis_store(&self) -> RedisStore {
         let prefix = format!("t{}", self.next.fetch_add(1, Ordering::SeqCst));
-        let mut builder = RedisStore::builder(self.server.url()).with_prefix(prefix);
+        let mut builder = match &self.tls {
+            Some((url, ca)) => {
+                RedisStore::builder(url.clone()).with_tls_root_certificate(ca.clone())
+            }
+            None => RedisStore::builder(self.server.url()),
+        }
+        .with_prefix(prefix);
         if let Some(keys) = &self.encryption {
             builder = builder.with_encryption(keys.clone());
         }
@@ -188,5 +234,99 @@ impl Harness for OnSentinel {
             }
         }
         false
+    }
+}
+
+/// A CA and a server certificate for 127.0.0.1, made with the openssl CLI
+/// in a scratch directory that is removed on drop.
+pub struct CertDir(std::path::PathBuf);
+
+impl CertDir {
+    pub fn make() -> Self {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "session-redis-certs-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).expect("a scratch directory");
+        std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").expect("san.ext");
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let steps: Vec<Vec<&str>> = vec![
+            [
+                &["req", "-x509"][..],
+                &ec[..],
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.crt",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=session-redis test CA",
+                ],
+            ]
+            .concat(),
+            [
+                &["req"][..],
+                &ec[..],
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ],
+            ]
+            .concat(),
+            vec![
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.crt",
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+            ],
+        ];
+        for args in steps {
+            let out = std::process::Command::new("openssl")
+                .args(&args)
+                .current_dir(&dir)
+                .output()
+                .expect("openssl runs (Debian package openssl)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        CertDir(dir)
+    }
+
+    pub fn path(&self, name: &str) -> String {
+        self.0.join(name).display().to_string()
+    }
+}
+
+impl Drop for CertDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

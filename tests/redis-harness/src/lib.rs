@@ -45,7 +45,7 @@ const POLL: Duration = Duration::from_millis(20);
 
 /// A free loopback port below 55536 whose cluster-bus twin (port + 10000)
 /// is free too; never 6379 (or 16379).
-fn free_port() -> Result<u16> {
+pub fn free_port() -> Result<u16> {
     for _ in 0..200 {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .map_err(|e| fail(format!("cannot bind a loopback port: {e}")))?;
