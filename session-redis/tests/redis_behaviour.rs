@@ -87,14 +87,35 @@ fn all_keys(h: &Standalone) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn every_key_has_a_ttl_and_no_session_id_is_stored() {
-    let h = Standalone::start();
-    let m = manager(Arc::new(h.redis_store().await));
-    let cookies = mixed_workload(&m).await;
-    let keys = all_keys(&h);
-    assert!(keys.len() >= 8, "the workload wrote too few keys: {keys:?}");
-    let secrets: Vec<String> = cookies
+/// Every key on `node` has a TTL and holds none of `secrets`.
+fn check_keys(node: &redis_harness::Server, secrets: &[String]) -> usize {
+    let keys: Vec<String> = node
+        .cli(&["--scan"])
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .filter(|k| !k.is_empty())
+        .collect();
+    for key in &keys {
+        let ttl: i64 = node.cli(&["PTTL", key]).unwrap().trim().parse().unwrap();
+        assert!(ttl > 0, "key {key} has no TTL ({ttl})");
+        let dump = format!(
+            "{key} {} {}",
+            node.cli(&["HGETALL", key]).unwrap_or_default(),
+            node.cli(&["ZRANGE", key, "0", "-1"]).unwrap_or_default()
+        );
+        for s in secrets {
+            assert!(
+                !dump.contains(s.as_str()),
+                "a session id's secret is stored in {key}"
+            );
+        }
+    }
+    keys.len()
+}
+
+fn secrets_of(cookies: &[String]) -> Vec<String> {
+    cookies
         .iter()
         .map(|c| {
             c.split_once('=')
@@ -105,25 +126,31 @@ async fn every_key_has_a_ttl_and_no_session_id_is_stored() {
                 .unwrap()
                 .to_owned()
         })
-        .collect();
-    for key in &keys {
-        let ttl = h.server.cli(&["PTTL", key]).unwrap();
-        let ttl: i64 = ttl.trim().parse().unwrap();
-        assert!(ttl > 0, "key {key} has no TTL ({ttl})");
-        let dump = format!(
-            "{key} {} {}",
-            h.server.cli(&["HGETALL", key]).unwrap_or_default(),
-            h.server
-                .cli(&["ZRANGE", key, "0", "-1"])
-                .unwrap_or_default()
-        );
-        for s in &secrets {
-            assert!(
-                !dump.contains(s.as_str()),
-                "a session id's secret is stored in {key}"
-            );
-        }
-    }
+        .collect()
+}
+
+#[tokio::test]
+async fn every_key_has_a_ttl_and_no_session_id_is_stored() {
+    let h = Standalone::start();
+    let m = manager(Arc::new(h.redis_store().await));
+    let cookies = mixed_workload(&m).await;
+    let keys = check_keys(&h.server, &secrets_of(&cookies));
+    assert!(keys >= 8, "the workload wrote too few keys: {keys}");
+}
+
+#[tokio::test]
+async fn on_cluster_too_every_key_has_a_ttl_and_no_session_id_is_stored() {
+    let h = support::OnCluster::start();
+    let m = manager(Arc::new(h.redis_store().await));
+    let cookies = mixed_workload(&m).await;
+    let secrets = secrets_of(&cookies);
+    let keys: usize = h
+        .cluster
+        .nodes()
+        .iter()
+        .map(|n| check_keys(n, &secrets))
+        .sum();
+    assert!(keys >= 8, "the workload wrote too few keys: {keys}");
 }
 
 fn calls(port: u16, command: &str) -> u64 {
