@@ -59,7 +59,46 @@ impl RedisStore {
         Self::builder(url).build().await
     }
 
-    /// Starts a builder for a store at `url` (`redis://[user:pass@]host:port[/db]`).
+    /// A builder for a Redis Cluster, from seed `host:port`s (any
+    /// reachable nodes); the same as the URL `redis+cluster://h:p,h:p`.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), session_redis::RedisStoreError> {
+    /// let store = session_redis::RedisStore::cluster(["10.0.0.1:7000", "10.0.0.2:7000"])
+    ///     .with_prefix("myapp")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn cluster<S: AsRef<str>>(seeds: impl IntoIterator<Item = S>) -> RedisStoreBuilder {
+        let seeds: Vec<String> = seeds.into_iter().map(|s| s.as_ref().to_owned()).collect();
+        Self::builder(format!("redis+cluster://{}", seeds.join(",")))
+    }
+
+    /// A builder for the primary that `sentinels` (`host:port`s) name
+    /// `master`; the same as the URL `redis+sentinel://h:p,h:p/MASTER`.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), session_redis::RedisStoreError> {
+    /// let store = session_redis::RedisStore::sentinel(["10.0.0.1:26379"], "mymaster")
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn sentinel<S: AsRef<str>>(
+        sentinels: impl IntoIterator<Item = S>,
+        master: &str,
+    ) -> RedisStoreBuilder {
+        let hosts: Vec<String> = sentinels
+            .into_iter()
+            .map(|s| s.as_ref().to_owned())
+            .collect();
+        Self::builder(format!("redis+sentinel://{}/{master}", hosts.join(",")))
+    }
+
+    /// Starts a builder for a store at `url`: any form in the crate docs'
+    /// topology table (`redis://`, `rediss://`, `redis+cluster://`,
+    /// `rediss+cluster://`, `redis+sentinel://`).
     pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
         RedisStoreBuilder {
             url: url.into(),

@@ -151,7 +151,14 @@ impl OnCluster {
 
     pub async fn redis_store(&self) -> RedisStore {
         let prefix = format!("t{}", self.next.fetch_add(1, Ordering::SeqCst));
-        let store = RedisStore::builder(self.cluster.url())
+        // The explicit form; the URL form is used by every other harness.
+        let seeds: Vec<String> = self
+            .cluster
+            .nodes()
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port()))
+            .collect();
+        let store = RedisStore::cluster(seeds)
             .with_prefix(prefix)
             .build()
             .await
