@@ -120,6 +120,19 @@ pub struct ResponseUpdate {
     pub error: Option<SessionError>,
 }
 
+impl ResponseUpdate {
+    /// The response to send instead of the handler's, if any: 503 when the
+    /// end-of-request save failed in the store (the handler's answer would
+    /// claim a change that was not stored), 401 when it was refused because
+    /// the session ended meanwhile.
+    pub fn replacement(&self) -> Option<crate::HttpError> {
+        self.error.as_ref().and_then(|e| match e {
+            SessionError::Store(_) | SessionError::Ended(_) => Some(crate::HttpError::from(e)),
+            _ => None,
+        })
+    }
+}
+
 /// The result of [`Session::login`].
 #[derive(Debug, Clone)]
 pub struct LoginOutcome {
@@ -192,6 +205,8 @@ impl Session {
     /// Atomically adds `by` to the integer under `key` (absent counts as 0)
     /// and returns the new value. On a stored session this is one store
     /// call, with no load; it is refused if the session ended (guarantee 3).
+    /// Without a session it fails with [`SessionError::NoSession`] (or
+    /// `Ended`): it never starts one.
     pub async fn increment(&self, key: &str, by: i64) -> Result<i64, SessionError> {
         check_key(key)?;
         let mut inner = self.inner.lock().await;
@@ -199,12 +214,12 @@ impl Session {
             State::Unloaded(id) | State::Active { id, .. } => id.clone(),
             State::Failed(f) => return Err(SessionError::Store(f.clone())),
             State::New { record, .. } => return add_locally(record, key, by),
-            State::Absent { .. } => {
-                inner.writable(&self.shared)?;
-                let State::New { record, .. } = &mut inner.state else {
-                    return Err(SessionError::NoSession);
-                };
-                return add_locally(record, key, by);
+            // A counter belongs to an existing session: none is started here.
+            State::Absent { ended } => {
+                return Err(match ended {
+                    Some(e) => SessionError::Ended(e.clone()),
+                    None => SessionError::NoSession,
+                });
             }
         };
         // An unsaved change to the same key goes first, or it would overwrite.
