@@ -1,9 +1,14 @@
 //! Test support shared by the workspace-level tests.
 //!
+//! * [`http_contract`]: the demo contract over real HTTP, written once and
+//!   run against every framework's demo on every store.
+//!
 //! [`BrokenStore`] is the in-memory store with one deliberate fault, each
 //! a bug seen in real session libraries. The test
 //! `kit_catches_broken_stores` runs the conformance kit against each one and
 //! requires the matching check to fail, so no check passes vacuously.
+
+pub mod http_contract;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

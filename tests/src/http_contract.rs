@@ -1,0 +1,640 @@
+//! The demo contract (DEMO-CONTRACT.md) over real HTTP, written once.
+//!
+//! A [`Launcher`] says how to start one framework's demo around a
+//! [`SessionManager`] on a loopback port; a [`StoreKind`] says which store
+//! to put under it. Each scenario builds its own demo, drives it with
+//! simulated browsers (one cookie jar each), and panics on a breach.
+//!
+//! Races are forced through the store: the store under the demo counts its
+//! calls, so a scenario can wait until a slow request has loaded its session
+//! before it logs out (no sleeps); expiry moves a manual clock.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use session_core::testkit::FaultyStore;
+use session_core::{
+    ExpiryPolicy, KeyRing, LimitPolicy, ManualClock, MemoryStore, SessionConfig,
+    SessionConfigBuilder, SessionManager, SessionStore, UserLimit,
+};
+
+/// A demo running on a loopback port; stopped when dropped.
+pub struct RunningDemo {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Stops the server.
+    pub stop: Box<dyn FnOnce() + Send>,
+}
+
+/// How to start one framework's demo.
+pub trait Launcher: Send + Sync {
+    /// Serves the demo over `manager` on a free loopback port.
+    fn start(&self, manager: SessionManager) -> Pin<Box<dyn Future<Output = RunningDemo> + Send>>;
+}
+
+/// The axum demo, served in this process.
+pub struct AxumDemo;
+
+impl Launcher for AxumDemo {
+    fn start(&self, manager: SessionManager) -> Pin<Box<dyn Future<Output = RunningDemo> + Send>> {
+        Box::pin(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("a loopback port");
+            let base = format!("http://{}", listener.local_addr().expect("an address"));
+            let app = axum_demo::router(manager)
+                .into_make_service_with_connect_info::<std::net::SocketAddr>();
+            let server = tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+            RunningDemo {
+                base,
+                stop: Box::new(move || server.abort()),
+            }
+        })
+    }
+}
+
+/// The store under the demo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// The in-memory store.
+    Memory,
+    /// Redis, one server started for the scenario.
+    RedisStandalone,
+    /// A 3-primary Redis Cluster started for the scenario.
+    RedisCluster,
+}
+
+/// Keeps the Redis servers of a scenario alive until it ends (dropping
+/// them stops the processes).
+type Servers = Option<Box<dyn std::any::Any + Send>>;
+
+/// One scenario's world.
+pub struct Env {
+    /// The demo's base URL.
+    pub base: String,
+    /// The store under the demo, counting calls, switchable off.
+    pub probe: Arc<FaultyStore>,
+    /// The demo's clock.
+    pub clock: ManualClock,
+    http: reqwest::Client,
+    running: Option<RunningDemo>,
+    _servers: Servers,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            (r.stop)();
+        }
+    }
+}
+
+/// Starts a demo on a fresh store of `kind`, configured by `configure`.
+pub async fn start(
+    launcher: &dyn Launcher,
+    kind: StoreKind,
+    configure: impl FnOnce(SessionConfigBuilder) -> SessionConfigBuilder,
+) -> Env {
+    let (store, servers): (Arc<dyn SessionStore>, Servers) = match kind {
+        StoreKind::Memory => (Arc::new(MemoryStore::new()), None),
+        StoreKind::RedisStandalone => {
+            let server = redis_harness::Server::standalone().expect("redis-server starts");
+            let store = session_redis::RedisStore::connect(&server.url())
+                .await
+                .expect("connects");
+            (Arc::new(store), Some(Box::new(server)))
+        }
+        StoreKind::RedisCluster => {
+            let cluster = redis_harness::Cluster::start(3).expect("the cluster starts");
+            let store = session_redis::RedisStore::connect(&cluster.url())
+                .await
+                .expect("connects");
+            (Arc::new(store), Some(Box::new(cluster)))
+        }
+    };
+    let probe = Arc::new(FaultyStore::new(store));
+    let clock = ManualClock::starting_now();
+    let config = configure(SessionConfig::builder(KeyRing::generate()))
+        .build()
+        .expect("a valid configuration");
+    let manager = SessionManager::with_clock(probe.clone(), config, Arc::new(clock.clone()));
+    let running = launcher.start(manager).await;
+    Env {
+        base: running.base.clone(),
+        probe,
+        clock,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("an HTTP client"),
+        running: Some(running),
+        _servers: servers,
+    }
+}
+
+/// An answer: status, `Set-Cookie` values and the JSON body (if any).
+#[derive(Debug)]
+pub struct Answer {
+    /// The status.
+    pub status: StatusCode,
+    /// Every `Set-Cookie` header.
+    pub set_cookies: Vec<String>,
+    /// The body as JSON (`Null` when empty or not JSON).
+    pub json: Value,
+}
+
+/// A simulated browser with its own cookie jar (the session cookie only).
+#[derive(Clone)]
+pub struct Browser {
+    http: reqwest::Client,
+    base: String,
+    jar: Arc<Mutex<Option<String>>>,
+}
+
+impl Env {
+    /// A new browser with an empty jar.
+    pub fn browser(&self) -> Browser {
+        Browser {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            jar: Arc::new(Mutex::new(None)),
+        }
+    }
+}
+
+impl Browser {
+    /// A second client holding a copy of this browser's cookie.
+    pub fn copy(&self) -> Browser {
+        Browser {
+            jar: Arc::new(Mutex::new(self.cookie())),
+            ..self.clone()
+        }
+    }
+
+    /// The `name=value` in the jar.
+    pub fn cookie(&self) -> Option<String> {
+        self.jar.lock().map(|j| j.clone()).unwrap_or(None)
+    }
+
+    /// Puts `name=value` in the jar.
+    pub fn set_cookie(&self, cookie: Option<String>) {
+        if let Ok(mut j) = self.jar.lock() {
+            *j = cookie;
+        }
+    }
+
+    /// Sends a request with the jar's cookie, and keeps what it sets.
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        self.send_raw(method, path, body.map(|b| b.to_string()), self.cookie())
+            .await
+    }
+
+    /// Sends with an explicit `Cookie` header value (or none).
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+        cookie: Option<String>,
+    ) -> Answer {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let res = req.send().await.expect("the demo answers");
+        let status = res.status();
+        let set_cookies: Vec<String> = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect();
+        for c in &set_cookies {
+            let pair = c.split(';').next().unwrap_or_default().to_owned();
+            let removed = c.contains("Max-Age=0") || pair.ends_with('=');
+            self.set_cookie(if removed { None } else { Some(pair) });
+        }
+        let text = res.text().await.unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer {
+            status,
+            set_cookies,
+            json,
+        }
+    }
+
+    /// `POST /api/login`.
+    pub async fn login(&self, user: &str, device: &str) -> Answer {
+        self.send(
+            Method::POST,
+            "/api/login",
+            Some(json!({"username": user, "device": device})),
+        )
+        .await
+    }
+
+    /// `GET /api/me`.
+    pub async fn me(&self) -> Answer {
+        self.send(Method::GET, "/api/me", None).await
+    }
+}
+
+fn removes_cookie(a: &Answer) -> bool {
+    a.set_cookies.iter().any(|c| c.contains("Max-Age=0"))
+}
+
+/// Waits (yielding, no sleep) until the store has seen more than `calls`.
+async fn store_reached(env: &Env, calls: u64) {
+    for _ in 0..1_000_000 {
+        if env.probe.calls() > calls {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("the request never reached the store");
+}
+
+// ------------------------------------------------------------ scenarios ---
+
+/// Every route of the contract answers as specified, and the cookie carries
+/// the required attributes.
+pub async fn routes_and_cookie_attributes(l: &dyn Launcher, kind: StoreKind) {
+    let env = start(l, kind, |b| b).await;
+    let page = env.browser().send(Method::GET, "/", None).await;
+    assert_eq!(page.status, 200);
+    assert!(page.set_cookies.is_empty(), "the page touches no session");
+    let b = env.browser();
+    let login = b.login("alice", "laptop").await;
+    assert_eq!(login.status, 200, "{:?}", login.json);
+    for field in ["user", "public_id", "created_at", "expires_at"] {
+        assert!(login.json.get(field).is_some(), "login lacks {field}");
+    }
+    let cookie = &login.set_cookies[0];
+    for attr in ["HttpOnly", "SameSite=Lax", "Path=/", "Secure"] {
+        assert!(cookie.contains(attr), "the cookie lacks {attr}: {cookie}");
+    }
+    let me = b.me().await;
+    assert_eq!(me.status, 200);
+    for field in [
+        "user",
+        "public_id",
+        "created_at",
+        "last_seen_at",
+        "expires_at",
+        "absolute_expires_at",
+        "counter",
+        "work_done",
+        "metadata",
+    ] {
+        assert!(me.json.get(field).is_some(), "me lacks {field}");
+    }
+    assert_eq!(me.json["metadata"]["device"], "laptop");
+    assert_eq!(me.json["metadata"]["ip"], "127.0.0.1");
+    assert_eq!(
+        b.send(Method::POST, "/api/counter", None).await.json["counter"],
+        1
+    );
+    assert_eq!(
+        b.send(Method::POST, "/api/work?ms=0", None).await.json["work_done"],
+        1
+    );
+    let list = b.send(Method::GET, "/api/sessions", None).await;
+    assert_eq!(list.json["sessions"].as_array().map(Vec::len), Some(1));
+    assert_eq!(list.json["sessions"][0]["current"], true);
+    let stats = b.send(Method::GET, "/api/stats", None).await;
+    assert_eq!(stats.json, json!({"active_sessions": 1, "active_users": 1}));
+    assert_eq!(
+        b.send(Method::POST, "/api/work?ms=10001", None)
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        b.send(Method::POST, "/api/ttl", Some(json!({"seconds": 0})))
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        b.send(Method::POST, "/api/ttl", Some(json!({"seconds": 604_801})))
+            .await
+            .status,
+        400
+    );
+    let bad = env.browser();
+    assert_eq!(
+        bad.send_raw(Method::POST, "/api/login", Some("{nope".into()), None)
+            .await
+            .status,
+        400
+    );
+    assert_eq!(bad.login("", "x").await.status, 400);
+    for (method, path) in [
+        (Method::GET, "/api/me"),
+        (Method::POST, "/api/counter"),
+        (Method::GET, "/api/sessions"),
+        (Method::POST, "/api/rotate"),
+    ] {
+        let a = bad.send(method, path, None).await;
+        assert_eq!(a.status, 401, "{path} without a session");
+        assert_eq!(a.json["error"], "unauthenticated");
+    }
+    let out = b.send(Method::POST, "/api/logout", None).await;
+    assert_eq!(out.status, 204);
+    assert!(removes_cookie(&out));
+}
+
+/// An id held before login is worthless after it (session fixation).
+pub async fn login_rotates_the_id(l: &dyn Launcher, kind: StoreKind) {
+    let env = start(l, kind, |b| b).await;
+    let attacker = env.browser();
+    attacker.login("mallory", "attacker").await;
+    let planted = attacker.cookie();
+    let victim = attacker.copy();
+    assert_eq!(victim.login("alice", "victim").await.status, 200);
+    assert_ne!(victim.cookie(), planted, "login must issue a new id");
+    let a = attacker.me().await;
+    assert_eq!(a.status, 401, "the planted id still works");
+    assert_eq!(victim.me().await.json["user"], "alice");
+}
+
+/// The starsessions race: a slow request loads, the session is logged out,
+/// the slow request's save is refused with 401 and its cookie removed.
+pub async fn slow_request_overlapped_by_logout(l: &dyn Launcher, kind: StoreKind) {
+    let env = start(l, kind, |b| b).await;
+    let b = env.browser();
+    b.login("alice", "laptop").await;
+    let slow = b.copy();
+    let before = env.probe.calls();
+    let work = tokio::spawn(async move { slow.send(Method::POST, "/api/work?ms=400", None).await });
+    store_reached(&env, before).await; // the work request has loaded its session
+    assert_eq!(b.send(Method::POST, "/api/logout", None).await.status, 204);
+    let answer = work.await.expect("the work request");
+    assert_eq!(
+        answer.status, 401,
+        "the slow save after logout must be refused: {:?}",
+        answer.json
+    );
+    assert!(
+        removes_cookie(&answer),
+        "the refused request removes the cookie"
+    );
+    assert_eq!(answer.json["reason"], "logout");
+}
+
+/// Concurrent increments add exactly, and overlap a slow save without a
+/// lost update on either key.
+pub async fn concurrent_counter_and_no_lost_update(l: &dyn Launcher, kind: StoreKind) {
+    let env = start(l, kind, |b| b).await;
+    let b = env.browser();
+    b.login("alice", "laptop").await;
+    let slow = b.copy();
+    let before = env.probe.calls();
+    let work = tokio::spawn(async move { slow.send(Method::POST, "/api/work?ms=300", None).await });
+    store_reached(&env, before).await;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let c = b.copy();
+        tasks.push(tokio::spawn(async move {
+            c.send(Method::POST, "/api/counter", None).await
+        }));
+    }
+    let mut seen = Vec::new();
+    for t in tasks {
+        let a = t.await.expect("a counter request");
+        assert_eq!(a.status, 200);
+        seen.push(a.json["counter"].as_i64().expect("a number"));
+    }
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (1..=20).collect::<Vec<i64>>(),
+        "increments must be atomic"
+    );
+    assert_eq!(work.await.expect("work").status, 200);
+    let me = b.me().await;
+    assert_eq!(
+        me.json["counter"], 20,
+        "the slow save overwrote the counter"
+    );
+    assert_eq!(me.json["work_done"], 1, "the slow save was lost");
+}
+
+/// The per-user limit holds under concurrent logins, evicting or denying.
+pub async fn limit_under_concurrent_logins(l: &dyn Launcher, kind: StoreKind) {
+    for policy in [LimitPolicy::EvictIdle, LimitPolicy::Deny] {
+        let env = start(l, kind, |b| b.with_limit(UserLimit::at_most(2, policy))).await;
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let b = env.browser();
+            tasks.push(tokio::spawn(async move {
+                let a = b.login("alice", &format!("device {i}")).await;
+                (b, a.status)
+            }));
+        }
+        let mut ok = Vec::new();
+        for t in tasks {
+            let (b, status) = t.await.expect("a login");
+            match status.as_u16() {
+                200 => ok.push(b),
+                409 => assert_eq!(policy, LimitPolicy::Deny, "409 under {policy}"),
+                other => panic!("login answered {other}"),
+            }
+        }
+        let mut active = 0;
+        for b in &ok {
+            if b.me().await.status == 200 {
+                active += 1;
+            }
+        }
+        assert_eq!(active, 2, "exactly the limit may be active ({policy})");
+        if policy == LimitPolicy::Deny {
+            assert_eq!(ok.len(), 2, "deny admits exactly the limit");
+        }
+    }
+}
+
+/// Sign out everywhere, keeping this device or not; revoke one device by
+/// public id, and never another user's.
+pub async fn logout_all_and_revoke_device(l: &dyn Launcher, kind: StoreKind) {
+    let env = start(l, kind, |b| b).await;
+    let (a, b, c) = (env.browser(), env.browser(), env.browser());
+    for (br, d) in [(&a, "a"), (&b, "b"), (&c, "c")] {
+        br.login("alice", d).await;
+    }
+    let bob = env.browser();
+    bob.login("bob", "bob's").await;
+    let b_public = b.me().await.json["public_id"]
+        .as_str()
+        .expect("public id")
+        .to_owned();
+    let bob_public = bob.me().await.json["public_id"]
+        .as_str()
+        .expect("public id")
+        .to_owned();
+    assert_eq!(
+        a.send(Method::DELETE, &format!("/api/sessions/{bob_public}"), None)
+            .await
+            .status,
+        404,
+        "revoked another user's session"
+    );
+    assert_eq!(
+        a.send(Method::DELETE, "/api/sessions/not-a-public-id", None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        a.send(Method::DELETE, &format!("/api/sessions/{b_public}"), None)
+            .await
+            .status,
+        204
+    );
+    let gone = b.me().await;
+    assert_eq!(gone.status, 401);
+    assert_eq!(gone.json["reason"], "revoked");
+    assert_eq!(bob.me().await.status, 200);
+
+    let all = a
+        .send(
+            Method::POST,
+            "/api/logout-all",
+            Some(json!({"keep_current": true})),
+        )
+        .await;
+    assert_eq!(all.json["revoked"], 1);
+    assert_eq!(a.me().await.status, 200, "keep_current kept this device");
+    let cut = c.me().await;
+    assert_eq!(cut.status, 401);
+    assert_eq!(cut.json["reason"], "revoke-all");
+    a.login("alice", "again").await;
+    let all = a
+        .send(
+            Method::POST,
+            "/api/logout-all",
+            Some(json!({"keep_current": false})),
+        )
+        .await;
+    assert_eq!(all.status, 200);
+    assert!(removes_cookie(&all));
+    assert_eq!(a.me().await.status, 401);
+}
+
+/// Rotation issues a new id, keeps the public id, and ends the old id.
+pub async fn rotation(l: &dyn Launcher, kind: StoreKind) {
+    let env = start(l, kind, |b| b).await;
+    let b = env.browser();
+    b.login("alice", "laptop").await;
+    let old = b.copy();
+    let public = b.me().await.json["public_id"].clone();
+    let r = b.send(Method::POST, "/api/rotate", None).await;
+    assert_eq!(r.status, 200);
+    assert_ne!(b.cookie(), old.cookie());
+    assert_eq!(b.me().await.json["public_id"], public);
+    let stale = old.me().await;
+    assert_eq!(stale.status, 401);
+    assert_eq!(stale.json["reason"], "rotated");
+}
+
+/// The idle timeout set through /api/ttl expires the session.
+pub async fn ttl_expiry(l: &dyn Launcher, kind: StoreKind) {
+    let env = start(l, kind, |b| {
+        b.with_expiry(ExpiryPolicy::default().with_refresh_threshold(Duration::from_secs(10)))
+    })
+    .await;
+    let b = env.browser();
+    b.login("alice", "laptop").await;
+    let t = b
+        .send(Method::POST, "/api/ttl", Some(json!({"seconds": 30})))
+        .await;
+    assert_eq!(t.status, 200);
+    assert!(t.json["expires_at"].is_string());
+    env.clock.advance(Duration::from_secs(29));
+    assert_eq!(b.me().await.status, 200);
+    env.clock.advance(Duration::from_secs(31));
+    let expired = b.me().await;
+    assert_eq!(expired.status, 401, "the session outlived its idle timeout");
+    assert!(removes_cookie(&expired));
+}
+
+/// Garbage, forged, oversized and duplicated cookies: 401 (never 5xx), the
+/// cookie removed, and no store call.
+pub async fn garbage_cookies(l: &dyn Launcher, kind: StoreKind) {
+    let env = start(l, kind, |b| b).await;
+    let b = env.browser();
+    b.login("alice", "laptop").await;
+    let good = b.cookie().expect("a cookie");
+    let other = start(l, StoreKind::Memory, |b| b).await;
+    let foreign = other.browser();
+    foreign.login("alice", "elsewhere").await;
+    let forged = foreign.cookie().expect("a cookie");
+    let before = env.probe.calls();
+    for cookie in [
+        "sid=garbage".to_owned(),
+        forged,
+        format!("sid={}", "A".repeat(4000)),
+        format!("{good}; {good}"),
+        "sid=".to_owned(),
+    ] {
+        let a = b
+            .send_raw(Method::GET, "/api/me", None, Some(cookie.clone()))
+            .await;
+        assert_eq!(a.status, 401, "cookie {cookie:.40}");
+        assert!(removes_cookie(&a), "the bad cookie must be removed");
+    }
+    assert_eq!(env.probe.calls(), before, "a bad cookie reached the store");
+}
+
+/// The store down: 503 with no internals; back up: it works again.
+pub async fn store_down_and_recovery(l: &dyn Launcher, kind: StoreKind) {
+    let env = start(l, kind, |b| b).await;
+    let b = env.browser();
+    b.login("alice", "laptop").await;
+    env.probe.set_down(true);
+    for (method, path) in [
+        (Method::GET, "/api/me"),
+        (Method::POST, "/api/counter"),
+        (Method::GET, "/api/stats"),
+    ] {
+        let a = b.send(method, path, None).await;
+        assert_eq!(a.status, 503, "{path} with the store down");
+        assert_eq!(a.json["error"], "store_unavailable");
+        assert!(
+            !a.json.to_string().contains("switched off"),
+            "internals leaked: {}",
+            a.json
+        );
+    }
+    let login = env.browser().login("bob", "x").await;
+    assert_eq!(login.status, 503);
+    assert!(login.set_cookies.is_empty());
+    env.probe.set_down(false);
+    assert_eq!(b.me().await.status, 200, "the session survives the outage");
+}
+
+/// Expands to one `#[tokio::test]` per scenario, for `$launcher` on `$store`.
+#[macro_export]
+macro_rules! http_contract_tests {
+    ($launcher:expr, $store:expr) => {
+        $crate::http_contract_tests!(@each $launcher, $store;
+            routes_and_cookie_attributes login_rotates_the_id slow_request_overlapped_by_logout
+            concurrent_counter_and_no_lost_update limit_under_concurrent_logins
+            logout_all_and_revoke_device rotation ttl_expiry garbage_cookies store_down_and_recovery);
+    };
+    (@each $launcher:expr, $store:expr; $($name:ident)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $name() {
+            $crate::http_contract::$name(&$launcher, $store).await;
+        }
+    )*};
+}
