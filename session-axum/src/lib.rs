@@ -193,12 +193,8 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let session = Session::from_request_parts(parts, state).await?;
-        match session.user().await? {
-            Some(user) => Ok(SignedIn { user, session }),
-            None => Err(SessionRejection::Http(HttpError::unauthenticated(
-                session.ended().await?,
-            ))),
-        }
+        let user = session.require_user().await?;
+        Ok(SignedIn { user, session })
     }
 }
 

@@ -488,6 +488,20 @@ impl Session {
         Ok(self.loaded().await.record()?.and_then(|r| r.user.clone()))
     }
 
+    /// The signed-in user, or why there is none: [`SessionError::Ended`]
+    /// with the reason when the presented session ended (guarantee 8),
+    /// [`SessionError::NoSession`] otherwise. What "signed in only" routes
+    /// call; adapters turn the error into 401 (503 for a store failure).
+    pub async fn require_user(&self) -> Result<UserId, SessionError> {
+        if let Some(user) = self.user().await? {
+            return Ok(user);
+        }
+        Err(match self.ended().await? {
+            Some(ending) => SessionError::Ended(ending),
+            None => SessionError::NoSession,
+        })
+    }
+
     /// The session's public id, if there is a session.
     pub async fn public_id(&self) -> Result<Option<PublicId>, SessionError> {
         Ok(self.loaded().await.record()?.map(|r| r.public_id))

@@ -1,4 +1,6 @@
-//! A conformance-kit harness over a real redis-server started for the test.
+//! Conformance-kit harnesses over real Redis servers started for the test:
+//! a standalone server (plain, pooled, encrypted or over TLS), a 3-primary
+//! Cluster, and a Sentinel group.
 #![allow(dead_code)] // each test binary uses part of the support
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,13 +10,51 @@ use async_trait::async_trait;
 use redis_harness::{Server, raw_command};
 use session_core::testkit::Harness;
 use session_core::{SessionKey, SessionStore};
-use session_redis::RedisStore;
+use session_redis::{RedisStore, RedisStoreBuilder};
 
-/// One standalone server per test; one key prefix per store.
-pub struct Standalone {
-    pub server: Server,
+/// The stores a harness made, each under its own key prefix.
+#[derive(Default)]
+pub struct Made {
     stores: Mutex<Vec<RedisStore>>,
     next: AtomicU64,
+}
+
+impl Made {
+    /// Builds a store from `builder` under a fresh prefix, and remembers it.
+    pub async fn build(&self, builder: RedisStoreBuilder) -> RedisStore {
+        let prefix = format!("t{}", self.next.fetch_add(1, Ordering::SeqCst));
+        let store = builder
+            .with_prefix(prefix)
+            .build()
+            .await
+            .expect("the store connects");
+        if let Ok(mut s) = self.stores.lock() {
+            s.push(store.clone());
+        }
+        store
+    }
+
+    /// Damages the session under `key` on whichever of `ports` holds it.
+    pub fn corrupt(&self, key: &SessionKey, ports: &[u16]) -> bool {
+        let stores = self.stores.lock().map(|s| s.clone()).unwrap_or_default();
+        for store in stores {
+            let name = store.session_key_name(key);
+            // On Cluster only the node that owns the key's slot answers :1.
+            for &port in ports {
+                if raw_command(port, &["EXISTS", &name]).is_ok_and(|r| r.starts_with(":1")) {
+                    return raw_command(port, &["HSET", &name, "d:damaged", "{not json"])
+                        .is_ok_and(|r| r.starts_with(':'));
+                }
+            }
+        }
+        false
+    }
+}
+
+/// One standalone server per test.
+pub struct Standalone {
+    pub server: Server,
+    made: Made,
     encryption: Option<session_redis::EncryptionKeys>,
     pool: Option<u32>,
     /// For TLS: the `rediss://` URL and the CA that signed the server.
@@ -26,8 +66,7 @@ impl Standalone {
     pub fn start() -> Self {
         Standalone {
             server: Server::standalone().expect("redis-server starts"),
-            stores: Mutex::new(Vec::new()),
-            next: AtomicU64::new(0),
+            made: Made::default(),
             encryption: None,
             pool: None,
             tls: None,
@@ -56,8 +95,7 @@ impl Standalone {
         let ca = std::fs::read(certs.path("ca.crt")).expect("the CA certificate");
         Standalone {
             server,
-            stores: Mutex::new(Vec::new()),
-            next: AtomicU64::new(0),
+            made: Made::default(),
             encryption: None,
             pool: None,
             tls: Some((format!("rediss://127.0.0.1:{tls_port}"), ca)),
@@ -87,25 +125,19 @@ impl Standalone {
     }
 
     pub async fn redis_store(&self) -> RedisStore {
-        let prefix = format!("t{}", self.next.fetch_add(1, Ordering::SeqCst));
         let mut builder = match &self.tls {
             Some((url, ca)) => {
                 RedisStore::builder(url.clone()).with_tls_root_certificate(ca.clone())
             }
             None => RedisStore::builder(self.server.url()),
-        }
-        .with_prefix(prefix);
+        };
         if let Some(keys) = &self.encryption {
             builder = builder.with_encryption(keys.clone());
         }
         if let Some(size) = self.pool {
             builder = builder.with_pool(size);
         }
-        let store = builder.build().await.expect("the store connects");
-        if let Ok(mut s) = self.stores.lock() {
-            s.push(store.clone());
-        }
-        store
+        self.made.build(builder).await
     }
 }
 
@@ -116,57 +148,32 @@ impl Harness for Standalone {
     }
 
     async fn corrupt(&self, key: &SessionKey) -> bool {
-        let stores = self.stores.lock().map(|s| s.clone()).unwrap_or_default();
-        for store in stores {
-            let name = store.session_key_name(key);
-            if raw_command(self.server.port(), &["EXISTS", &name])
-                .is_ok_and(|r| r.starts_with(":1"))
-            {
-                return raw_command(
-                    self.server.port(),
-                    &["HSET", &name, "d:damaged", "{not json"],
-                )
-                .is_ok();
-            }
-        }
-        false
+        self.made.corrupt(key, &[self.server.port()])
     }
 }
 
-/// One 3-primary cluster per test; one key prefix per store.
+/// One 3-primary cluster per test.
 pub struct OnCluster {
     pub cluster: redis_harness::Cluster,
-    stores: Mutex<Vec<RedisStore>>,
-    next: AtomicU64,
+    made: Made,
 }
 
 impl OnCluster {
     pub fn start() -> Self {
         OnCluster {
             cluster: redis_harness::Cluster::start(3).expect("the cluster starts"),
-            stores: Mutex::new(Vec::new()),
-            next: AtomicU64::new(0),
+            made: Made::default(),
         }
     }
 
     pub async fn redis_store(&self) -> RedisStore {
-        let prefix = format!("t{}", self.next.fetch_add(1, Ordering::SeqCst));
-        // The explicit form; the URL form is used by every other harness.
-        let seeds: Vec<String> = self
-            .cluster
-            .nodes()
-            .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port()))
-            .collect();
-        let store = RedisStore::cluster(seeds)
-            .with_prefix(prefix)
-            .build()
-            .await
-            .expect("the store connects to the cluster");
-        if let Ok(mut s) = self.stores.lock() {
-            s.push(store.clone());
-        }
-        store
+        // The explicit form; the other harnesses use URLs.
+        let seeds = self.ports().into_iter().map(|p| format!("127.0.0.1:{p}"));
+        self.made.build(RedisStore::cluster(seeds)).await
+    }
+
+    fn ports(&self) -> Vec<u16> {
+        self.cluster.nodes().iter().map(Server::port).collect()
     }
 }
 
@@ -177,49 +184,28 @@ impl Harness for OnCluster {
     }
 
     async fn corrupt(&self, key: &SessionKey) -> bool {
-        let stores = self.stores.lock().map(|s| s.clone()).unwrap_or_default();
-        for store in stores {
-            let name = store.session_key_name(key);
-            // Only the node that owns the key's slot answers :1.
-            for node in self.cluster.nodes() {
-                if raw_command(node.port(), &["EXISTS", &name]).is_ok_and(|r| r.starts_with(":1")) {
-                    return raw_command(node.port(), &["HSET", &name, "d:damaged", "{not json"])
-                        .is_ok_and(|r| r.starts_with(':'));
-                }
-            }
-        }
-        false
+        self.made.corrupt(key, &self.ports())
     }
 }
 
 /// One Sentinel group (primary, replica, three sentinels) per test.
 pub struct OnSentinel {
     pub group: redis_harness::Sentinel,
-    stores: Mutex<Vec<RedisStore>>,
-    next: AtomicU64,
+    made: Made,
 }
 
 impl OnSentinel {
     pub fn start() -> Self {
         OnSentinel {
             group: redis_harness::Sentinel::start().expect("the sentinel group starts"),
-            stores: Mutex::new(Vec::new()),
-            next: AtomicU64::new(0),
+            made: Made::default(),
         }
     }
 
     pub async fn redis_store(&self) -> RedisStore {
-        let prefix = format!("t{}", self.next.fetch_add(1, Ordering::SeqCst));
-        let store = RedisStore::builder(self.group.url())
-            .with_prefix(prefix)
-            .with_command_timeout(std::time::Duration::from_secs(3))
-            .build()
-            .await
-            .expect("the store connects through the sentinels");
-        if let Ok(mut s) = self.stores.lock() {
-            s.push(store.clone());
-        }
-        store
+        let builder = RedisStore::builder(self.group.url())
+            .with_command_timeout(std::time::Duration::from_secs(3));
+        self.made.build(builder).await
     }
 }
 
@@ -230,17 +216,8 @@ impl Harness for OnSentinel {
     }
 
     async fn corrupt(&self, key: &SessionKey) -> bool {
-        let Some(port) = self.group.current_primary_port() else {
-            return false;
-        };
-        let stores = self.stores.lock().map(|s| s.clone()).unwrap_or_default();
-        for store in stores {
-            let name = store.session_key_name(key);
-            if raw_command(port, &["EXISTS", &name]).is_ok_and(|r| r.starts_with(":1")) {
-                return raw_command(port, &["HSET", &name, "d:damaged", "{not json"]).is_ok();
-            }
-        }
-        false
+        let ports: Vec<u16> = self.group.current_primary_port().into_iter().collect();
+        self.made.corrupt(key, &ports)
     }
 }
 
