@@ -8,8 +8,10 @@ pub enum RedisStoreError {
     /// The URL could not be parsed.
     #[error("the Redis URL is not valid: {0}")]
     BadUrl(String),
-    /// The URL's scheme names a topology this build does not support yet.
-    #[error("URL scheme {0:?} is not supported yet: use redis://host:port")]
+    /// The URL's scheme is not one this store knows.
+    #[error(
+        "URL scheme {0:?} is not a Redis URL: use redis://, rediss://, redis+cluster://, rediss+cluster:// or redis+sentinel://"
+    )]
     Unsupported(String),
     /// The key prefix has characters other than letters, digits and `-_.:`.
     #[error("key prefix {0:?} must be 1 to 64 letters, digits or -_.:")]
