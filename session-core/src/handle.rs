@@ -445,6 +445,33 @@ impl Session {
         }
     }
 
+    /// Signs the user out of every session ("sign out everywhere") in one
+    /// store call after the load, keeping this one when `keep_current` is
+    /// true. Otherwise this session ends too, as "revoke-all", and its
+    /// cookie is removed without a further call. Returns how many sessions
+    /// ended.
+    pub async fn revoke_all(&self, keep_current: bool) -> Result<u64, SessionError> {
+        let user = self.require_user().await?;
+        let mut inner = self.inner.lock().await;
+        let public_id = match &inner.state {
+            State::Active { record, .. } => record.public_id,
+            _ => return Err(SessionError::NoSession),
+        };
+        let manager = crate::SessionManager::from_shared(self.shared.clone());
+        let except = keep_current.then_some(&public_id);
+        let ended = manager.revoke_all(&user, except).await?;
+        if !keep_current {
+            inner.pending = Delta::default();
+            inner.state = State::Absent {
+                ended: Some(Ending {
+                    reason: EndReason::RevokeAll,
+                    at: self.shared.clock.now(),
+                }),
+            };
+        }
+        Ok(ended)
+    }
+
     /// Sets this session's idle timeout (saved like data).
     pub async fn set_idle_timeout(&self, timeout: std::time::Duration) -> Result<(), SessionError> {
         let mut inner = self.loaded().await;

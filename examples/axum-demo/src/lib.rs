@@ -202,11 +202,7 @@ struct LogoutAllBody {
     keep_current: bool,
 }
 
-async fn logout_all(
-    who: SignedIn,
-    State(manager): State<SessionManager>,
-    body: Bytes,
-) -> ApiResult {
+async fn logout_all(who: SignedIn, body: Bytes) -> ApiResult {
     let LogoutAllBody { keep_current } = if body.is_empty() {
         LogoutAllBody {
             keep_current: false,
@@ -214,14 +210,9 @@ async fn logout_all(
     } else {
         parse(&body)?
     };
-    let current = record_of(&who).await?.public_id;
-    let revoked = manager
-        .revoke_all(&who.user, keep_current.then_some(&current))
-        .await?;
-    if !keep_current {
-        // This session ended too: remove its cookie.
-        who.session.logout().await?;
-    }
+    // One store call; without keep_current this session ends too and its
+    // cookie is removed.
+    let revoked = who.session.revoke_all(keep_current).await?;
     Ok(Json(json!({ "revoked": revoked })).into_response())
 }
 
