@@ -20,7 +20,7 @@ async fn main() -> Result<(), SessionError> {
 
     // A browser request without a cookie signs in. The adapter would send
     // `set_cookie` back; we keep the cookie to play the browser.
-    let laptop = manager.session_for_request([], None);
+    let laptop = manager.session_for_request([]);
     laptop
         .set_metadata(Metadata {
             device: Some("laptop".into()),
@@ -29,7 +29,7 @@ async fn main() -> Result<(), SessionError> {
         .await?;
     laptop.login(alice.clone()).await?;
     laptop.insert("theme", "dark").await?;
-    let cookie = cookie_of(laptop.finish().await.set_cookie);
+    let cookie = cookie_of(laptop.finish().await.set_cookie().map(str::to_owned));
 
     // A second device, created outside a request (say, an API token).
     let (_phone_id, phone) = manager
@@ -57,7 +57,7 @@ async fn main() -> Result<(), SessionError> {
     );
 
     // The laptop's next request reads its data with the cookie.
-    let next = manager.session_for_request([cookie.as_bytes()], None);
+    let next = manager.session_for_request([cookie.as_bytes()]);
     println!(
         "theme on the laptop: {:?}",
         next.get::<String>("theme").await?
@@ -68,7 +68,7 @@ async fn main() -> Result<(), SessionError> {
     println!("revoked {revoked} other session(s)");
 
     // The laptop learns why it was signed out.
-    let again = manager.session_for_request([cookie.as_bytes()], None);
+    let again = manager.session_for_request([cookie.as_bytes()]);
     match again.ended().await? {
         Some(ending) => println!("laptop: {ending}"),
         None => println!("laptop: still signed in"),

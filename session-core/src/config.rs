@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use crate::cookie::{CookieConfig, CookieConfigError};
-use crate::expiry::{ExpiryError, ExpiryPolicy};
+use crate::csrf::CsrfGuard;
+use crate::expiry::{ExpiryError, ExpiryPolicy, MAX_DURATION};
 use crate::limit::{LimitPolicy, UserLimit};
 use crate::secret::{KeyRing, KeyRingError};
 
@@ -47,6 +48,7 @@ pub struct SessionConfig {
     limit: UserLimit,
     key_prefix: String,
     id_header: Option<String>,
+    csrf: CsrfGuard,
 }
 
 /// Builds a [`SessionConfig`]; every setting has a secure default.
@@ -77,6 +79,7 @@ impl SessionConfig {
                 limit: UserLimit::unlimited(),
                 key_prefix: "session".into(),
                 id_header: None,
+                csrf: CsrfGuard::default(),
             },
         }
     }
@@ -100,6 +103,10 @@ impl SessionConfig {
     /// | `SESSION_LIMIT_POLICY` | `evict-idle`, `evict-oldest`, `deny` | `evict-idle` |
     /// | `SESSION_COOKIE_SECURE` | `true`/`false` | `true` |
     /// | `SESSION_KEY_PREFIX` | store key prefix | `session` |
+    /// | `SESSION_ID_HEADER` | id header for non-browser clients | none |
+    ///
+    /// Durations are whole seconds from 1 to [`crate::MAX_DURATION`] (100
+    /// years).
     ///
     /// ```
     /// use session_core::SessionConfig;
@@ -132,10 +139,10 @@ impl SessionConfig {
                 },
             }
         };
-        const YEAR: u64 = 366 * 86_400;
-        let idle = seconds("SESSION_TTL_SECONDS", 86_400, YEAR)?;
-        let absolute = seconds("SESSION_ABSOLUTE_SECONDS", 604_800, 10 * YEAR)?;
-        let threshold = seconds("SESSION_REFRESH_THRESHOLD", 3_600.min(idle.as_secs()), YEAR)?;
+        let max = MAX_DURATION.as_secs();
+        let idle = seconds("SESSION_TTL_SECONDS", 86_400, max)?;
+        let absolute = seconds("SESSION_ABSOLUTE_SECONDS", 604_800, max)?;
+        let threshold = seconds("SESSION_REFRESH_THRESHOLD", 3_600.min(idle.as_secs()), max)?;
         let max = match get("SESSION_MAX_CONCURRENT") {
             None => 0,
             Some(v) => v.trim().parse::<u32>().map_err(|_| {
@@ -177,10 +184,14 @@ impl SessionConfig {
         if let Some(prefix) = get("SESSION_KEY_PREFIX") {
             builder = builder.with_key_prefix(prefix.trim());
         }
+        if let Some(header) = get("SESSION_ID_HEADER") {
+            builder = builder.with_id_header(header.trim());
+        }
         let config = builder.build().map_err(|mut e| {
             e.setting = match e.setting.as_str() {
                 "cookie" => "SESSION_COOKIE_NAME".into(),
                 "key prefix" => "SESSION_KEY_PREFIX".into(),
+                "id header" => "SESSION_ID_HEADER".into(),
                 _ => "SESSION_REFRESH_THRESHOLD".into(),
             };
             e
@@ -216,9 +227,32 @@ impl SessionConfig {
         &self.key_prefix
     }
 
-    /// The request header that may carry the id for non-browser clients.
+    /// The request header that carries the id for non-browser clients.
     pub fn id_header(&self) -> Option<&str> {
         self.id_header.as_deref()
+    }
+
+    /// The CSRF guard.
+    pub fn csrf(&self) -> &CsrfGuard {
+        &self.csrf
+    }
+
+    /// A builder holding this configuration, to change some settings (for
+    /// example after [`SessionConfig::from_env`]).
+    ///
+    /// ```
+    /// use session_core::{CsrfGuard, SessionConfig};
+    /// let env = SessionConfig::from_lookup(|_| None).unwrap();
+    /// let config = env
+    ///     .config
+    ///     .into_builder()
+    ///     .with_csrf(CsrfGuard::default().with_json_bodies_only(true))
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(config.csrf().json_bodies_only());
+    /// ```
+    pub fn into_builder(self) -> SessionConfigBuilder {
+        SessionConfigBuilder { config: self }
     }
 }
 
@@ -248,11 +282,21 @@ impl SessionConfigBuilder {
         self
     }
 
-    /// Also reads the session id from this request header when the request
-    /// has no session cookie, and sends a newly issued id back in the same
-    /// header (for non-browser clients). Default: off.
+    /// Lets non-browser clients carry the session id in this request
+    /// header instead of the cookie. A request that carries the header (even
+    /// empty) is a header client: its id is read from the header only, a
+    /// newly issued id comes back in the same response header, and it never
+    /// gets a `Set-Cookie`. A request without it is a browser, and never
+    /// gets the id in a header (page scripts could read it). Default: off.
     pub fn with_id_header(mut self, name: impl Into<String>) -> Self {
         self.config.id_header = Some(name.into().to_ascii_lowercase());
+        self
+    }
+
+    /// Sets the CSRF guard (default: the origin check on, any body type).
+    /// See [`CsrfGuard`] for what it stops and when to turn it off.
+    pub fn with_csrf(mut self, guard: CsrfGuard) -> Self {
+        self.config.csrf = guard;
         self
     }
 
@@ -306,7 +350,7 @@ mod tests {
         let env = from(&[]).unwrap();
         assert!(env.secret_generated);
         let c = env.config;
-        assert_eq!(c.cookie().cookie_name(), "sid");
+        assert_eq!(c.cookie().cookie_name(), "__Host-sid");
         assert!(c.cookie().secure());
         assert_eq!(c.expiry().idle_timeout(), Duration::from_secs(86_400));
         assert_eq!(c.expiry().absolute_lifetime(), Duration::from_secs(604_800));
@@ -322,11 +366,12 @@ mod tests {
             ("SESSION_SECRET", secret),
             ("SESSION_COOKIE_NAME", "app"),
             ("SESSION_TTL_SECONDS", "60"),
-            ("SESSION_ABSOLUTE_SECONDS", "120"),
             ("SESSION_MAX_CONCURRENT", "2"),
             ("SESSION_LIMIT_POLICY", "deny"),
             ("SESSION_COOKIE_SECURE", "false"),
             ("SESSION_KEY_PREFIX", "demo"),
+            ("SESSION_ID_HEADER", "X-Session-Id"),
+            ("SESSION_ABSOLUTE_SECONDS", "3155760000"),
         ])
         .unwrap();
         assert!(!c.secret_generated);
@@ -337,6 +382,8 @@ mod tests {
         assert_eq!(c.expiry().refresh_threshold(), Duration::from_secs(60));
         assert_eq!(c.limit(), UserLimit::at_most(2, LimitPolicy::Deny));
         assert_eq!(c.key_prefix(), "demo");
+        assert_eq!(c.id_header(), Some("x-session-id"));
+        assert_eq!(c.expiry().absolute_lifetime(), MAX_DURATION);
     }
 
     #[test]
@@ -351,6 +398,8 @@ mod tests {
             ("SESSION_COOKIE_SECURE", "maybe"),
             ("SESSION_COOKIE_NAME", "bad name"),
             ("SESSION_KEY_PREFIX", "a b"),
+            ("SESSION_ID_HEADER", "x session"),
+            ("SESSION_TTL_SECONDS", "3155760001"),
         ] {
             let err = from(&[(var, value)]).unwrap_err();
             assert_eq!(err.setting, var, "{value}: {err}");

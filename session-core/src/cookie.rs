@@ -98,7 +98,18 @@ pub struct CookieConfig {
     http_only: bool,
     same_site: SameSite,
     lifetime: CookieLifetime,
-    host_prefix: bool,
+    host_prefix: HostPrefix,
+}
+
+/// Whether the name carries the `__Host-` prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HostPrefix {
+    /// When the cookie allows it: `Secure`, no `Domain`, `Path=/`.
+    Auto,
+    /// Always (forcing `Secure`, `Path=/` and no `Domain`).
+    On,
+    /// Never.
+    Off,
 }
 
 impl Default for CookieConfig {
@@ -111,7 +122,7 @@ impl Default for CookieConfig {
             http_only: true,
             same_site: SameSite::Lax,
             lifetime: CookieLifetime::Persistent,
-            host_prefix: false,
+            host_prefix: HostPrefix::Auto,
         }
     }
 }
@@ -159,17 +170,34 @@ impl CookieConfig {
         self
     }
 
-    /// Uses the `__Host-` name prefix, which forces `Secure`, `Path=/` and
-    /// no `Domain`: browsers then refuse the cookie from subdomains and over
-    /// plain HTTP (default off).
+    /// Forces the `__Host-` name prefix on (`true`: this also forces
+    /// `Secure`, `Path=/` and no `Domain`) or off (`false`). By default the
+    /// prefix is used whenever the cookie allows it: `Secure` on, no
+    /// `Domain`, `Path=/`.
+    ///
+    /// ```
+    /// use session_core::CookieConfig;
+    /// assert_eq!(CookieConfig::default().cookie_name(), "__Host-sid");
+    /// assert_eq!(CookieConfig::default().with_secure(false).cookie_name(), "sid");
+    /// assert_eq!(CookieConfig::default().with_domain("example.com").cookie_name(), "sid");
+    /// assert_eq!(CookieConfig::default().with_host_prefix(false).cookie_name(), "sid");
+    /// ```
     pub fn with_host_prefix(mut self, on: bool) -> Self {
-        self.host_prefix = on;
+        self.host_prefix = if on { HostPrefix::On } else { HostPrefix::Off };
         self
     }
 
-    /// The name on the wire, with the `__Host-` prefix when enabled.
+    fn prefixed(&self) -> bool {
+        match self.host_prefix {
+            HostPrefix::On => true,
+            HostPrefix::Off => false,
+            HostPrefix::Auto => self.secure && self.domain.is_none() && self.path == "/",
+        }
+    }
+
+    /// The name on the wire, with the `__Host-` prefix when it applies.
     pub fn cookie_name(&self) -> Cow<'_, str> {
-        if self.host_prefix {
+        if self.prefixed() {
             Cow::Owned(format!("__Host-{}", self.name))
         } else {
             Cow::Borrowed(&self.name)
@@ -178,7 +206,7 @@ impl CookieConfig {
 
     /// Whether `Secure` is sent.
     pub fn secure(&self) -> bool {
-        self.secure || self.host_prefix
+        self.secure || self.prefixed()
     }
 
     /// Checks the configuration.
@@ -236,7 +264,7 @@ impl CookieConfig {
     }
 
     fn attributes(&self, out: &mut String) {
-        if self.host_prefix {
+        if self.prefixed() {
             out.push_str("; Path=/");
         } else {
             let _ = write!(out, "; Path={}", self.path);
@@ -257,22 +285,27 @@ impl CookieConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{KeyRing, SlotTag};
+    use crate::KeyRing;
+    use crate::store::SlotTag;
 
     #[test]
     fn defaults_are_secure() {
         let c = CookieConfig::default();
         let sid = SessionId::generate(&KeyRing::generate(), SlotTag::random());
         let v = c.set_cookie(&sid, Duration::from_secs(60));
-        assert!(v.starts_with(&format!("sid={}; Max-Age=60", sid.expose_secret())));
+        assert!(v.starts_with(&format!("__Host-sid={}; Max-Age=60", sid.expose_secret())));
         for attr in ["; Path=/", "; HttpOnly", "; Secure", "; SameSite=Lax"] {
             assert!(v.contains(attr), "{v} lacks {attr}");
         }
         assert!(!v.contains("Domain"));
         assert_eq!(
             c.removal(),
-            "sid=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax"
+            "__Host-sid=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax"
         );
+        // A Domain (or a narrower Path) rules the prefix out.
+        let shared = c.clone().with_domain("example.com");
+        assert!(shared.removal().starts_with("sid=; ") && shared.removal().contains("Domain=example.com"));
+        assert!(c.with_path("/app").removal().starts_with("sid=; "));
     }
 
     #[test]

@@ -75,6 +75,13 @@ impl EndReason {
     }
 }
 
+/// As its [`EndReason::code`] (`"revoked"`, `"limit"`, …).
+impl serde::Serialize for EndReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
 impl fmt::Display for EndReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -129,6 +129,10 @@ pub enum SessionError {
     /// A data key was empty or longer than 256 bytes.
     #[error("data keys must be 1 to 256 bytes long")]
     InvalidKey,
+    /// A per-session duration was under a second or over
+    /// [`crate::MAX_DURATION`] (100 years).
+    #[error("a session duration must be from 1 second to 100 years")]
+    InvalidDuration,
     /// A value could not be turned into JSON.
     #[error("the value for {key:?} could not be serialized: {message}")]
     Serialize {

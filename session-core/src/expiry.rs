@@ -11,6 +11,20 @@ use std::time::Duration;
 
 use crate::time::Timestamp;
 
+/// The longest duration any setting accepts: 100 years (of 365.25 days).
+/// Every duration up to it round-trips exactly on every store; a larger one
+/// is refused when the configuration is built.
+pub const MAX_DURATION: Duration = Duration::from_secs(3_155_760_000);
+
+/// A per-session duration, checked: at least a second, at most
+/// [`MAX_DURATION`].
+pub(crate) fn check_duration(d: Duration) -> Result<Duration, ()> {
+    if d < Duration::from_secs(1) || d > MAX_DURATION {
+        return Err(());
+    }
+    Ok(d)
+}
+
 /// Why an expiry policy was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -18,6 +32,12 @@ pub enum ExpiryError {
     /// A duration was zero.
     #[error("{setting} must be at least one second")]
     Zero {
+        /// The setting's name.
+        setting: &'static str,
+    },
+    /// A duration was longer than [`MAX_DURATION`] (100 years).
+    #[error("{setting} must be at most 100 years ({} seconds)", MAX_DURATION.as_secs())]
+    TooLong {
         /// The setting's name.
         setting: &'static str,
     },
@@ -125,6 +145,9 @@ impl ExpiryPolicy {
             if d < Duration::from_secs(1) {
                 return Err(ExpiryError::Zero { setting });
             }
+            if d > MAX_DURATION {
+                return Err(ExpiryError::TooLong { setting });
+            }
         }
         if self.refresh_threshold > self.idle_timeout {
             return Err(ExpiryError::ThresholdAboveIdle {
@@ -187,5 +210,23 @@ mod tests {
         ));
         let zero = ExpiryPolicy::default().with_idle_timeout(Duration::ZERO);
         assert!(matches!(zero.validate(), Err(ExpiryError::Zero { .. })));
+        // A hundred years is accepted, a second more is not.
+        let century = ExpiryPolicy::default()
+            .with_idle_timeout(MAX_DURATION)
+            .with_absolute_lifetime(MAX_DURATION);
+        assert!(century.validate().is_ok());
+        let over = century.with_absolute_lifetime(MAX_DURATION + Duration::from_secs(1));
+        assert_eq!(
+            over.validate(),
+            Err(ExpiryError::TooLong {
+                setting: "the absolute lifetime"
+            })
+        );
+        assert!(
+            ExpiryPolicy::default()
+                .with_ended_retention(Duration::MAX)
+                .validate()
+                .is_err()
+        );
     }
 }

@@ -23,6 +23,19 @@ pub struct HttpError {
 }
 
 impl HttpError {
+    /// The content type of every [`HttpError::body`].
+    pub const CONTENT_TYPE: &'static str = "application/json";
+
+    /// 500: an extractor found no session because the adapter's middleware
+    /// is not installed on this route (a wiring mistake).
+    pub fn not_installed() -> Self {
+        HttpError::new(
+            500,
+            "internal",
+            "the session layer is not installed on this route",
+        )
+    }
+
     /// 401: not signed in, with why the session ended when known.
     pub fn unauthenticated(ending: Option<Ending>) -> Self {
         HttpError {
@@ -68,6 +81,18 @@ impl HttpError {
     }
 }
 
+impl From<SessionError> for HttpError {
+    fn from(e: SessionError) -> Self {
+        HttpError::from(&e)
+    }
+}
+
+impl From<crate::StoreFailure> for HttpError {
+    fn from(e: crate::StoreFailure) -> Self {
+        HttpError::from(&SessionError::Store(e))
+    }
+}
+
 impl From<&SessionError> for HttpError {
     fn from(e: &SessionError) -> Self {
         match e {
@@ -83,7 +108,9 @@ impl From<&SessionError> for HttpError {
                 "limit",
                 format!("this user already has the maximum of {limit} active sessions"),
             ),
-            SessionError::InvalidKey | SessionError::Serialize { .. } => {
+            SessionError::InvalidKey
+            | SessionError::InvalidDuration
+            | SessionError::Serialize { .. } => {
                 HttpError::new(500, "session_data", "the session data could not be written")
             }
             SessionError::NotAnInteger { .. } | SessionError::Deserialize { .. } => {

@@ -1,17 +1,22 @@
 //! # session-core
 //!
 //! Framework-agnostic server-side sessions that are revocable, shared
-//! across instances and correct under concurrency.
+//! across instances and correct under concurrency. The contract every store
+//! and adapter keeps is `docs/contract.md` in the repository; guarantees
+//! are cited by number throughout ("guarantee 1").
 //!
-//! * [`SessionManager`]: the entry point. Per request it gives a
-//!   [`Session`] handle (lazy, typed, change-tracked); outside requests it
-//!   lists, counts and revokes sessions.
-//! * [`SessionStore`]: the contract every backend keeps. [`MemoryStore`] is
-//!   the embedded default; `session-redis` is the production store.
-//! * [`read_incoming_id`] and [`ResponseUpdate`]: the two ends of a request,
-//!   which framework adapters translate to their framework.
-//! * `testkit` (feature `testkit`): the conformance kit that checks any
-//!   store, yours included, against the contract.
+//! The API is grouped by who uses it:
+//!
+//! * **Applications** use what the crate root holds: [`SessionManager`]
+//!   (per request it gives a [`Session`] handle, lazy, typed and
+//!   change-tracked; outside requests it lists, counts and revokes
+//!   sessions), [`SessionConfig`] and its parts, [`MemoryStore`] (the
+//!   embedded default store), the ids, records and errors.
+//! * **Store authors** use [`store`]: the [`store::SessionStore`] trait,
+//!   its request and reply types, its errors, and (feature `testkit`) the
+//!   conformance kit that checks any store against the contract.
+//! * **Adapter authors** use [`adapter`]: the two ends of a request as
+//!   data, and a recipe for writing an adapter.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -21,16 +26,18 @@
 //!
 //! let config = SessionConfig::builder(KeyRing::generate()).build().unwrap();
 //! let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
-//! let session = manager.session_for_request([], None);
+//! let session = manager.session_for_request([]);
 //! session.login(UserId::new("alice").unwrap()).await?;
-//! assert!(session.finish().await.set_cookie.is_some());
+//! assert!(session.finish().await.set_cookie().is_some());
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod adapter;
 mod config;
 mod cookie;
+mod csrf;
 mod delta;
 mod ending;
 mod error;
@@ -46,31 +53,25 @@ mod random;
 mod record;
 mod request;
 mod secret;
-mod store;
+mod shared;
+pub mod store;
 mod time;
 mod user;
 
-#[cfg(feature = "testkit")]
-pub mod testkit;
-
 pub use config::{ConfigError, EnvConfig, SessionConfig, SessionConfigBuilder};
 pub use cookie::{CookieConfig, CookieConfigError, CookieLifetime, SameSite};
-pub use delta::Delta;
+pub use csrf::CsrfGuard;
 pub use ending::{EndReason, Ending, MAX_REASON_BYTES};
-pub use error::{BoxedCause, CreateError, RotateError, SessionError, StoreFailure, UpdateError};
-pub use expiry::{ExpiryError, ExpiryPolicy, idle_deadline, refresh_due};
-pub use handle::{LoginOutcome, MAX_DATA_KEY_BYTES, ResponseUpdate, Session};
+pub use error::{SessionError, StoreFailure};
+pub use expiry::{ExpiryError, ExpiryPolicy, MAX_DURATION};
+pub use handle::{LoginOutcome, MAX_DATA_KEY_BYTES, Session};
 pub use http::HttpError;
-pub use id::{IdError, PublicId, SESSION_ID_LEN, SessionId, SessionKey, SlotTag};
+pub use id::{IdError, PublicId, SessionId};
 pub use limit::{LimitPolicy, UnknownLimitPolicy, UserLimit};
 pub use manager::SessionManager;
 pub use memory::MemoryStore;
-pub use record::{FORMAT_VERSION, Metadata, SessionRecord, SessionSummary};
-pub use request::{IncomingId, MAX_ID_VALUE_BYTES, Rejection, read_incoming_id};
+pub use record::{Metadata, SessionRecord, SessionSummary};
 pub use secret::{KeyRing, KeyRingError, MIN_KEY_BYTES};
-pub use store::{
-    Applied, Created, Loaded, NewSession, Page, PageRequest, Rotation, SessionStore, SignIn,
-    StoreContext, UserKey,
-};
+pub use store::{Page, PageRequest};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 pub use user::{MAX_USER_ID_BYTES, UserId, UserIdError};

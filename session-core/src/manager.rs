@@ -8,12 +8,13 @@ use std::time::Duration;
 use crate::config::SessionConfig;
 use crate::ending::EndReason;
 use crate::error::{SessionError, StoreFailure};
+use crate::expiry::check_duration;
 use crate::handle::Session;
-use crate::id::{IdError, PublicId, SessionId, SlotTag};
-use crate::lifecycle;
+use crate::id::{IdError, PublicId, SessionId};
 use crate::record::{Metadata, SessionRecord, SessionSummary};
-use crate::request::read_incoming_id;
-use crate::store::{Loaded, NewSession, Page, PageRequest, SessionStore, StoreContext, UserKey};
+use crate::request::{Client, IncomingId};
+use crate::shared::Shared;
+use crate::store::{Loaded, NewSession, Page, PageRequest, SessionStore};
 use crate::time::{Clock, SystemClock};
 use crate::user::UserId;
 
@@ -40,34 +41,6 @@ pub struct SessionManager {
     shared: Arc<Shared>,
 }
 
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) store: Arc<dyn SessionStore>,
-    pub(crate) config: SessionConfig,
-    pub(crate) clock: Arc<dyn Clock>,
-}
-
-impl Shared {
-    pub(crate) fn cx(&self) -> StoreContext {
-        self.cx_at_threshold(self.config.expiry().refresh_threshold())
-    }
-
-    fn cx_at_threshold(&self, refresh_threshold: Duration) -> StoreContext {
-        StoreContext {
-            now: self.clock.now(),
-            ended_retention: self.config.expiry().ended_retention(),
-            refresh_threshold,
-        }
-    }
-
-    pub(crate) fn user_key(&self, user: &UserId) -> UserKey {
-        UserKey {
-            user: user.clone(),
-            slot: SlotTag::for_user(self.config.keys(), user),
-        }
-    }
-}
-
 impl SessionManager {
     /// A manager over `store` with `config`, on the system clock.
     pub fn new(store: Arc<dyn SessionStore>, config: SessionConfig) -> Self {
@@ -89,10 +62,6 @@ impl SessionManager {
         }
     }
 
-    pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
-        SessionManager { shared }
-    }
-
     /// The configuration.
     pub fn config(&self) -> &SessionConfig {
         &self.shared.config
@@ -103,28 +72,26 @@ impl SessionManager {
         &self.shared.store
     }
 
-    /// The time and policy a store call made now would run under.
-    pub fn store_context(&self) -> StoreContext {
-        self.shared.cx()
-    }
-
-    /// The per-request handle for a request with these `Cookie` header
-    /// values and, when configured, this id-header value. Touches no store:
-    /// the session loads lazily on first use.
+    /// The per-request handle for a browser request with these `Cookie`
+    /// header values. Touches no store: the session loads lazily on first
+    /// use. Adapters use [`crate::adapter::begin_request`], which also reads
+    /// the id header and applies the CSRF guard.
     pub fn session_for_request<'a>(
         &self,
         cookie_headers: impl IntoIterator<Item = &'a [u8]>,
-        id_header: Option<&[u8]>,
     ) -> Session {
         let config = &self.shared.config;
-        let id_header = config.id_header().and(id_header);
-        let incoming = read_incoming_id(
-            &config.cookie().cookie_name(),
-            config.keys(),
-            cookie_headers,
-            id_header,
-        );
-        Session::new(self.shared.clone(), incoming)
+        let incoming =
+            IncomingId::from_cookies(&config.cookie().cookie_name(), config.keys(), cookie_headers);
+        Session::new(self.shared.clone(), Client::Browser, incoming)
+    }
+
+    /// The handle for a non-browser client that presented `value` in the
+    /// configured id header (an empty value: no session yet). A new id is
+    /// returned in that header, never in a cookie.
+    pub(crate) fn session_for_header_client(&self, value: &[u8]) -> Session {
+        let incoming = IncomingId::from_header(value, self.shared.config.keys());
+        Session::new(self.shared.clone(), Client::Header, incoming)
     }
 
     /// Parses and verifies a session id given as text (for example from an
@@ -135,7 +102,8 @@ impl SessionManager {
 
     /// Creates a signed-in session for `user` outside a request (for example
     /// for an API client), applying the per-user limit. `idle_timeout`
-    /// overrides the policy's for this session.
+    /// overrides the policy's for this session (at most
+    /// [`crate::MAX_DURATION`]).
     pub async fn create_for_user(
         &self,
         user: &UserId,
@@ -143,62 +111,34 @@ impl SessionManager {
         idle_timeout: Option<Duration>,
     ) -> Result<(SessionId, SessionRecord), SessionError> {
         let s = &self.shared;
-        let cx = s.cx();
+        let expiry = s.config.expiry();
+        let idle_timeout = match idle_timeout {
+            Some(t) => check_duration(t).map_err(|_| SessionError::InvalidDuration)?,
+            None => expiry.idle_timeout(),
+        };
         let user_key = s.user_key(user);
-        let id = SessionId::generate(s.config.keys(), user_key.slot);
+        let id = s.new_id(user_key.slot);
         let new = NewSession {
             key: id.storage_key(),
             public_id: PublicId::generate(),
             user: Some(user_key),
-            idle_timeout: idle_timeout.unwrap_or(s.config.expiry().idle_timeout()),
-            absolute_deadline: cx.now.plus(s.config.expiry().absolute_lifetime()),
+            idle_timeout,
+            absolute_deadline: s.clock.now().plus(expiry.absolute_lifetime()),
             metadata,
             data: BTreeMap::new(),
         };
-        let created = s
-            .store
-            .create(new, s.config.limit(), &cx)
-            .await
-            .inspect_err(|e| {
-                if let crate::CreateError::Store(f) = e {
-                    lifecycle::store_failed("create", None, f);
-                }
-            })?;
-        lifecycle::created(&created.record.public_id, true);
-        lifecycle::signed_in(&created.record.public_id, &created.evicted);
+        let created = s.create(new, s.config.limit()).await?;
         Ok((id, created.record))
     }
 
     /// Loads a session by id (refreshing it if the threshold is reached).
     pub async fn get(&self, id: &SessionId) -> Result<Loaded, StoreFailure> {
-        let cx = self.shared.cx();
-        self.observe("load", self.shared.store.load(&id.storage_key(), &cx).await)
-    }
-
-    /// Loads a session and pushes its idle deadline forward now, whatever
-    /// the threshold.
-    pub async fn refresh(&self, id: &SessionId) -> Result<Loaded, StoreFailure> {
-        let cx = self.shared.cx_at_threshold(Duration::MAX);
-        self.observe(
-            "refresh",
-            self.shared.store.load(&id.storage_key(), &cx).await,
-        )
+        self.shared.load(id).await
     }
 
     /// Ends the session `id` with `reason`. True if an active session ended.
     pub async fn revoke(&self, id: &SessionId, reason: EndReason) -> Result<bool, StoreFailure> {
-        let cx = self.shared.cx();
-        let ended = self.observe(
-            "invalidate",
-            self.shared
-                .store
-                .invalidate(&id.storage_key(), reason.clone(), &cx)
-                .await,
-        )?;
-        if let Some(p) = &ended {
-            lifecycle::ended(p, &reason);
-        }
-        Ok(ended.is_some())
+        Ok(self.shared.invalidate(id, reason).await?.is_some())
     }
 
     /// Ends `user`'s session with public id `public_id` ("revoke that
@@ -210,20 +150,9 @@ impl SessionManager {
         public_id: &PublicId,
         reason: &str,
     ) -> Result<bool, StoreFailure> {
-        let cx = self.shared.cx();
-        let reason = EndReason::revoked(reason);
-        let user_key = self.shared.user_key(user);
-        let ended = self.observe(
-            "revoke",
-            self.shared
-                .store
-                .revoke_by_public_id(&user_key, public_id, reason.clone(), &cx)
-                .await,
-        )?;
-        if ended {
-            lifecycle::ended(public_id, &reason);
-        }
-        Ok(ended)
+        self.shared
+            .revoke_device(user, public_id, EndReason::revoked(reason))
+            .await
     }
 
     /// Ends every session of `user` but `except` (sign out everywhere, or
@@ -234,20 +163,7 @@ impl SessionManager {
         user: &UserId,
         except: Option<&PublicId>,
     ) -> Result<u64, StoreFailure> {
-        let cx = self.shared.cx();
-        let user_key = self.shared.user_key(user);
-        let ended = self.observe(
-            "revoke_all",
-            self.shared
-                .store
-                .revoke_all(&user_key, except, EndReason::RevokeAll, &cx)
-                .await,
-        )?;
-        for p in &ended {
-            lifecycle::ended(p, &EndReason::RevokeAll);
-        }
-        lifecycle::revoked_all(ended.len() as u64);
-        Ok(ended.len() as u64)
+        self.shared.revoke_all(user, except).await
     }
 
     /// `user`'s active sessions, newest first.
@@ -255,56 +171,26 @@ impl SessionManager {
         &self,
         user: &UserId,
     ) -> Result<Vec<SessionSummary>, StoreFailure> {
-        let cx = self.shared.cx();
-        let user_key = self.shared.user_key(user);
-        self.observe(
-            "list",
-            self.shared.store.list_user_sessions(&user_key, &cx).await,
-        )
+        self.shared.list_user_sessions(user).await
     }
 
     /// How many active sessions `user` has.
     pub async fn count_user_sessions(&self, user: &UserId) -> Result<u64, StoreFailure> {
-        let cx = self.shared.cx();
-        let user_key = self.shared.user_key(user);
-        self.observe(
-            "count_user",
-            self.shared.store.count_user_sessions(&user_key, &cx).await,
-        )
+        self.shared.count_user_sessions(user).await
     }
 
     /// How many sessions are active.
     pub async fn count_active(&self) -> Result<u64, StoreFailure> {
-        let cx = self.shared.cx();
-        self.observe("count_active", self.shared.store.count_active(&cx).await)
+        self.shared.count_active().await
     }
 
     /// How many users have an active session.
     pub async fn count_active_users(&self) -> Result<u64, StoreFailure> {
-        let cx = self.shared.cx();
-        self.observe(
-            "count_users",
-            self.shared.store.count_active_users(&cx).await,
-        )
+        self.shared.count_active_users().await
     }
 
     /// Users with an active session, a page at a time.
     pub async fn active_users(&self, page: PageRequest) -> Result<Page, StoreFailure> {
-        let cx = self.shared.cx();
-        self.observe(
-            "active_users",
-            self.shared.store.active_users(page, &cx).await,
-        )
-    }
-
-    fn observe<T>(
-        &self,
-        operation: &'static str,
-        r: Result<T, StoreFailure>,
-    ) -> Result<T, StoreFailure> {
-        if let Err(f) = &r {
-            lifecycle::store_failed(operation, None, f);
-        }
-        r
+        self.shared.active_users(page).await
     }
 }

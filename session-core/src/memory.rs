@@ -570,7 +570,8 @@ impl SessionStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{KeyRing, SessionId, SlotTag};
+    use crate::store::SlotTag;
+    use crate::{KeyRing, SessionId};
 
     fn cx(now: u64) -> StoreContext {
         StoreContext {

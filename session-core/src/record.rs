@@ -80,8 +80,20 @@ impl SessionRecord {
 }
 
 /// What a "your devices" list shows about one session. It holds nothing that
-/// lets anyone act as the session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// lets anyone act as the session. Serializes with RFC 3339 times:
+///
+/// ```
+/// # use session_core::{Metadata, PublicId, SessionSummary, Timestamp};
+/// let t = Timestamp::from_unix_millis(0);
+/// let summary = SessionSummary {
+///     public_id: PublicId::parse("AAAAAAAAAAAAAAAAAAAAAA").unwrap(),
+///     created_at: t, last_seen_at: t, expires_at: t, absolute_deadline: t,
+///     metadata: Metadata::default(),
+/// };
+/// let json = serde_json::to_value(&summary).unwrap();
+/// assert_eq!(json["created_at"], "1970-01-01T00:00:00Z");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SessionSummary {
     /// The session's public id (what "revoke that device" takes).
     pub public_id: PublicId,

@@ -3,19 +3,18 @@
 //!
 //! Garbage, oversized, non-UTF-8 and forged values, and requests carrying
 //! the session cookie more than once (cookie tossing), all become "no
-//! session"; the response then removes the cookie. Nothing here panics on
-//! any input: property tests feed it arbitrary bytes.
+//! session". Nothing here panics on any input: property tests feed it
+//! arbitrary bytes.
 
 use crate::id::{IdError, SESSION_ID_LEN, SessionId};
 use crate::secret::KeyRing;
 
 /// Values longer than this are rejected unread.
-pub const MAX_ID_VALUE_BYTES: usize = 256;
+const MAX_ID_VALUE_BYTES: usize = 256;
 
 /// Why a presented id was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Rejection {
+pub(crate) enum Rejection {
     /// Not of the id's shape.
     Malformed,
     /// The integrity tag does not verify: forged, guessed, or signed by a
@@ -29,53 +28,65 @@ pub enum Rejection {
     Duplicate,
 }
 
+/// Who is asking: a browser (the id travels in the cookie) or a
+/// non-browser client that presented the configured id header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Client {
+    /// The id comes and goes in the session cookie.
+    Browser,
+    /// The id comes and goes in the id header; no cookie is ever sent, and
+    /// the id never goes to a browser (page scripts could read it).
+    Header,
+}
+
 /// What a request presented as its session id.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IncomingId {
-    /// No session cookie (or header).
+pub(crate) enum IncomingId {
+    /// No session cookie (or an empty id header).
     None,
     /// A well-formed id whose integrity tag verifies. It may still name an
     /// ended or unknown session: only the store knows.
     Present(SessionId),
-    /// Something was presented and refused; the response removes the cookie.
+    /// Something was presented and refused.
     Rejected(Rejection),
 }
 
-/// Reads the candidate id from the request's `Cookie` header values (all of
-/// them: HTTP/2 may split cookies over several headers) and, if there is no
-/// session cookie, from the value of the configured id header.
-///
-/// ```
-/// use session_core::{IncomingId, KeyRing, read_incoming_id};
-/// let ring = KeyRing::generate();
-/// let got = read_incoming_id("sid", &ring, [b"theme=dark; sid=garbage".as_slice()], None);
-/// assert!(matches!(got, IncomingId::Rejected(_)));
-/// ```
-pub fn read_incoming_id<'a>(
-    cookie_name: &str,
-    keys: &KeyRing,
-    cookie_headers: impl IntoIterator<Item = &'a [u8]>,
-    id_header: Option<&[u8]>,
-) -> IncomingId {
-    let mut found: Option<&[u8]> = None;
-    for header in cookie_headers {
-        for pair in header.split(|&b| b == b';') {
-            let pair = pair.trim_ascii();
-            let Some(eq) = pair.iter().position(|&b| b == b'=') else {
-                continue;
-            };
-            if pair[..eq].trim_ascii() != cookie_name.as_bytes() {
-                continue;
+impl IncomingId {
+    /// Reads the candidate id from the request's `Cookie` header values (all
+    /// of them: HTTP/2 may split cookies over several headers).
+    pub(crate) fn from_cookies<'a>(
+        cookie_name: &str,
+        keys: &KeyRing,
+        cookie_headers: impl IntoIterator<Item = &'a [u8]>,
+    ) -> IncomingId {
+        let mut found: Option<&[u8]> = None;
+        for header in cookie_headers {
+            for pair in header.split(|&b| b == b';') {
+                let pair = pair.trim_ascii();
+                let Some(eq) = pair.iter().position(|&b| b == b'=') else {
+                    continue;
+                };
+                if pair[..eq].trim_ascii() != cookie_name.as_bytes() {
+                    continue;
+                }
+                if found.is_some() {
+                    return IncomingId::Rejected(Rejection::Duplicate);
+                }
+                found = Some(pair[eq + 1..].trim_ascii());
             }
-            if found.is_some() {
-                return IncomingId::Rejected(Rejection::Duplicate);
-            }
-            found = Some(pair[eq + 1..].trim_ascii());
+        }
+        match found {
+            None => IncomingId::None,
+            Some(value) => parse_value(value, keys),
         }
     }
-    match found.or(id_header) {
-        None => IncomingId::None,
-        Some(value) => parse_value(value, keys),
+
+    /// Reads the candidate id from the id header's value; empty means none.
+    pub(crate) fn from_header(value: &[u8], keys: &KeyRing) -> IncomingId {
+        match value.trim_ascii() {
+            [] => IncomingId::None,
+            value => parse_value(value, keys),
+        }
     }
 }
 
@@ -104,11 +115,23 @@ fn parse_value(value: &[u8], keys: &KeyRing) -> IncomingId {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SlotTag;
+    use crate::store::SlotTag;
     use proptest::prelude::*;
 
     fn ring() -> KeyRing {
         KeyRing::new(vec![vec![3; 32]]).unwrap()
+    }
+
+    fn read_incoming_id<'a>(
+        name: &str,
+        keys: &KeyRing,
+        cookies: impl IntoIterator<Item = &'a [u8]>,
+        header: Option<&[u8]>,
+    ) -> IncomingId {
+        match header {
+            Some(h) => IncomingId::from_header(h, keys),
+            None => IncomingId::from_cookies(name, keys, cookies),
+        }
     }
 
     #[test]
@@ -143,23 +166,18 @@ mod tests {
     }
 
     #[test]
-    fn header_is_used_only_without_cookie() {
+    fn a_header_client_is_read_from_the_header_only() {
         let r = ring();
-        let a = SessionId::generate(&r, SlotTag::random());
         let b = SessionId::generate(&r, SlotTag::random());
-        let h = format!("sid={}", a.expose_secret());
         assert_eq!(
-            read_incoming_id(
-                "sid",
-                &r,
-                [h.as_bytes()],
-                Some(b.expose_secret().as_bytes())
-            ),
-            IncomingId::Present(a)
-        );
-        assert_eq!(
-            read_incoming_id("sid", &r, [], Some(b.expose_secret().as_bytes())),
+            IncomingId::from_header(b.expose_secret().as_bytes(), &r),
             IncomingId::Present(b)
+        );
+        assert_eq!(IncomingId::from_header(b"  ", &r), IncomingId::None);
+        assert_eq!(IncomingId::from_header(b"", &r), IncomingId::None);
+        assert_eq!(
+            IncomingId::from_header(b"x", &r),
+            IncomingId::Rejected(Rejection::Malformed)
         );
     }
 

@@ -79,6 +79,13 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// As RFC 3339 text (`"2026-11-22T08:00:00Z"`), the form JSON APIs show.
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_rfc3339())
+    }
+}
+
 /// Whole milliseconds in `d`, saturating.
 pub(crate) fn duration_millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -129,11 +136,6 @@ impl ManualClock {
     /// Moves the clock forward by `d`.
     pub fn advance(&self, d: Duration) {
         self.0.fetch_add(duration_millis(d), Ordering::SeqCst);
-    }
-
-    /// Sets the clock to `t`.
-    pub fn set(&self, t: Timestamp) {
-        self.0.store(t.0, Ordering::SeqCst);
     }
 }
 

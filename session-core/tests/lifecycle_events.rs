@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use session_core::testkit::FaultyStore;
+use session_core::store::testkit::FaultyStore;
 use session_core::{KeyRing, MemoryStore, SessionConfig, SessionManager, UserId, lifecycle};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -57,13 +57,13 @@ fn every_lifecycle_step_is_an_event_with_the_public_id_and_never_the_sid() {
         runtime.block_on(async {
             let mut secrets = Vec::new();
             // An anonymous session, stored at the end of the request.
-            let s = manager.session_for_request([], None);
+            let s = manager.session_for_request([]);
             s.insert("cart", 1).await.unwrap();
-            let cookie = s.finish().await.set_cookie.unwrap();
+            let cookie = s.finish().await.set_cookie().map(str::to_owned).unwrap();
             secrets.push(cookie.split(';').next().unwrap().to_owned());
             let cookie = secrets[0].clone();
             // Sign in (rotation), rotate again, log out.
-            let s = manager.session_for_request([cookie.as_bytes()], None);
+            let s = manager.session_for_request([cookie.as_bytes()]);
             let public = s
                 .login(UserId::new("alice").unwrap())
                 .await
@@ -71,10 +71,10 @@ fn every_lifecycle_step_is_an_event_with_the_public_id_and_never_the_sid() {
                 .record
                 .public_id;
             s.rotate().await.unwrap();
-            let set = s.finish().await.set_cookie.unwrap();
+            let set = s.finish().await.set_cookie().map(str::to_owned).unwrap();
             let cookie = set.split(';').next().unwrap().to_owned();
             secrets.push(cookie.clone());
-            let s = manager.session_for_request([cookie.as_bytes()], None);
+            let s = manager.session_for_request([cookie.as_bytes()]);
             s.logout().await.unwrap();
             // Revoke-all (ending a second device), and a store failure.
             let alice = UserId::new("alice").unwrap();
@@ -85,7 +85,7 @@ fn every_lifecycle_step_is_an_event_with_the_public_id_and_never_the_sid() {
             assert_eq!(manager.revoke_all(&alice, None).await.unwrap(), 1);
             let phone = phone.public_id;
             probe.set_down(true);
-            let s = manager.session_for_request([cookie.as_bytes()], None);
+            let s = manager.session_for_request([cookie.as_bytes()]);
             assert!(s.user().await.is_err());
             (secrets, public, phone)
         })

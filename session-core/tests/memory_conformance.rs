@@ -1,3 +1,3 @@
 //! The whole contract against the in-memory store.
 
-session_core::conformance_tests!(session_core::testkit::MemoryHarness::default());
+session_core::conformance_tests!(session_core::store::testkit::MemoryHarness::default());

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use session_core::testkit::FaultyStore;
+use session_core::adapter::begin_request;
+use session_core::store::testkit::FaultyStore;
 use session_core::{KeyRing, MemoryStore, SessionConfig, SessionManager};
 
 fn manager() -> (SessionManager, Arc<FaultyStore>) {
@@ -31,7 +32,12 @@ proptest! {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         runtime.block_on(async {
             let (manager, probe) = manager();
-            let s = manager.session_for_request(headers.iter().map(Vec::as_slice), id_header.as_deref());
+            let mut pairs: Vec<(&str, &[u8])> =
+                headers.iter().map(|h| ("cookie", h.as_slice())).collect();
+            if let Some(h) = &id_header {
+                pairs.push(("x-session-id", h.as_slice()));
+            }
+            let s = begin_request(&manager, "POST", pairs.as_slice()).expect("no CSRF headers");
             prop_assert_eq!(s.user().await.ok().flatten(), None);
             let _ = s.get::<serde_json::Value>(&key).await;
             prop_assert_eq!(probe.calls(), 0, "garbage reached the store");
@@ -41,7 +47,7 @@ proptest! {
             let _ = s.rotate().await;
             let _ = s.logout().await;
             let update = s.finish().await;
-            if let Some(cookie) = update.set_cookie {
+            if let Some(cookie) = update.set_cookie() {
                 prop_assert!(cookie.is_ascii());
             }
             Ok::<(), TestCaseError>(())
@@ -55,14 +61,15 @@ proptest! {
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         runtime.block_on(async {
             let (manager, _) = manager();
-            let s = manager.session_for_request([], None);
+            let s = manager.session_for_request([]);
             s.insert("k", 1).await.unwrap();
-            let cookie = s.finish().await.set_cookie.unwrap();
+            let update = s.finish().await;
+            let cookie = update.set_cookie().unwrap();
             let pair = cookie.split(';').next().unwrap().as_bytes().to_vec();
             let mut header = noise.clone();
             header.extend_from_slice(b"; ");
             header.extend_from_slice(&pair);
-            let s = manager.session_for_request([header.as_slice()], None);
+            let s = manager.session_for_request([header.as_slice()]);
             let _ = s.get::<i64>("k").await;
             let _ = s.finish().await;
             Ok::<(), TestCaseError>(())

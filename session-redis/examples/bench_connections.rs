@@ -40,7 +40,7 @@ async fn round(m: &SessionManager, cookie: &Arc<String>) -> f64 {
         let (m, cookie) = (m.clone(), cookie.clone());
         tasks.push(tokio::spawn(async move {
             for _ in 0..REQUESTS_PER_CLIENT {
-                let s = m.session_for_request([cookie.as_bytes()], None);
+                let s = m.session_for_request([cookie.as_bytes()]);
                 s.user().await.expect("a read succeeds");
                 s.finish().await;
             }

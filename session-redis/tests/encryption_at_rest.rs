@@ -25,12 +25,12 @@ async fn secrets_are_sealed_and_key_rotation_keeps_them_readable() {
     let config = || SessionConfig::builder(ring.clone()).build().unwrap();
     let old = SessionManager::new(Arc::new(store(&h, &[[1; 32]]).await), config());
 
-    let s = old.session_for_request([], None);
+    let s = old.session_for_request([]);
     s.insert("oauth_token", "ya29.very-secret-token")
         .await
         .unwrap();
     s.increment("visits", 1).await.unwrap();
-    let cookie = s.finish().await.set_cookie.unwrap();
+    let cookie = s.finish().await.set_cookie().map(str::to_owned).unwrap();
     let cookie = cookie.split(';').next().unwrap().to_owned();
 
     let dump = h.server.cli(&["--scan"]).unwrap();
@@ -44,7 +44,7 @@ async fn secrets_are_sealed_and_key_rotation_keeps_them_readable() {
 
     // A new key in front: old values still open, new values use the new key.
     let rotated = SessionManager::new(Arc::new(store(&h, &[[2; 32], [1; 32]]).await), config());
-    let s = rotated.session_for_request([cookie.as_bytes()], None);
+    let s = rotated.session_for_request([cookie.as_bytes()]);
     assert_eq!(
         s.get::<String>("oauth_token").await.unwrap().as_deref(),
         Some("ya29.very-secret-token")
@@ -60,7 +60,7 @@ async fn secrets_are_sealed_and_key_rotation_keeps_them_readable() {
     // The old key retired: what it sealed no longer opens, and the session
     // is reported corrupt rather than silently emptied.
     let retired = SessionManager::new(Arc::new(store(&h, &[[2; 32]]).await), config());
-    let s = retired.session_for_request([cookie.as_bytes()], None);
+    let s = retired.session_for_request([cookie.as_bytes()]);
     let err = s.get::<String>("refresh").await.unwrap_err();
     assert!(
         matches!(err, SessionError::Store(StoreFailure::Corrupt(_))),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis_harness::raw_command;
-use session_core::testkit::FaultyStore;
+use session_core::store::testkit::FaultyStore;
 use session_core::{
     KeyRing, LimitPolicy, Metadata, PageRequest, SessionConfig, SessionManager, SessionStore,
     StoreFailure, UserId, UserLimit,
@@ -33,21 +33,21 @@ fn cookie_of(set_cookie: Option<String>) -> String {
 async fn mixed_workload(m: &SessionManager) -> Vec<String> {
     let mut cookies = Vec::new();
     for i in 0..3 {
-        let s = m.session_for_request([], None);
+        let s = m.session_for_request([]);
         s.insert("cart", vec![1, 2, 3]).await.unwrap();
-        cookies.push(cookie_of(s.finish().await.set_cookie));
-        let s = m.session_for_request([cookies.last().unwrap().as_bytes()], None);
+        cookies.push(cookie_of(s.finish().await.set_cookie().map(str::to_owned)));
+        let s = m.session_for_request([cookies.last().unwrap().as_bytes()]);
         s.login(UserId::new(format!("user-{}", i % 2)).unwrap())
             .await
             .unwrap();
         s.increment("counter", 1).await.unwrap();
-        cookies.push(cookie_of(s.finish().await.set_cookie));
+        cookies.push(cookie_of(s.finish().await.set_cookie().map(str::to_owned)));
     }
-    let s = m.session_for_request([cookies.last().unwrap().as_bytes()], None);
+    let s = m.session_for_request([cookies.last().unwrap().as_bytes()]);
     s.rotate().await.unwrap();
     s.insert("after", "rotation").await.unwrap();
-    cookies.push(cookie_of(s.finish().await.set_cookie));
-    let s = m.session_for_request([cookies[1].as_bytes()], None);
+    cookies.push(cookie_of(s.finish().await.set_cookie().map(str::to_owned)));
+    let s = m.session_for_request([cookies[1].as_bytes()]);
     s.logout().await.unwrap();
     s.finish().await;
     let alice = UserId::new("alice").unwrap();
@@ -248,7 +248,7 @@ async fn a_stopped_redis_fails_within_the_deadline_and_the_store_recovers() {
             "took {:?}",
             started.elapsed()
         );
-        let s = m.session_for_request([], None);
+        let s = m.session_for_request([]);
         assert!(s.login(alice.clone()).await.is_err());
     }
     h.server.restart().unwrap();
@@ -273,7 +273,7 @@ async fn a_stopped_redis_fails_within_the_deadline_and_the_store_recovers() {
 async fn a_session_with_three_small_values_costs_little_memory() {
     let h = Standalone::start();
     let m = manager(Arc::new(h.redis_store().await));
-    let s = m.session_for_request([], None);
+    let s = m.session_for_request([]);
     s.login(UserId::new("alice").unwrap()).await.unwrap();
     s.insert("theme", "dark").await.unwrap();
     s.insert("counter", 42).await.unwrap();

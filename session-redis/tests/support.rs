@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use redis_harness::{Server, raw_command};
-use session_core::testkit::Harness;
+use session_core::store::testkit::Harness;
 use session_core::{SessionKey, SessionStore};
 use session_redis::{RedisStore, RedisStoreBuilder};
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use session_core::testkit::FaultyStore;
+use session_core::store::testkit::FaultyStore;
 use session_core::{
     ExpiryPolicy, KeyRing, LimitPolicy, ManualClock, MemoryStore, SessionConfig,
     SessionConfigBuilder, SessionManager, SessionStore, UserLimit,

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use session_core::testkit::{Harness, MemoryHarness};
+use session_core::store::testkit::{Harness, MemoryHarness};
 use session_core::{
     Applied, CreateError, Created, Delta, EndReason, LimitPolicy, Loaded, NewSession, Page,
     PageRequest, PublicId, RotateError, Rotation, SessionKey, SessionStore, SessionSummary,

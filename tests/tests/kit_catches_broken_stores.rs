@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use session_core::testkit::{self, Harness};
+use session_core::store::testkit::{self, Harness};
 use session_tests::{BrokenHarness, Fault};
 
 /// Runs `check` against a store with `fault`, up to `tries` times, and

@@ -10,8 +10,9 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use session_core::{MemoryStore, SessionStore, SessionKey};
-//! use session_core::testkit::Harness;
+//! use session_core::MemoryStore;
+//! use session_core::store::{SessionKey, SessionStore};
+//! use session_core::store::testkit::Harness;
 //!
 //! /// Makes one fresh store per check.
 //! #[derive(Default)]
@@ -44,10 +45,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::{SessionKey, SessionStore};
+use crate::store::{SessionKey, SessionStore};
 
 pub use checks::*;
-pub use wrappers::{CountingStore, FaultyStore};
+pub use wrappers::FaultyStore;
 
 /// How the kit gets a store to check.
 #[async_trait]
@@ -155,9 +156,9 @@ macro_rules! __testkit_emit_tests {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
-                let harness: ::std::sync::Arc<dyn $crate::testkit::Harness> =
+                let harness: ::std::sync::Arc<dyn $crate::store::testkit::Harness> =
                     ::std::sync::Arc::new($harness);
-                $crate::testkit::$name(harness).await;
+                $crate::store::testkit::$name(harness).await;
             }
         )*
     };
@@ -168,9 +169,9 @@ macro_rules! __testkit_emit_tests {
 macro_rules! __testkit_emit_list {
     (() $($name:ident)*) => {
         vec![$(
-            $crate::testkit::Check {
+            $crate::store::testkit::Check {
                 name: stringify!($name),
-                run: |h| Box::pin($crate::testkit::$name(h)),
+                run: |h| Box::pin($crate::store::testkit::$name(h)),
             },
         )*]
     };
@@ -180,7 +181,7 @@ macro_rules! __testkit_emit_list {
 /// fresh harness from `$harness` (an expression that makes a [`Harness`]).
 ///
 /// ```ignore
-/// session_core::conformance_tests!(session_core::testkit::MemoryHarness::default());
+/// session_core::conformance_tests!(session_core::store::testkit::MemoryHarness::default());
 /// ```
 #[macro_export]
 macro_rules! conformance_tests {

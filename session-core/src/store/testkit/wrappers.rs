@@ -7,13 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use async_trait::async_trait;
 
 use crate::store::{
-    Applied, Created, Loaded, NewSession, Page, PageRequest, Rotation, SessionStore, StoreContext,
-    UserKey,
+    Applied, CreateError, Created, Delta, Loaded, NewSession, Page, PageRequest, RotateError,
+    Rotation, SessionKey, SessionStore, StoreContext, UpdateError, UserKey,
 };
-use crate::{
-    CreateError, Delta, EndReason, PublicId, RotateError, SessionKey, SessionSummary, StoreFailure,
-    UpdateError, UserLimit,
-};
+use crate::{EndReason, PublicId, SessionSummary, StoreFailure, UserLimit};
 
 /// Wraps a store, counting every call and, when switched off, failing every
 /// call with [`StoreFailure::Unavailable`] without reaching the store (as a
@@ -24,9 +21,6 @@ pub struct FaultyStore {
     calls: AtomicU64,
     down: AtomicBool,
 }
-
-/// The same wrapper, named for the checks that only count calls.
-pub type CountingStore = FaultyStore;
 
 #[derive(Debug, thiserror::Error)]
 #[error("the store was switched off by the conformance kit")]

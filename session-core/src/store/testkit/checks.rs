@@ -10,12 +10,15 @@ use std::time::Duration;
 use tokio::sync::Barrier;
 
 use super::{FaultyStore, Harness};
-use crate::store::{Loaded, NewSession, PageRequest, Rotation, SessionStore};
+use crate::adapter::ResponseUpdate;
+use crate::store::{
+    CreateError, Delta, Loaded, NewSession, PageRequest, RotateError, Rotation, SessionStore,
+    SlotTag, StoreContext, UpdateError,
+};
 use crate::{
-    Clock, CreateError, Delta, EndReason, Ending, ExpiryPolicy, KeyRing, LimitPolicy, LoginOutcome,
-    ManualClock, Metadata, PublicId, ResponseUpdate, RotateError, Session, SessionConfig,
-    SessionConfigBuilder, SessionError, SessionId, SessionManager, SlotTag, StoreFailure,
-    Timestamp, UpdateError, UserId, UserLimit,
+    Clock, EndReason, Ending, ExpiryPolicy, KeyRing, LimitPolicy, LoginOutcome, ManualClock,
+    Metadata, PublicId, Session, SessionConfig, SessionConfigBuilder, SessionError, SessionId,
+    SessionManager, StoreFailure, Timestamp, UserId, UserLimit,
 };
 
 /// 2026-01-01T00:00:00Z: every check starts its clock here.
@@ -74,8 +77,24 @@ impl Kit {
         &*self.probe
     }
 
+    /// The context the manager's store calls run under now.
+    fn cx(&self) -> StoreContext {
+        let expiry = self.manager.config().expiry();
+        StoreContext {
+            now: self.clock.now(),
+            ended_retention: expiry.ended_retention(),
+            refresh_threshold: expiry.refresh_threshold(),
+        }
+    }
+
+    /// The `Cookie` header a browser holding `sid` sends.
+    fn cookie_for(&self, sid: &SessionId) -> String {
+        let name = self.manager.config().cookie().cookie_name();
+        format!("{name}={}", sid.expose_secret())
+    }
+
     async fn load(&self, id: &SessionId) -> Loaded {
-        let cx = self.manager.store_context();
+        let cx = self.cx();
         self.store()
             .load(&id.storage_key(), &cx)
             .await
@@ -133,12 +152,12 @@ impl Browser {
     fn request(&self) -> Session {
         let cookie = self.cookie();
         self.manager
-            .session_for_request(cookie.as_deref().map(str::as_bytes), None)
+            .session_for_request(cookie.as_deref().map(str::as_bytes))
     }
 
     async fn finish(&self, session: &Session) -> ResponseUpdate {
         let update = session.finish().await;
-        if let Some(h) = &update.set_cookie {
+        if let Some(h) = update.set_cookie() {
             self.set_cookie_header(h);
         }
         update
@@ -172,9 +191,9 @@ impl Browser {
         s.insert(key, value).await.expect("insert succeeds");
         let u = self.finish(&s).await;
         assert!(
-            u.error.is_none(),
+            u.error().is_none(),
             "saving an active session failed: {:?}",
-            u.error
+            u.error()
         );
     }
 
@@ -195,8 +214,7 @@ fn assert_reason(ending: Option<Ending>, want: &EndReason, guarantee: &str) {
 
 fn is_removal(update: &ResponseUpdate) -> bool {
     update
-        .set_cookie
-        .as_deref()
+        .set_cookie()
         .is_some_and(|c| c.contains("Max-Age=0"))
 }
 
@@ -322,7 +340,7 @@ pub async fn g01_starsessions_race_load_logout_save(h: Arc<dyn Harness>) {
         .await
         .expect("B's insert is in memory only");
     let update = b.finish(&slow).await;
-    match &update.error {
+    match &update.error() {
         Some(SessionError::Ended(e)) => assert_eq!(e.reason, EndReason::Logout, "G1"),
         other => panic!("G1: B's save after logout must be refused as ended, got {other:?}"),
     }
@@ -337,7 +355,7 @@ pub async fn g01_starsessions_race_load_logout_save(h: Arc<dyn Harness>) {
     );
     let c = k
         .manager
-        .session_for_request([format!("sid={}", sid.expose_secret()).as_bytes()], None);
+        .session_for_request([k.cookie_for(&sid).as_bytes()]);
     assert_eq!(
         c.user().await.expect("load"),
         None,
@@ -361,7 +379,7 @@ pub async fn g01_ended_sessions_refuse_every_write(h: Arc<dyn Harness>) {
             .await
             .expect("revoke")
     );
-    let cx = k.manager.store_context();
+    let cx = k.cx();
     let key = sid.storage_key();
     let mut delta = Delta::default();
     delta.data.insert("x".into(), Some("1".into()));
@@ -546,8 +564,8 @@ pub async fn g02_overlapping_saves_keep_both_keys(h: Arc<dyn Harness>) {
     first.insert("a", 1).await.expect("insert");
     second.insert("b", 2).await.expect("insert");
     second.remove("keep").await.expect("remove");
-    assert!(a.finish(&first).await.error.is_none());
-    assert!(a.finish(&second).await.error.is_none());
+    assert!(a.finish(&first).await.error().is_none());
+    assert!(a.finish(&second).await.error().is_none());
     assert_eq!(
         a.get("a").await,
         Some(1.into()),
@@ -625,7 +643,7 @@ pub async fn g03_increment_is_one_call_and_refused_when_ended(h: Arc<dyn Harness
     assert_eq!(s.increment("n", 1).await.expect("increment"), 1, "G3");
     assert_eq!(s.increment("n", 41).await.expect("increment"), 42, "G3");
     let u = a.finish(&s).await;
-    assert!(u.error.is_none() && u.set_cookie.is_none());
+    assert!(u.error().is_none() && u.set_cookie().is_none());
     assert_eq!(
         k.probe.calls() - before,
         2,
@@ -975,7 +993,7 @@ pub async fn g06_rotation_moves_everything_and_ends_the_old_id(h: Arc<dyn Harnes
     s.rotate().await.expect("rotate");
     let u = a.finish(&s).await;
     assert!(
-        u.set_cookie.is_some() && !is_removal(&u),
+        u.set_cookie().is_some() && !is_removal(&u),
         "G6: rotation sends the new cookie"
     );
     let new = a.sid();
@@ -1088,8 +1106,8 @@ pub async fn g06_racing_rotations_one_winner(h: Arc<dyn Harness>) {
     );
     a.finish(&first).await;
     assert!(
-        is_removal(&b.finish(&second).await),
-        "G6: the loser's cookie is removed"
+        b.finish(&second).await.set_cookie().is_none(),
+        "G1: the loser's response changes no cookie (its browser may already hold the winner's)"
     );
     assert_eq!(
         k.manager.count_active().await.expect("count"),
@@ -1352,7 +1370,7 @@ pub async fn g08_every_reason_is_kept_then_forgotten(h: Arc<dyn Harness>) {
         assert_reason(e, reason, "G8");
         let c = k
             .manager
-            .session_for_request([format!("sid={}", sid.expose_secret()).as_bytes()], None);
+            .session_for_request([k.cookie_for(sid).as_bytes()]);
         assert_eq!(
             c.ended().await.expect("load").map(|e| e.reason),
             Some(reason.clone()),
@@ -1394,7 +1412,7 @@ pub async fn g09_store_down_fails_closed(h: Arc<dyn Harness>) {
     );
     let u = a.finish(&s).await;
     assert!(
-        u.set_cookie.is_none(),
+        u.set_cookie().is_none(),
         "G9: no cookie change while the store is down"
     );
     let fresh = k.browser();
@@ -1431,12 +1449,12 @@ pub async fn g09_store_failing_mid_request_writes_nothing(h: Arc<dyn Harness>) {
     k.probe.set_down(true);
     let u = a.finish(&s).await;
     assert!(
-        matches!(u.error, Some(SessionError::Store(_))),
+        matches!(u.error(), Some(SessionError::Store(_))),
         "G9: the failed save is reported, got {:?}",
-        u.error
+        u.error()
     );
     assert!(
-        u.set_cookie.is_none(),
+        u.set_cookie().is_none(),
         "G9: no cookie change on a failed save"
     );
     k.probe.set_down(false);
@@ -1457,7 +1475,7 @@ pub async fn g09_corrupt_record_is_reported_not_replaced(h: Arc<dyn Harness>) {
         );
         return;
     }
-    let cx = k.manager.store_context();
+    let cx = k.cx();
     let r = k.store().load(&sid.storage_key(), &cx).await;
     assert!(
         matches!(r, Err(StoreFailure::Corrupt(_))),
@@ -1474,7 +1492,7 @@ pub async fn g09_corrupt_record_is_reported_not_replaced(h: Arc<dyn Harness>) {
     assert!(s.insert("x", 2).await.is_err(), "G9");
     let u = a.finish(&s).await;
     assert!(
-        u.set_cookie.is_none(),
+        u.set_cookie().is_none(),
         "G9: a corrupt session's cookie is neither replaced nor removed"
     );
     let r = k.store().load(&sid.storage_key(), &cx).await;
@@ -1498,18 +1516,20 @@ pub async fn g10_bad_ids_cost_nothing(h: Arc<dyn Harness>) {
     if let Some(last) = tampered.last_mut() {
         *last = if *last == b'A' { b'B' } else { b'A' };
     }
+    let name = k.manager.config().cookie().cookie_name().into_owned();
+    let mut non_utf8 = format!("{name}=").into_bytes();
+    non_utf8.extend_from_slice(b"\xff\xfe\xfd");
     let bad: Vec<Vec<u8>> = vec![
-        b"sid=".to_vec(),
-        b"sid=hello".to_vec(),
-        format!("sid={}", forged.expose_secret()).into_bytes(),
+        format!("{name}=").into_bytes(),
+        format!("{name}=hello").into_bytes(),
+        k.cookie_for(&forged).into_bytes(),
         tampered,
-        format!("sid={}", "A".repeat(5000)).into_bytes(),
-        b"sid=\xff\xfe\xfd".to_vec(),
-        format!("{good}; {good}").into_bytes(),
+        format!("{name}={}", "A".repeat(5000)).into_bytes(),
+        non_utf8,
     ];
     let before = k.probe.calls();
     for header in &bad {
-        let s = k.manager.session_for_request([header.as_slice()], None);
+        let s = k.manager.session_for_request([header.as_slice()]);
         assert_eq!(
             s.user().await.expect("no store call, no error"),
             None,
@@ -1519,10 +1539,19 @@ pub async fn g10_bad_ids_cost_nothing(h: Arc<dyn Harness>) {
         let u = s.finish().await;
         assert!(is_removal(&u), "G10: a refused cookie must be removed");
     }
+    // Cookie tossing: no session, and no removal (a host-only removal
+    // would leave the browser holding only the planted cookie).
+    let tossed = format!("{good}; {good}");
+    let s = k.manager.session_for_request([tossed.as_bytes()]);
+    assert_eq!(s.user().await.expect("no error"), None, "G10: tossing");
+    assert!(
+        s.finish().await.set_cookie().is_none(),
+        "G10: duplicated cookies get no cookie change"
+    );
     let untouched = a.request();
     let u = untouched.finish().await;
     assert!(
-        u.set_cookie.is_none(),
+        u.set_cookie().is_none(),
         "G10: an untouched session sends no cookie"
     );
     assert_eq!(

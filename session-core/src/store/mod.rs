@@ -1,4 +1,6 @@
-//! The [`SessionStore`] trait: the contract every backend keeps.
+//! For store authors: the [`SessionStore`] trait, the contract every
+//! backend keeps, with its request and reply types and errors, and (feature
+//! `testkit`) the conformance kit that checks a store against it.
 //!
 //! The trait has one operation per change, never a generic `save`: `create`
 //! refuses a duplicate, `apply` and `increment` refuse an ended or unknown
@@ -9,7 +11,7 @@
 //! Stores never read a clock: [`StoreContext::now`] is the time. They never
 //! see a session id either, only its [`SessionKey`].
 //!
-//! The conformance kit (`session_core::testkit`, feature `testkit`) checks a
+//! The conformance kit (`session_core::store::testkit`, feature `testkit`) checks a
 //! store against this contract; run it against any store you write.
 //!
 //! # Invariants a store keeps
@@ -24,16 +26,24 @@
 //! * A signed-in session is listed in its user's index until it ends or
 //!   expires; every user-scoped operation is exact at `now`.
 
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::delta::Delta;
+pub use crate::delta::Delta;
+pub use crate::error::{BoxedCause, CreateError, RotateError, UpdateError};
+pub use crate::expiry::{idle_deadline, refresh_due};
+pub use crate::id::{SessionKey, SlotTag};
+pub use crate::record::FORMAT_VERSION;
+
 use crate::ending::{EndReason, Ending};
-use crate::error::{CreateError, RotateError, StoreFailure, UpdateError};
-use crate::id::{PublicId, SessionKey, SlotTag};
+use crate::error::StoreFailure;
+use crate::id::PublicId;
 use crate::limit::UserLimit;
 use crate::record::{Metadata, SessionRecord, SessionSummary};
 use crate::time::Timestamp;

@@ -1,0 +1,241 @@
+//! For adapter authors: the two ends of a request, as data, so that a
+//! framework adapter only converts types.
+//!
+//! * [`begin_request`] takes the request's method and a [`HeaderLookup`]
+//!   over its headers. It applies the CSRF guard ([`crate::CsrfGuard`]) and
+//!   returns either the lazy [`Session`] handle (no store call yet) or the
+//!   answer to send instead ([`HttpError`]: 403 or 415), before the handler
+//!   runs.
+//! * After the handler, [`Session::finish`] returns a [`ResponseUpdate`]:
+//!   the headers to append ([`ResponseUpdate::headers`]: `Set-Cookie`, or
+//!   the id header for non-browser clients) and an optional replacement
+//!   answer ([`ResponseUpdate::replacement`]: 503 when the final save
+//!   failed in the store, 401 when it was refused because the session ended
+//!   meanwhile).
+//! * [`HttpError::not_installed`] is the answer of an extractor that finds
+//!   no session because the adapter's middleware is missing on the route.
+//!
+//! Every answer is a status, [`HttpError::CONTENT_TYPE`] and
+//! [`HttpError::body`]: adapters need one function that turns an
+//! [`HttpError`] into their framework's response.
+//!
+//! # Writing an adapter
+//!
+//! 1. Implement [`HeaderLookup`] for the framework's header map.
+//! 2. In the middleware, call [`begin_request`]; on `Err`, answer it and
+//!    skip the handler; on `Ok`, put the handle where extractors find it.
+//! 3. Run the handler, then call [`Session::finish`].
+//! 4. If [`ResponseUpdate::replacement`] is `Some`, answer that instead.
+//! 5. Append every [`ResponseUpdate::headers`] pair to the response.
+//!
+//! Here is a complete adapter over plain [`http`](https://docs.rs/http)
+//! types, with a handler as an async function:
+//!
+//! ```
+//! use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+//! use session_core::adapter::{begin_request, HeaderLookup};
+//! use session_core::{HttpError, KeyRing, MemoryStore, Session, SessionConfig, SessionManager};
+//! use std::sync::Arc;
+//!
+//! /// Step 1: the framework's headers, as core reads them.
+//! struct Headers<'a>(&'a HeaderMap);
+//!
+//! impl HeaderLookup for Headers<'_> {
+//!     fn values(&self, name: &str) -> Vec<&[u8]> {
+//!         self.0.get_all(name).iter().map(HeaderValue::as_bytes).collect()
+//!     }
+//! }
+//!
+//! fn answer(e: &HttpError) -> Response<String> {
+//!     let mut r = Response::new(e.body());
+//!     *r.status_mut() = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+//!     r.headers_mut().insert("content-type", HeaderValue::from_static(HttpError::CONTENT_TYPE));
+//!     r
+//! }
+//!
+//! /// Steps 2 to 5: the middleware around one handler.
+//! async fn serve<F, Fut>(manager: &SessionManager, req: Request<String>, handler: F) -> Response<String>
+//! where
+//!     F: FnOnce(Session, Request<String>) -> Fut,
+//!     Fut: std::future::Future<Output = Response<String>>,
+//! {
+//!     let session = match begin_request(manager, req.method().as_str(), &Headers(req.headers())) {
+//!         Ok(session) => session,
+//!         Err(refused) => return answer(&refused),
+//!     };
+//!     let mut response = handler(session.clone(), req).await;
+//!     let update = session.finish().await;
+//!     if let Some(replacement) = update.replacement() {
+//!         response = answer(&replacement);
+//!     }
+//!     for (name, value) in update.headers() {
+//!         if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+//!             response.headers_mut().append(n, v);
+//!         }
+//!     }
+//!     response
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let config = SessionConfig::builder(KeyRing::generate()).build().unwrap();
+//! let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
+//! let login = Request::post("/login").header("host", "app.example").body(String::new()).unwrap();
+//! let response = serve(&manager, login, |session, _| async move {
+//!     session.login(session_core::UserId::new("alice").unwrap()).await.unwrap();
+//!     Response::new("signed in".to_owned())
+//! })
+//! .await;
+//! assert!(response.headers()["set-cookie"].to_str().unwrap().starts_with("__Host-sid="));
+//!
+//! // A cross-site form post is refused before the handler runs.
+//! let forged = Request::post("/logout")
+//!     .header("sec-fetch-site", "cross-site")
+//!     .body(String::new())
+//!     .unwrap();
+//! let response = serve(&manager, forged, |_, _| async { unreachable!() }).await;
+//! assert_eq!(response.status(), 403);
+//! # }
+//! ```
+
+use crate::csrf::RequestFacts;
+use crate::error::SessionError;
+use crate::handle::Session;
+use crate::http::HttpError;
+use crate::manager::SessionManager;
+
+/// A request's headers, as core reads them. Implement it for your
+/// framework's header map.
+pub trait HeaderLookup {
+    /// Every value of the header `name` (given in ASCII lowercase), in the
+    /// order received; empty when the header is absent.
+    fn values(&self, name: &str) -> Vec<&[u8]>;
+}
+
+/// Headers as a list of `(name, value)` pairs (names compared without
+/// case), for tests and for frameworks that keep headers that way.
+///
+/// ```
+/// use session_core::adapter::{begin_request, HeaderLookup};
+/// # use session_core::{KeyRing, MemoryStore, SessionConfig, SessionManager};
+/// # let manager = SessionManager::new(std::sync::Arc::new(MemoryStore::new()),
+/// #     SessionConfig::builder(KeyRing::generate()).build().unwrap());
+/// let headers = [("Origin", "https://evil.example"), ("Host", "app.example")];
+/// assert_eq!(headers.values("origin"), [b"https://evil.example"]);
+/// assert_eq!(begin_request(&manager, "POST", &headers).unwrap_err().status, 403);
+/// ```
+impl<N: AsRef<str>, V: AsRef<[u8]>> HeaderLookup for [(N, V)] {
+    fn values(&self, name: &str) -> Vec<&[u8]> {
+        self.iter()
+            .filter(|(n, _)| n.as_ref().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_ref())
+            .collect()
+    }
+}
+
+impl<N: AsRef<str>, V: AsRef<[u8]>, const K: usize> HeaderLookup for [(N, V); K] {
+    fn values(&self, name: &str) -> Vec<&[u8]> {
+        self.as_slice().values(name)
+    }
+}
+
+/// Starts a request: applies the CSRF guard, then reads the session id
+/// from the id header (when configured and present: a non-browser client)
+/// or from the `Cookie` headers. Touches no store.
+///
+/// `Err` is the answer to send instead of running the handler (403 or 415).
+pub fn begin_request<H: HeaderLookup + ?Sized>(
+    manager: &SessionManager,
+    method: &str,
+    headers: &H,
+) -> Result<Session, HttpError> {
+    let config = manager.config();
+    let first = |name: &str| headers.values(name).into_iter().next();
+    let content_type = first("content-type");
+    let has_body = match first("content-length") {
+        Some(n) => std::str::from_utf8(n)
+            .ok()
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .is_none_or(|n| n > 0),
+        // No length: a chunked body, or (HTTP/2) a body announced only by
+        // its type.
+        None => first("transfer-encoding").is_some() || content_type.is_some(),
+    };
+    config.csrf().check(&RequestFacts {
+        method,
+        host: first("host"),
+        origin: first("origin"),
+        fetch_site: first("sec-fetch-site"),
+        content_type,
+        has_body,
+    })?;
+    if let Some(value) = config.id_header().and_then(first) {
+        return Ok(manager.session_for_header_client(value));
+    }
+    Ok(manager.session_for_request(headers.values("cookie")))
+}
+
+/// What to change in the response, from [`Session::finish`].
+#[derive(Debug, Default)]
+pub struct ResponseUpdate {
+    headers: Vec<(String, String)>,
+    error: Option<SessionError>,
+}
+
+impl ResponseUpdate {
+    pub(crate) fn new(error: Option<SessionError>) -> Self {
+        ResponseUpdate {
+            headers: Vec::new(),
+            error,
+        }
+    }
+
+    pub(crate) fn push_cookie(&mut self, value: String) {
+        self.headers.push(("set-cookie".into(), value));
+    }
+
+    pub(crate) fn push_id_header(&mut self, name: &str, id: &str) {
+        self.headers.push((name.to_owned(), id.to_owned()));
+    }
+
+    /// Headers to append to the response: `(name, value)`, names in ASCII
+    /// lowercase. At most one: a `Set-Cookie` for a browser, or the id
+    /// header for a client that presented it.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// The `Set-Cookie` value to send, if any.
+    pub fn set_cookie(&self) -> Option<&str> {
+        self.value_of("set-cookie")
+    }
+
+    /// The id sent back in the id header `name`, if any.
+    pub fn id_header(&self, name: &str) -> Option<&str> {
+        self.value_of(&name.to_ascii_lowercase())
+    }
+
+    fn value_of(&self, name: &str) -> Option<&str> {
+        self.headers()
+            .find(|(n, _)| *n == name)
+            .map(|(_, value)| value)
+    }
+
+    /// What went wrong while saving at the end of the request, if anything.
+    /// With [`SessionError::Ended`] the save was refused because the session
+    /// ended meanwhile; with a store failure, nothing was written.
+    pub fn error(&self) -> Option<&SessionError> {
+        self.error.as_ref()
+    }
+
+    /// The answer to send instead of the handler's, if any: 503 when the
+    /// end-of-request save failed in the store (the handler's answer would
+    /// claim a change that was not stored), 401 when it was refused because
+    /// the session ended meanwhile.
+    pub fn replacement(&self) -> Option<HttpError> {
+        self.error.as_ref().and_then(|e| match e {
+            SessionError::Store(_) | SessionError::Ended(_) => Some(HttpError::from(e)),
+            _ => None,
+        })
+    }
+}

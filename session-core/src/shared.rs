@@ -1,0 +1,221 @@
+//! [`Shared`]: what the manager and every request handle share (the store,
+//! the configuration, the clock), and the one place where store calls are
+//! made.
+//!
+//! Each helper supplies the time context ([`StoreContext`]), derives the
+//! storage key from the id, and emits the lifecycle events (guarantee 12)
+//! exactly once: the success event that fits the operation, or the
+//! `store_failed` event. Callers never build a context, derive a key or
+//! emit an event themselves.
+
+use std::sync::Arc;
+
+use crate::config::SessionConfig;
+use crate::delta::Delta;
+use crate::ending::EndReason;
+use crate::error::{CreateError, RotateError, StoreFailure, UpdateError};
+use crate::id::{PublicId, SessionId, SlotTag};
+use crate::lifecycle;
+use crate::limit::UserLimit;
+use crate::record::SessionSummary;
+use crate::store::{
+    Applied, Created, Loaded, NewSession, Page, PageRequest, Rotation, SessionStore, StoreContext,
+    UserKey,
+};
+use crate::time::Clock;
+use crate::user::UserId;
+
+/// The store, configuration and clock of one manager.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) config: SessionConfig,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// Reports a failed call once, with the operation's name.
+fn observe<T>(operation: &'static str, r: Result<T, StoreFailure>) -> Result<T, StoreFailure> {
+    if let Err(f) = &r {
+        lifecycle::store_failed(operation, None, f);
+    }
+    r
+}
+
+impl Shared {
+    /// The context a store call made now runs under.
+    pub(crate) fn cx(&self) -> StoreContext {
+        let expiry = self.config.expiry();
+        StoreContext {
+            now: self.clock.now(),
+            ended_retention: expiry.ended_retention(),
+            refresh_threshold: expiry.refresh_threshold(),
+        }
+    }
+
+    /// The user and the slot all of the user's sessions live in.
+    pub(crate) fn user_key(&self, user: &UserId) -> UserKey {
+        UserKey {
+            user: user.clone(),
+            slot: SlotTag::for_user(self.config.keys(), user),
+        }
+    }
+
+    /// A fresh id in `slot`.
+    pub(crate) fn new_id(&self, slot: SlotTag) -> SessionId {
+        SessionId::generate(self.config.keys(), slot)
+    }
+
+    pub(crate) async fn load(&self, id: &SessionId) -> Result<Loaded, StoreFailure> {
+        let r = self.store.load(&id.storage_key(), &self.cx()).await;
+        observe("load", r)
+    }
+
+    /// Creates `new` (signed in when `new.user` is set, under `limit`).
+    pub(crate) async fn create(
+        &self,
+        new: NewSession,
+        limit: UserLimit,
+    ) -> Result<Created, CreateError> {
+        let signed_in = new.user.is_some();
+        let r = self.store.create(new, limit, &self.cx()).await;
+        match &r {
+            Ok(created) => {
+                lifecycle::created(&created.record.public_id, signed_in);
+                if signed_in {
+                    lifecycle::signed_in(&created.record.public_id, &created.evicted);
+                }
+            }
+            Err(CreateError::Store(f)) => lifecycle::store_failed("create", None, f),
+            Err(_) => {}
+        }
+        r
+    }
+
+    pub(crate) async fn apply(
+        &self,
+        id: &SessionId,
+        delta: &Delta,
+        public_id: &PublicId,
+    ) -> Result<Applied, UpdateError> {
+        let r = self.store.apply(&id.storage_key(), delta, &self.cx()).await;
+        if let Err(UpdateError::Store(f)) = &r {
+            lifecycle::store_failed("apply", Some(public_id), f);
+        }
+        r
+    }
+
+    pub(crate) async fn increment(
+        &self,
+        id: &SessionId,
+        field: &str,
+        by: i64,
+    ) -> Result<i64, UpdateError> {
+        let r = self
+            .store
+            .increment(&id.storage_key(), field, by, &self.cx())
+            .await;
+        if let Err(UpdateError::Store(f)) = &r {
+            lifecycle::store_failed("increment", None, f);
+        }
+        r
+    }
+
+    pub(crate) async fn rotate(&self, rotation: Rotation) -> Result<Created, RotateError> {
+        let signed_in = rotation.sign_in.is_some();
+        let r = self.store.rotate(rotation, &self.cx()).await;
+        match &r {
+            Ok(created) => {
+                lifecycle::rotated(&created.record.public_id);
+                if signed_in {
+                    lifecycle::signed_in(&created.record.public_id, &created.evicted);
+                }
+            }
+            Err(RotateError::Store(f)) => lifecycle::store_failed("rotate", None, f),
+            Err(_) => {}
+        }
+        r
+    }
+
+    /// Ends the session `id`; its public id if an active session ended.
+    pub(crate) async fn invalidate(
+        &self,
+        id: &SessionId,
+        reason: EndReason,
+    ) -> Result<Option<PublicId>, StoreFailure> {
+        let r = self
+            .store
+            .invalidate(&id.storage_key(), reason.clone(), &self.cx())
+            .await;
+        let ended = observe("invalidate", r)?;
+        if let Some(p) = &ended {
+            lifecycle::ended(p, &reason);
+        }
+        Ok(ended)
+    }
+
+    pub(crate) async fn revoke_device(
+        &self,
+        user: &UserId,
+        public_id: &PublicId,
+        reason: EndReason,
+    ) -> Result<bool, StoreFailure> {
+        let r = self
+            .store
+            .revoke_by_public_id(&self.user_key(user), public_id, reason.clone(), &self.cx())
+            .await;
+        let ended = observe("revoke", r)?;
+        if ended {
+            lifecycle::ended(public_id, &reason);
+        }
+        Ok(ended)
+    }
+
+    pub(crate) async fn revoke_all(
+        &self,
+        user: &UserId,
+        except: Option<&PublicId>,
+    ) -> Result<u64, StoreFailure> {
+        let reason = EndReason::RevokeAll;
+        let r = self
+            .store
+            .revoke_all(&self.user_key(user), except, reason.clone(), &self.cx())
+            .await;
+        let ended = observe("revoke_all", r)?;
+        for p in &ended {
+            lifecycle::ended(p, &reason);
+        }
+        lifecycle::revoked_all(ended.len() as u64);
+        Ok(ended.len() as u64)
+    }
+
+    pub(crate) async fn list_user_sessions(
+        &self,
+        user: &UserId,
+    ) -> Result<Vec<SessionSummary>, StoreFailure> {
+        let r = self
+            .store
+            .list_user_sessions(&self.user_key(user), &self.cx())
+            .await;
+        observe("list", r)
+    }
+
+    pub(crate) async fn count_user_sessions(&self, user: &UserId) -> Result<u64, StoreFailure> {
+        let r = self
+            .store
+            .count_user_sessions(&self.user_key(user), &self.cx())
+            .await;
+        observe("count_user", r)
+    }
+
+    pub(crate) async fn count_active(&self) -> Result<u64, StoreFailure> {
+        observe("count_active", self.store.count_active(&self.cx()).await)
+    }
+
+    pub(crate) async fn count_active_users(&self) -> Result<u64, StoreFailure> {
+        observe("count_users", self.store.count_active_users(&self.cx()).await)
+    }
+
+    pub(crate) async fn active_users(&self, page: PageRequest) -> Result<Page, StoreFailure> {
+        observe("active_users", self.store.active_users(page, &self.cx()).await)
+    }
+}
