@@ -5,11 +5,12 @@
 //! (rejects with 401, carrying why the session ended, when nobody is
 //! signed in).
 //!
-//! The layer only moves state between axum and `session-core`: it reads
-//! the `Cookie` headers into a lazy handle (no store call until the handler
-//! uses it), and after the handler it applies the handle's end state: the
-//! `Set-Cookie` to send, and core's replacement answer when the final save
-//! failed (503, store unavailable; 401, session ended meanwhile). Bodies
+//! The layer is glue only: it hands the request's method and headers to
+//! `session_core::adapter::begin_request` (which applies the CSRF guard
+//! and makes the lazy handle: no store call until the handler uses it),
+//! and after the handler it applies what `Session::finish` returns: the
+//! headers to append and, when the final save failed, core's replacement
+//! answer (503, store unavailable; 401, session ended meanwhile). Bodies
 //! never carry internals.
 //!
 //! ```
@@ -49,10 +50,11 @@ use std::task::{Context, Poll};
 
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
-use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+use http::header::CONTENT_TYPE;
 use http::request::Parts;
-use http::{HeaderName, HeaderValue, Request, StatusCode};
-use session_core::{HttpError, SessionError, SessionManager, UserId};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
+use session_core::adapter::{HeaderLookup, begin_request};
+use session_core::{HttpError, SessionError, SessionManager, StoreFailure, UserId};
 
 /// The tower layer that gives every request a session handle.
 #[derive(Debug, Clone)]
@@ -85,6 +87,18 @@ pub struct SessionService<S> {
     manager: SessionManager,
 }
 
+struct Headers<'a>(&'a HeaderMap);
+
+impl HeaderLookup for Headers<'_> {
+    fn values(&self, name: &str) -> Vec<&[u8]> {
+        self.0
+            .get_all(name)
+            .iter()
+            .map(HeaderValue::as_bytes)
+            .collect()
+    }
+}
+
 impl<S, B> tower_service::Service<Request<B>> for SessionService<S>
 where
     S: tower_service::Service<Request<B>, Response = Response> + Clone + Send + 'static,
@@ -100,54 +114,35 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let headers = request.headers();
-        let id_header = self
-            .manager
-            .config()
-            .id_header()
-            .and_then(|name| headers.get(name))
-            .map(HeaderValue::as_bytes);
-        let session = self.manager.session_for_request(
-            headers.get_all(COOKIE).iter().map(HeaderValue::as_bytes),
-            id_header,
-        );
+        let method = request.method().as_str();
+        let session = match begin_request(&self.manager, method, &Headers(request.headers())) {
+            Ok(session) => session,
+            Err(refused) => return Box::pin(async move { Ok(respond(&refused)) }),
+        };
         request.extensions_mut().insert(session.clone());
         // The clone that was made ready by poll_ready serves this request.
         let ready = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, ready);
         Box::pin(async move {
-            let response = inner.call(request).await?;
-            Ok(finish(&session, response).await)
+            let mut response = inner.call(request).await?;
+            let update = session.finish().await;
+            if let Some(replacement) = update.replacement() {
+                response = respond(&replacement);
+            }
+            for (name, value) in update.headers() {
+                if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+                    response.headers_mut().append(n, v);
+                }
+            }
+            Ok(response)
         })
     }
 }
 
-/// Applies the handle's end state to the response.
-async fn finish(session: &session_core::Session, mut response: Response) -> Response {
-    let update = session.finish().await;
-    if let Some(error) = update.replacement() {
-        response = error_response(&error);
-    }
-    if let Some(cookie) = update
-        .set_cookie
-        .and_then(|c| HeaderValue::from_str(&c).ok())
-    {
-        response.headers_mut().append(SET_COOKIE, cookie);
-    }
-    if let Some((name, value)) = update.id_header {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
-            response.headers_mut().insert(name, value);
-        }
-    }
-    response
-}
-
-fn error_response(error: &HttpError) -> Response {
+fn respond(error: &HttpError) -> Response {
     let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, [(CONTENT_TYPE, "application/json")], error.body()).into_response()
+    let content_type = [(CONTENT_TYPE, HttpError::CONTENT_TYPE)];
+    (status, content_type, error.body()).into_response()
 }
 
 /// The per-request session handle, as an extractor. Derefs to
@@ -167,12 +162,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     type Rejection = SessionRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<session_core::Session>()
-            .cloned()
+        let session = parts.extensions.get::<session_core::Session>().cloned();
+        session
             .map(Session)
-            .ok_or(SessionRejection::MissingLayer)
+            .ok_or_else(|| HttpError::not_installed().into())
     }
 }
 
@@ -198,42 +191,32 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
     }
 }
 
-/// Why a session extractor or operation failed, as a response.
+/// A session answer as a response: core's [`HttpError`] (401 with the
+/// reason, 409 limit, 503 store down, 500 layer missing, or the
+/// application's own). Handlers return it with `?`.
 #[derive(Debug, Clone)]
-pub enum SessionRejection {
-    /// The handler runs without [`SessionLayer`]: a wiring mistake (500).
-    MissingLayer,
-    /// A session answer: 401 with the reason, 409 limit, 503 store down.
-    Http(HttpError),
+pub struct SessionRejection(pub HttpError);
+
+impl From<HttpError> for SessionRejection {
+    fn from(e: HttpError) -> Self {
+        SessionRejection(e)
+    }
 }
 
 impl From<SessionError> for SessionRejection {
     fn from(e: SessionError) -> Self {
-        SessionRejection::Http(HttpError::from(&e))
+        SessionRejection(e.into())
     }
 }
 
-impl From<session_core::StoreFailure> for SessionRejection {
-    fn from(e: session_core::StoreFailure) -> Self {
-        SessionError::Store(e).into()
-    }
-}
-
-impl From<HttpError> for SessionRejection {
-    fn from(e: HttpError) -> Self {
-        SessionRejection::Http(e)
+impl From<StoreFailure> for SessionRejection {
+    fn from(e: StoreFailure) -> Self {
+        SessionRejection(e.into())
     }
 }
 
 impl IntoResponse for SessionRejection {
     fn into_response(self) -> Response {
-        match self {
-            SessionRejection::MissingLayer => error_response(&HttpError::new(
-                500,
-                "internal",
-                "the session layer is not installed on this route",
-            )),
-            SessionRejection::Http(e) => error_response(&e),
-        }
+        respond(&self.0)
     }
 }

@@ -304,7 +304,10 @@ mod tests {
         );
         // A Domain (or a narrower Path) rules the prefix out.
         let shared = c.clone().with_domain("example.com");
-        assert!(shared.removal().starts_with("sid=; ") && shared.removal().contains("Domain=example.com"));
+        assert!(
+            shared.removal().starts_with("sid=; ")
+                && shared.removal().contains("Domain=example.com")
+        );
         assert!(c.with_path("/app").removal().starts_with("sid=; "));
     }
 

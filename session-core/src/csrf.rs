@@ -124,7 +124,9 @@ impl CsrfGuard {
             }
             if let Some(origin) = r.origin {
                 if !self.origin_allowed(origin, r.host) {
-                    return Err(forbidden("a request from another origin may not change state"));
+                    return Err(forbidden(
+                        "a request from another origin may not change state",
+                    ));
                 }
             }
         }
@@ -168,7 +170,9 @@ fn is_json(content_type: Option<&[u8]>) -> bool {
         return false;
     };
     let essence = v.split(|&b| b == b';').next().unwrap_or_default();
-    essence.trim_ascii().eq_ignore_ascii_case(b"application/json")
+    essence
+        .trim_ascii()
+        .eq_ignore_ascii_case(b"application/json")
 }
 
 #[cfg(test)]
@@ -193,7 +197,11 @@ mod tests {
     #[test]
     fn cross_site_and_foreign_origins_are_refused() {
         let g = CsrfGuard::default();
-        assert_eq!(status(&g, &post()), 200, "no browser headers: not a browser");
+        assert_eq!(
+            status(&g, &post()),
+            200,
+            "no browser headers: not a browser"
+        );
         for (origin, want) in [
             (&b"https://app.example.com"[..], 200),
             (b"https://APP.example.com/", 200),
@@ -206,7 +214,12 @@ mod tests {
                 origin: Some(origin),
                 ..post()
             };
-            assert_eq!(status(&g, &r), want, "{:?}", String::from_utf8_lossy(origin));
+            assert_eq!(
+                status(&g, &r),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(origin)
+            );
         }
         let r = RequestFacts {
             fetch_site: Some(b"cross-site"),

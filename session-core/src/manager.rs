@@ -81,8 +81,11 @@ impl SessionManager {
         cookie_headers: impl IntoIterator<Item = &'a [u8]>,
     ) -> Session {
         let config = &self.shared.config;
-        let incoming =
-            IncomingId::from_cookies(&config.cookie().cookie_name(), config.keys(), cookie_headers);
+        let incoming = IncomingId::from_cookies(
+            &config.cookie().cookie_name(),
+            config.keys(),
+            cookie_headers,
+        );
         Session::new(self.shared.clone(), Client::Browser, incoming)
     }
 

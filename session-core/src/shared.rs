@@ -212,10 +212,16 @@ impl Shared {
     }
 
     pub(crate) async fn count_active_users(&self) -> Result<u64, StoreFailure> {
-        observe("count_users", self.store.count_active_users(&self.cx()).await)
+        observe(
+            "count_users",
+            self.store.count_active_users(&self.cx()).await,
+        )
     }
 
     pub(crate) async fn active_users(&self, page: PageRequest) -> Result<Page, StoreFailure> {
-        observe("active_users", self.store.active_users(page, &self.cx()).await)
+        observe(
+            "active_users",
+            self.store.active_users(page, &self.cx()).await,
+        )
     }
 }

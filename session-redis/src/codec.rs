@@ -10,9 +10,9 @@ use std::time::Duration;
 use redis::Value;
 
 use crate::encryption::{self, EncryptionKeys};
+use session_core::store::{Delta, FORMAT_VERSION};
 use session_core::{
-    Delta, EndReason, Ending, FORMAT_VERSION, Metadata, PublicId, SessionRecord, StoreFailure,
-    Timestamp, UserId,
+    EndReason, Ending, Metadata, PublicId, SessionRecord, StoreFailure, Timestamp, UserId,
 };
 
 /// The largest integer a Lua number holds exactly (2^53 - 1).

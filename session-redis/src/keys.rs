@@ -2,7 +2,7 @@
 
 use sha2::{Digest, Sha256};
 
-use session_core::{SessionKey, SlotTag, UserKey};
+use session_core::store::{SessionKey, SlotTag, UserKey};
 
 /// How many buckets sessions are spread over. Every instance must agree,
 /// so this is fixed: it is part of the key layout.

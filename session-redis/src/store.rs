@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::Value;
+use session_core::store::{
+    Applied, CreateError, Created, Delta, FORMAT_VERSION, Loaded, NewSession, RotateError,
+    Rotation, SessionKey, SessionStore, StoreContext, UpdateError, UserKey, idle_deadline,
+};
 use session_core::{
-    Applied, CreateError, Created, Delta, EndReason, FORMAT_VERSION, Loaded, NewSession, Page,
-    PageRequest, PublicId, RotateError, Rotation, SessionKey, SessionRecord, SessionStore,
-    SessionSummary, StoreContext, StoreFailure, Timestamp, UpdateError, UserId, UserKey, UserLimit,
-    idle_deadline,
+    EndReason, Page, PageRequest, PublicId, SessionRecord, SessionSummary, StoreFailure, Timestamp,
+    UserId, UserLimit,
 };
 
 use crate::codec::{self, at, ms};
@@ -144,7 +146,11 @@ impl RedisStore {
     }
 
     /// `keys`, then the analytics keys of the bucket of `slot`.
-    fn with_analytics(&self, mut keys: Vec<String>, slot: session_core::SlotTag) -> Vec<String> {
+    fn with_analytics(
+        &self,
+        mut keys: Vec<String>,
+        slot: session_core::store::SlotTag,
+    ) -> Vec<String> {
         keys.extend(self.keys.analytics(KeyLayout::bucket(slot)));
         keys
     }

@@ -55,7 +55,7 @@ async fn secrets_are_sealed_and_key_rotation_keeps_them_readable() {
         "integers stay clear for HINCRBY"
     );
     s.insert("refresh", "another-secret").await.unwrap();
-    assert!(s.finish().await.error.is_none());
+    assert!(s.finish().await.error().is_none());
 
     // The old key retired: what it sealed no longer opens, and the session
     // is reported corrupt rather than silently emptied.

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis_harness::raw_command;
+use session_core::store::SessionStore;
 use session_core::store::testkit::FaultyStore;
 use session_core::{
-    KeyRing, LimitPolicy, Metadata, PageRequest, SessionConfig, SessionManager, SessionStore,
-    StoreFailure, UserId, UserLimit,
+    KeyRing, LimitPolicy, Metadata, PageRequest, SessionConfig, SessionManager, StoreFailure,
+    UserId, UserLimit,
 };
 use support::Standalone;
 
@@ -212,7 +213,7 @@ async fn scripts_come_back_after_script_flush() {
     );
     assert!(matches!(
         m.get(&id).await.unwrap(),
-        session_core::Loaded::Active { .. }
+        session_core::store::Loaded::Active { .. }
     ));
     assert_eq!(m.count_user_sessions(&alice).await.unwrap(), 1);
 }

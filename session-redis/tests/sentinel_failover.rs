@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis_harness::raw_command;
-use session_core::{KeyRing, Loaded, Metadata, SessionConfig, SessionManager, UserId};
+use session_core::store::Loaded;
+use session_core::{KeyRing, Metadata, SessionConfig, SessionManager, UserId};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_follows_a_failover_without_a_restart() {

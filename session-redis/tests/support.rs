@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use redis_harness::{Server, raw_command};
 use session_core::store::testkit::Harness;
-use session_core::{SessionKey, SessionStore};
+use session_core::store::{SessionKey, SessionStore};
 use session_redis::{RedisStore, RedisStoreBuilder};
 
 /// The stores a harness made, each under its own key prefix.

@@ -1,4 +1,4 @@
-//! The demo contract (DEMO-CONTRACT.md) over real HTTP, written once.
+//! The demo API (`docs/demo-api.md`) over real HTTP, written once.
 //!
 //! A [`Launcher`] says how to start one framework's demo around a
 //! [`SessionManager`] on a loopback port; a [`StoreKind`] says which store
@@ -16,10 +16,11 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use session_core::store::SessionStore;
 use session_core::store::testkit::FaultyStore;
 use session_core::{
     ExpiryPolicy, KeyRing, LimitPolicy, ManualClock, MemoryStore, SessionConfig,
-    SessionConfigBuilder, SessionManager, SessionStore, UserLimit,
+    SessionConfigBuilder, SessionManager, UserLimit,
 };
 
 /// A demo running on a loopback port; stopped when dropped.
@@ -32,6 +33,9 @@ pub struct RunningDemo {
 
 /// How to start one framework's demo.
 pub trait Launcher: Send + Sync {
+    /// The demo's own configuration rules (the JSON-only CSRF rule).
+    fn configure(&self, builder: SessionConfigBuilder) -> SessionConfigBuilder;
+
     /// Serves the demo over `manager` on a free loopback port.
     fn start(&self, manager: SessionManager) -> Pin<Box<dyn Future<Output = RunningDemo> + Send>>;
 }
@@ -40,6 +44,10 @@ pub trait Launcher: Send + Sync {
 pub struct AxumDemo;
 
 impl Launcher for AxumDemo {
+    fn configure(&self, builder: SessionConfigBuilder) -> SessionConfigBuilder {
+        axum_demo::configure(builder)
+    }
+
     fn start(&self, manager: SessionManager) -> Pin<Box<dyn Future<Output = RunningDemo> + Send>> {
         Box::pin(async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -82,6 +90,8 @@ pub struct Env {
     pub probe: Arc<FaultyStore>,
     /// The demo's clock.
     pub clock: ManualClock,
+    /// The session cookie's name (`__Host-sid` with the defaults).
+    pub cookie_name: String,
     http: reqwest::Client,
     running: Option<RunningDemo>,
     _servers: Servers,
@@ -120,15 +130,17 @@ pub async fn start(
     };
     let probe = Arc::new(FaultyStore::new(store));
     let clock = ManualClock::starting_now();
-    let config = configure(SessionConfig::builder(KeyRing::generate()))
+    let config = configure(launcher.configure(SessionConfig::builder(KeyRing::generate())))
         .build()
         .expect("a valid configuration");
+    let cookie_name = config.cookie().cookie_name().into_owned();
     let manager = SessionManager::with_clock(probe.clone(), config, Arc::new(clock.clone()));
     let running = launcher.start(manager).await;
     Env {
         base: running.base.clone(),
         probe,
         clock,
+        cookie_name,
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -147,6 +159,8 @@ pub struct Answer {
     pub set_cookies: Vec<String>,
     /// The body as JSON (`Null` when empty or not JSON).
     pub json: Value,
+    /// Every response header.
+    pub headers: reqwest::header::HeaderMap,
 }
 
 /// A simulated browser with its own cookie jar (the session cookie only).
@@ -203,15 +217,35 @@ impl Browser {
         body: Option<String>,
         cookie: Option<String>,
     ) -> Answer {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        let mut headers = Vec::new();
+        if body.is_some() {
+            headers.push(("content-type", "application/json".to_owned()));
+        }
         if let Some(c) = cookie {
-            req = req.header("cookie", c);
+            headers.push(("cookie", c));
+        }
+        self.send_with(method, path, body, &headers).await
+    }
+
+    /// Sends with exactly these headers (no cookie from the jar), and keeps
+    /// what the answer sets.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+        headers: &[(&str, String)],
+    ) -> Answer {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        for (name, value) in headers {
+            req = req.header(*name, value);
         }
         if let Some(b) = body {
-            req = req.header("content-type", "application/json").body(b);
+            req = req.body(b);
         }
         let res = req.send().await.expect("the demo answers");
         let status = res.status();
+        let response_headers = res.headers().clone();
         let set_cookies: Vec<String> = res
             .headers()
             .get_all("set-cookie")
@@ -229,6 +263,7 @@ impl Browser {
             status,
             set_cookies,
             json,
+            headers: response_headers,
         }
     }
 
@@ -279,6 +314,10 @@ pub async fn routes_and_cookie_attributes(l: &dyn Launcher, kind: StoreKind) {
         assert!(login.json.get(field).is_some(), "login lacks {field}");
     }
     let cookie = &login.set_cookies[0];
+    assert!(
+        cookie.starts_with("__Host-sid="),
+        "with Secure and no Domain the name carries __Host-: {cookie}"
+    );
     for attr in ["HttpOnly", "SameSite=Lax", "Path=/", "Secure"] {
         assert!(cookie.contains(attr), "the cookie lacks {attr}: {cookie}");
     }
@@ -544,6 +583,16 @@ pub async fn rotation(l: &dyn Launcher, kind: StoreKind) {
     let stale = old.me().await;
     assert_eq!(stale.status, 401);
     assert_eq!(stale.json["reason"], "rotated");
+    assert!(
+        stale.set_cookies.is_empty(),
+        "an id ended by rotation gets no cookie change: {:?}",
+        stale.set_cookies
+    );
+    // A poll still carrying the old cookie after the rotation answered
+    // must not sign the browser out.
+    let poll = b.send_raw(Method::GET, "/api/me", None, old.cookie()).await;
+    assert!(poll.set_cookies.is_empty());
+    assert_eq!(b.me().await.status, 200, "the browser is still signed in");
 }
 
 /// The idle timeout set through /api/ttl expires the session.
@@ -578,13 +627,13 @@ pub async fn garbage_cookies(l: &dyn Launcher, kind: StoreKind) {
     let foreign = other.browser();
     foreign.login("alice", "elsewhere").await;
     let forged = foreign.cookie().expect("a cookie");
+    let name = &env.cookie_name;
     let before = env.probe.calls();
     for cookie in [
-        "sid=garbage".to_owned(),
+        format!("{name}=garbage"),
         forged,
-        format!("sid={}", "A".repeat(4000)),
-        format!("{good}; {good}"),
-        "sid=".to_owned(),
+        format!("{name}={}", "A".repeat(4000)),
+        format!("{name}="),
     ] {
         let a = b
             .send_raw(Method::GET, "/api/me", None, Some(cookie.clone()))
@@ -592,7 +641,153 @@ pub async fn garbage_cookies(l: &dyn Launcher, kind: StoreKind) {
         assert_eq!(a.status, 401, "cookie {cookie:.40}");
         assert!(removes_cookie(&a), "the bad cookie must be removed");
     }
+    // Cookie tossing: no session, and no removal.
+    let tossed = b
+        .send_raw(
+            Method::GET,
+            "/api/me",
+            None,
+            Some(format!("{good}; {good}")),
+        )
+        .await;
+    assert_eq!(tossed.status, 401);
+    assert!(
+        tossed.set_cookies.is_empty(),
+        "duplicated cookies get no removal: {:?}",
+        tossed.set_cookies
+    );
     assert_eq!(env.probe.calls(), before, "a bad cookie reached the store");
+}
+
+/// The CSRF rules: a cross-site or cross-origin state change gets 403, a
+/// body that is not JSON gets 415; both before any store call and with no
+/// cookie change. Same-origin requests and non-browser clients pass.
+pub async fn csrf_rules(l: &dyn Launcher, kind: StoreKind) {
+    let env = start(l, kind, |b| b).await;
+    let b = env.browser();
+    b.login("alice", "laptop").await;
+    let cookie = b.cookie().expect("a cookie");
+    let host = env.base.trim_start_matches("http://").to_owned();
+    let json = Some(r#"{"username":"mallory"}"#.to_owned());
+    let before = env.probe.calls();
+    let refused = [
+        (
+            "/api/logout-all",
+            None,
+            vec![("sec-fetch-site", "cross-site".to_owned())],
+            403,
+        ),
+        (
+            "/api/logout",
+            None,
+            vec![("origin", "http://evil.example".to_owned())],
+            403,
+        ),
+        (
+            "/api/logout",
+            None,
+            vec![("origin", "null".to_owned())],
+            403,
+        ),
+        // Another port of the same host is same-site but another origin.
+        (
+            "/api/logout",
+            None,
+            vec![("origin", "http://127.0.0.1:1".to_owned())],
+            403,
+        ),
+        // A plain HTML form (text/plain) cannot reach a JSON route.
+        (
+            "/api/login",
+            json.clone(),
+            vec![("content-type", "text/plain".to_owned())],
+            415,
+        ),
+        ("/api/ttl", Some(r#"{"seconds":1}"#.to_owned()), vec![], 415),
+    ];
+    for (path, body, mut headers, want) in refused {
+        headers.push(("cookie", cookie.clone()));
+        let a = b.send_with(Method::POST, path, body, &headers).await;
+        assert_eq!(a.status, want, "{path} with {headers:?}");
+        let code = if want == 403 {
+            "forbidden"
+        } else {
+            "unsupported_media_type"
+        };
+        assert_eq!(a.json["error"], code);
+        assert!(
+            a.set_cookies.is_empty(),
+            "a refused request changes no cookie"
+        );
+    }
+    assert_eq!(
+        env.probe.calls(),
+        before,
+        "a refused request reached the store"
+    );
+    assert_eq!(b.me().await.status, 200, "nothing changed");
+    // The page's own requests pass: same origin, JSON.
+    let ok = b
+        .send_with(
+            Method::POST,
+            "/api/ttl",
+            Some(r#"{"seconds":600}"#.to_owned()),
+            &[
+                ("cookie", cookie.clone()),
+                ("origin", format!("http://{host}")),
+                ("sec-fetch-site", "same-origin".to_owned()),
+                ("content-type", "application/json; charset=utf-8".to_owned()),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, 200, "{:?}", ok.json);
+}
+
+/// Non-browser clients: with `SESSION_ID_HEADER` set, a request carrying
+/// the header (even empty) gets its new id in that header and no cookie; a
+/// browser never gets the id in a header.
+pub async fn id_header_clients(l: &dyn Launcher, kind: StoreKind) {
+    let env = start(l, kind, |b| b.with_id_header("x-session-id")).await;
+    let api = env.browser();
+    let body = Some(r#"{"username":"robot"}"#.to_owned());
+    let json = ("content-type", "application/json".to_owned());
+    let login = api
+        .send_with(
+            Method::POST,
+            "/api/login",
+            body.clone(),
+            &[("x-session-id", String::new()), json.clone()],
+        )
+        .await;
+    assert_eq!(login.status, 200);
+    assert!(
+        login.set_cookies.is_empty(),
+        "a header client gets no cookie"
+    );
+    let id = login.headers["x-session-id"]
+        .to_str()
+        .expect("an ASCII id")
+        .to_owned();
+    let me = api
+        .send_with(
+            Method::GET,
+            "/api/me",
+            None,
+            &[("x-session-id", id.clone())],
+        )
+        .await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.json["user"], "robot");
+    assert!(me.headers.get("x-session-id").is_none() && me.set_cookies.is_empty());
+
+    let browser = env.browser();
+    let login = browser.login("alice", "laptop").await;
+    assert_eq!(login.status, 200);
+    assert_eq!(login.set_cookies.len(), 1);
+    assert!(
+        login.headers.get("x-session-id").is_none(),
+        "a browser never gets its id in a header"
+    );
 }
 
 /// The store down: 503 with no internals; back up: it works again.
@@ -629,7 +824,8 @@ macro_rules! http_contract_tests {
         $crate::http_contract_tests!(@each $launcher, $store;
             routes_and_cookie_attributes login_rotates_the_id slow_request_overlapped_by_logout
             concurrent_counter_and_no_lost_update limit_under_concurrent_logins
-            logout_all_and_revoke_device rotation ttl_expiry garbage_cookies store_down_and_recovery);
+            logout_all_and_revoke_device rotation ttl_expiry garbage_cookies store_down_and_recovery
+            csrf_rules id_header_clients);
     };
     (@each $launcher:expr, $store:expr; $($name:ident)*) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

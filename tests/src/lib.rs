@@ -16,10 +16,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use session_core::store::testkit::{Harness, MemoryHarness};
+use session_core::store::{
+    Applied, CreateError, Created, Delta, Loaded, NewSession, RotateError, Rotation, SessionKey,
+    SessionStore, StoreContext, UpdateError, UserKey,
+};
 use session_core::{
-    Applied, CreateError, Created, Delta, EndReason, LimitPolicy, Loaded, NewSession, Page,
-    PageRequest, PublicId, RotateError, Rotation, SessionKey, SessionStore, SessionSummary,
-    StoreContext, StoreFailure, Timestamp, UpdateError, UserKey, UserLimit,
+    EndReason, LimitPolicy, Page, PageRequest, PublicId, SessionSummary, StoreFailure, Timestamp,
+    UserLimit,
 };
 
 /// The bug a [`BrokenStore`] has.

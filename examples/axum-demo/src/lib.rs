@@ -13,10 +13,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use session_axum::{Session, SessionLayer, SessionRejection, SignedIn};
-use session_core::{HttpError, Metadata, PublicId, SessionManager, SessionRecord, UserId};
+use session_core::{
+    CsrfGuard, HttpError, Metadata, PublicId, SessionConfigBuilder, SessionManager, SessionRecord,
+    SessionSummary, Timestamp, UserId,
+};
 
 const PAGE: &str = include_str!("page.html");
 
@@ -25,7 +28,13 @@ pub const MAX_WORK_MS: u64 = 10_000;
 /// The longest idle timeout `/api/ttl` accepts, in seconds.
 pub const MAX_TTL_SECONDS: u64 = 604_800;
 
-/// The demo application over `manager`.
+/// The demo's own rules on top of a configuration: state-changing routes
+/// take JSON bodies only (415 otherwise), as the demo API requires.
+pub fn configure(builder: SessionConfigBuilder) -> SessionConfigBuilder {
+    builder.with_csrf(CsrfGuard::default().with_json_bodies_only(true))
+}
+
+/// The demo application over `manager` (configured with [`configure`]).
 pub fn router(manager: SessionManager) -> Router {
     Router::new()
         .route("/", get(page))
@@ -86,27 +95,50 @@ async fn login(
         })
         .await?;
     let record = session.login(user).await?.record;
-    Ok(Json(json!({
-        "user": record.user,
-        "public_id": record.public_id,
-        "created_at": record.created_at.to_rfc3339(),
-        "expires_at": record.expires_at().to_rfc3339(),
-    }))
+    Ok(Json(LoginAnswer {
+        user: record.user.as_ref(),
+        public_id: record.public_id,
+        created_at: record.created_at,
+        expires_at: record.expires_at(),
+    })
     .into_response())
 }
 
-fn me_json(record: &SessionRecord) -> Value {
-    json!({
-        "user": record.user,
-        "public_id": record.public_id,
-        "created_at": record.created_at.to_rfc3339(),
-        "last_seen_at": record.last_seen_at.to_rfc3339(),
-        "expires_at": record.expires_at().to_rfc3339(),
-        "absolute_expires_at": record.absolute_deadline.to_rfc3339(),
-        "counter": record.data.get("counter").cloned().unwrap_or(json!(0)),
-        "work_done": record.data.get("work_done").cloned().unwrap_or(json!(0)),
-        "metadata": record.metadata,
-    })
+#[derive(Serialize)]
+struct LoginAnswer<'a> {
+    user: Option<&'a UserId>,
+    public_id: PublicId,
+    created_at: Timestamp,
+    expires_at: Timestamp,
+}
+
+/// `GET /api/me`: the session, with the two demo counters.
+#[derive(Serialize)]
+struct Me<'a> {
+    user: Option<&'a UserId>,
+    public_id: PublicId,
+    created_at: Timestamp,
+    last_seen_at: Timestamp,
+    expires_at: Timestamp,
+    absolute_expires_at: Timestamp,
+    counter: Value,
+    work_done: Value,
+    metadata: &'a Metadata,
+}
+
+fn me_json(record: &SessionRecord) -> Me<'_> {
+    let number = |key: &str| record.data.get(key).cloned().unwrap_or_else(|| 0.into());
+    Me {
+        user: record.user.as_ref(),
+        public_id: record.public_id,
+        created_at: record.created_at,
+        last_seen_at: record.last_seen_at,
+        expires_at: record.expires_at(),
+        absolute_expires_at: record.absolute_deadline,
+        counter: number("counter"),
+        work_done: number("work_done"),
+        metadata: &record.metadata,
+    }
 }
 
 /// The signed-in session's record (already loaded by [`SignedIn`]).
@@ -159,22 +191,24 @@ async fn logout(session: Session) -> ApiResult {
 
 async fn sessions(who: SignedIn, State(manager): State<SessionManager>) -> ApiResult {
     let current = record_of(&who).await?.public_id;
-    let list: Vec<Value> = manager
-        .list_user_sessions(&who.user)
-        .await?
-        .into_iter()
-        .map(|s| {
-            json!({
-                "public_id": s.public_id,
-                "current": s.public_id == current,
-                "created_at": s.created_at.to_rfc3339(),
-                "last_seen_at": s.last_seen_at.to_rfc3339(),
-                "expires_at": s.expires_at.to_rfc3339(),
-                "metadata": s.metadata,
-            })
+    let list = manager.list_user_sessions(&who.user).await?;
+    let sessions: Vec<Device> = list
+        .iter()
+        .map(|summary| Device {
+            current: summary.public_id == current,
+            summary,
         })
         .collect();
-    Ok(Json(json!({ "sessions": list })).into_response())
+    Ok(Json(json!({ "sessions": sessions })).into_response())
+}
+
+/// One entry of `GET /api/sessions`: core's summary, and whether it is the
+/// session asking.
+#[derive(Serialize)]
+struct Device<'a> {
+    current: bool,
+    #[serde(flatten)]
+    summary: &'a SessionSummary,
 }
 
 fn not_found() -> SessionRejection {
@@ -239,7 +273,7 @@ async fn ttl(who: SignedIn, body: Bytes) -> ApiResult {
         .await?;
     who.session.save().await?;
     let record = record_of(&who).await?;
-    Ok(Json(json!({ "expires_at": record.expires_at().to_rfc3339() })).into_response())
+    Ok(Json(json!({ "expires_at": record.expires_at() })).into_response())
 }
 
 async fn stats(State(manager): State<SessionManager>) -> ApiResult {

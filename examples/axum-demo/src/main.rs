@@ -1,13 +1,14 @@
 //! Runs the axum demo: `cargo run -p axum-demo` serves
 //! http://127.0.0.1:3000 on the in-memory store; set `REDIS_URL` for Redis.
-//! Settings come from the environment (see DEMO-CONTRACT.md); a bad one
+//! Settings come from the environment (see `docs/demo-api.md`); a bad one
 //! stops the demo with a message naming it.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use session_core::{MemoryStore, SessionConfig, SessionManager, SessionStore};
+use session_core::store::SessionStore;
+use session_core::{MemoryStore, SessionConfig, SessionManager};
 use session_redis::RedisStore;
 use tracing::info;
 
@@ -78,7 +79,9 @@ async fn run() -> Result<(), String> {
             "SESSION_COOKIE_SECURE is not set: cookies go without Secure, for plain http on 127.0.0.1"
         );
     }
-    let config = env.config;
+    let config = axum_demo::configure(env.config.into_builder())
+        .build()
+        .map_err(|e| e.to_string())?;
     let store: Arc<dyn SessionStore> = match std::env::var("REDIS_URL") {
         Ok(url) if !url.trim().is_empty() => {
             let store = RedisStore::builder(url.trim())

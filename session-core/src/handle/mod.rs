@@ -468,9 +468,11 @@ impl Session {
             (State::Absent(Absent { ended: Some(e), .. }), _, _)
                 if e.reason == EndReason::Rotated => {}
             (_, IncomingId::Rejected(Rejection::Duplicate), _) => {}
-            (State::Absent(_), IncomingId::Present(_) | IncomingId::Rejected(_), Client::Browser) => {
-                update.push_cookie(cookie.removal())
-            }
+            (
+                State::Absent(_),
+                IncomingId::Present(_) | IncomingId::Rejected(_),
+                Client::Browser,
+            ) => update.push_cookie(cookie.removal()),
             // Untouched, unchanged, empty and never stored, failed (fail
             // closed: no change), or a header client (nothing to remove).
             (
@@ -584,7 +586,11 @@ impl Inner {
 
     /// Ends the session of the user being replaced by a sign-in, keeping
     /// this request's settings for the new session.
-    async fn end_other_user(&mut self, shared: &Shared, id: &SessionId) -> Result<(), SessionError> {
+    async fn end_other_user(
+        &mut self,
+        shared: &Shared,
+        id: &SessionId,
+    ) -> Result<(), SessionError> {
         match shared.invalidate(id, EndReason::Logout).await {
             Ok(_) => {
                 self.state = State::absent_with(self.state.settings());
@@ -671,7 +677,10 @@ mod tests {
         };
         // A header client, with an empty header: no session yet.
         let update = login(&[("x-session-id", b"")]).await;
-        assert!(update.set_cookie().is_none(), "no cookie for a header client");
+        assert!(
+            update.set_cookie().is_none(),
+            "no cookie for a header client"
+        );
         let id = update
             .id_header("X-Session-Id")
             .expect("a new id is sent in the header")

@@ -233,6 +233,7 @@ impl State {
             State::Unloaded(_) | State::Failed(_) => return,
         };
         record.idle_timeout = timeout;
-        record.idle_deadline = idle_deadline(record.last_seen_at, timeout, record.absolute_deadline);
+        record.idle_deadline =
+            idle_deadline(record.last_seen_at, timeout, record.absolute_deadline);
     }
 }

@@ -213,9 +213,7 @@ fn assert_reason(ending: Option<Ending>, want: &EndReason, guarantee: &str) {
 }
 
 fn is_removal(update: &ResponseUpdate) -> bool {
-    update
-        .set_cookie()
-        .is_some_and(|c| c.contains("Max-Age=0"))
+    update.set_cookie().is_some_and(|c| c.contains("Max-Age=0"))
 }
 
 // ---------------------------------------------------------------- 0 ----
