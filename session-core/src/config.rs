@@ -38,7 +38,7 @@ impl ConfigError {
 ///     .with_limit(UserLimit::at_most(5, LimitPolicy::EvictIdle))
 ///     .build()
 ///     .unwrap();
-/// assert_eq!(config.cookie().cookie_name(), "app_sid");
+/// assert_eq!(config.cookie().cookie_name(), "__Host-app_sid");
 /// ```
 #[derive(Debug, Clone)]
 pub struct SessionConfig {

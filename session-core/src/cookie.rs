@@ -80,7 +80,7 @@ pub enum CookieConfigError {
 /// ```
 /// use session_core::{CookieConfig, SameSite};
 /// let c = CookieConfig::default().with_name("app_session").with_same_site(SameSite::Strict);
-/// assert_eq!(c.cookie_name(), "app_session");
+/// assert_eq!(c.cookie_name(), "__Host-app_session");
 /// assert!(c.removal().contains("Max-Age=0"));
 /// ```
 ///

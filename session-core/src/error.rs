@@ -35,7 +35,7 @@ impl StoreFailure {
     }
 }
 
-/// Why [`crate::SessionStore::create`] failed.
+/// Why [`crate::store::SessionStore::create`] failed.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum CreateError {
@@ -76,7 +76,7 @@ pub enum UpdateError {
     Store(#[from] StoreFailure),
 }
 
-/// Why [`crate::SessionStore::rotate`] failed.
+/// Why [`crate::store::SessionStore::rotate`] failed.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum RotateError {

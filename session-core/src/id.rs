@@ -67,7 +67,8 @@ pub enum IdError {
 /// The opaque tag that places a session in a storage slot.
 ///
 /// ```
-/// use session_core::{KeyRing, SlotTag, UserId};
+/// use session_core::{KeyRing, UserId};
+/// use session_core::store::SlotTag;
 /// let ring = KeyRing::generate();
 /// let alice = UserId::new("alice").unwrap();
 /// assert_eq!(SlotTag::for_user(&ring, &alice), SlotTag::for_user(&ring, &alice));
@@ -125,7 +126,8 @@ impl fmt::Display for SlotTag {
 /// Only [`SessionId::expose_secret`] gives the text, for writing the cookie.
 ///
 /// ```
-/// use session_core::{KeyRing, SessionId, SlotTag};
+/// use session_core::{KeyRing, SessionId};
+/// use session_core::store::SlotTag;
 /// let ring = KeyRing::generate();
 /// let sid = SessionId::generate(&ring, SlotTag::random());
 /// assert_eq!(format!("{sid}"), "[redacted session id]");

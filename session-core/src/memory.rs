@@ -42,7 +42,8 @@ use crate::user::UserId;
 /// instances: use it for development, tests and single-instance apps.
 ///
 /// ```
-/// use session_core::{MemoryStore, SessionStore};
+/// use session_core::MemoryStore;
+/// use session_core::store::SessionStore;
 /// use std::sync::Arc;
 /// let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
 /// ```

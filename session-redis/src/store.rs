@@ -43,8 +43,9 @@ pub struct RedisStore {
     encryption: Option<EncryptionKeys>,
 }
 
-/// Builds a [`RedisStore`].
-#[derive(Debug, Clone)]
+/// Builds a [`RedisStore`]. Its `Debug` output hides the URL's password
+/// and the encryption keys.
+#[derive(Clone)]
 pub struct RedisStoreBuilder {
     url: String,
     prefix: String,
@@ -53,6 +54,20 @@ pub struct RedisStoreBuilder {
     encryption: Option<EncryptionKeys>,
     pool_size: Option<u32>,
     tls_root: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for RedisStoreBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStoreBuilder")
+            .field("url", &crate::topology::redacted(&self.url))
+            .field("prefix", &self.prefix)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .field("encryption", &self.encryption)
+            .field("pool_size", &self.pool_size)
+            .field("tls_root", &self.tls_root.as_ref().map(|_| "(set)"))
+            .finish()
+    }
 }
 
 impl RedisStore {

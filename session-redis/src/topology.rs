@@ -4,8 +4,24 @@
 
 use crate::error::RedisStoreError;
 
-/// The parsed target.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `url` with any password replaced by `***`, for logs and `Debug`.
+pub(crate) fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    // Credentials end at the last '@' before the first '/' (the path).
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split_once(':').map_or(&rest[..at], |(u, _)| u);
+            format!("{scheme}://{user}:***@{}", &rest[at + 1..])
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// The parsed target. Its `Debug` output hides passwords.
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) enum Topology {
     /// One server, by its redis-rs URL (`rediss://` for TLS).
     Single(String),
@@ -22,6 +38,18 @@ pub(crate) enum Topology {
         master: String,
         credentials: Option<(String, String)>,
     },
+}
+
+impl std::fmt::Debug for Topology {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Topology::Single(url) => write!(f, "Single({})", redacted(url)),
+            Topology::Cluster { seeds, tls, .. } => write!(f, "Cluster({seeds:?}, tls: {tls})"),
+            Topology::Sentinel {
+                sentinels, master, ..
+            } => write!(f, "Sentinel({sentinels:?}, {master})"),
+        }
+    }
 }
 
 /// Parses a store URL.
@@ -98,6 +126,25 @@ fn host_list(hosts: &str) -> Result<Vec<String>, RedisStoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_debug_output_prints_a_password() {
+        for url in [
+            "redis://app:s3cret@10.0.0.1:6379/2",
+            "rediss://:s3cret@h:1",
+            "redis+cluster://app:s3cret@a:1,b:2",
+            "redis+sentinel://app:s3cret@s1:26379,s2:26379/mymaster",
+        ] {
+            let builder = format!("{:?}", crate::RedisStore::builder(url));
+            assert!(!builder.contains("s3cret"), "{builder}");
+            assert!(builder.contains("***"), "{builder}");
+            if let Ok(t) = parse(url) {
+                assert!(!format!("{t:?}").contains("s3cret"), "{t:?}");
+            }
+        }
+        assert_eq!(redacted("redis://h:1/0"), "redis://h:1/0");
+        assert_eq!(redacted("redis://u:p@h:1/0"), "redis://u:***@h:1/0");
+    }
 
     #[test]
     fn tls_urls_keep_tls() {
