@@ -35,7 +35,7 @@ impl StoreFailure {
     }
 }
 
-/// Why [`crate::store::SessionStore::create`] failed.
+/// Why `SessionStore::create` failed.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum CreateError {
@@ -76,7 +76,7 @@ pub enum UpdateError {
     Store(#[from] StoreFailure),
 }
 
-/// Why [`crate::store::SessionStore::rotate`] failed.
+/// Why `SessionStore::rotate` failed.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum RotateError {

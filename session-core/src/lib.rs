@@ -52,6 +52,7 @@ mod memory;
 mod random;
 mod record;
 mod request;
+mod response;
 mod secret;
 mod shared;
 pub mod store;

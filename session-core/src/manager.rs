@@ -74,7 +74,7 @@ impl SessionManager {
 
     /// The per-request handle for a browser request with these `Cookie`
     /// header values. Touches no store: the session loads lazily on first
-    /// use. Adapters use [`crate::adapter::begin_request`], which also reads
+    /// use. Adapters use `adapter::begin_request`, which also reads
     /// the id header and applies the CSRF guard.
     pub fn session_for_request<'a>(
         &self,

@@ -20,13 +20,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::adapter::ResponseUpdate;
 use crate::ending::{EndReason, Ending};
 use crate::error::{CreateError, RotateError, SessionError, UpdateError};
 use crate::expiry::check_duration;
 use crate::id::{PublicId, SessionId};
 use crate::record::{Metadata, SessionRecord};
 use crate::request::{Client, IncomingId, Rejection};
+use crate::response::ResponseUpdate;
 use crate::shared::Shared;
 use crate::store::{NewSession, Rotation, SignIn};
 use crate::user::UserId;
