@@ -154,22 +154,6 @@ pub enum SessionError {
     Store(#[from] StoreFailure),
 }
 
-impl SessionError {
-    /// True when the cause is the store being down, slow, or returning
-    /// unreadable data (an adapter answers 503).
-    pub fn is_store_failure(&self) -> bool {
-        matches!(self, SessionError::Store(_))
-    }
-
-    /// The ending, when the error is that the session ended.
-    pub fn ending(&self) -> Option<&Ending> {
-        match self {
-            SessionError::Ended(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
 impl From<UpdateError> for SessionError {
     fn from(e: UpdateError) -> Self {
         match e {

@@ -34,6 +34,23 @@ impl Made {
         store
     }
 
+    /// The kit's size measure over `ports` (this test's own servers):
+    /// every key, counting a sorted set (a user index, an analytics set) as
+    /// its members. Read with `KEYS` in a script, which only a test may do.
+    pub fn footprint(&self, ports: &[u16]) -> Option<u64> {
+        const SCRIPT: &str = "local n = 0 \
+            for _, k in ipairs(redis.call('KEYS', '*')) do \
+              if redis.call('TYPE', k).ok == 'zset' then n = n + redis.call('ZCARD', k) \
+              else n = n + 1 end \
+            end return n";
+        let mut total = 0;
+        for &port in ports {
+            let reply = raw_command(port, &["EVAL", SCRIPT, "0"]).ok()?;
+            total += reply.trim().strip_prefix(':')?.parse::<u64>().ok()?;
+        }
+        Some(total)
+    }
+
     /// Damages the session under `key` on whichever of `ports` holds it.
     pub fn corrupt(&self, key: &SessionKey, ports: &[u16]) -> bool {
         let stores = self.stores.lock().map(|s| s.clone()).unwrap_or_default();

@@ -56,7 +56,17 @@ pub enum Fault {
     CorruptLoadsAsUnknown,
     /// The active count never goes down (11).
     CountsNeverDecrease,
+    /// An instance whose clock runs ahead prunes a still-live session from
+    /// its user's index without ending it; a later refresh by an on-time
+    /// instance leaves it active outside the index, a ghost (7).
+    IndexPrunedByFastClock,
+    /// Durations are cut to ten years (a store keeping seconds in a narrow
+    /// type or times in floats) (7).
+    TruncatesLongDurations,
 }
+
+/// Ten years: what [`Fault::TruncatesLongDurations`] keeps at most.
+const TEN_YEARS: Duration = Duration::from_secs(10 * 365 * 86_400);
 
 /// The in-memory store with one [`Fault`].
 #[derive(Debug)]
@@ -64,6 +74,8 @@ pub struct BrokenStore {
     inner: Arc<dyn SessionStore>,
     fault: Fault,
     created: AtomicU64,
+    /// Sessions pruned from their index ([`Fault::IndexPrunedByFastClock`]).
+    pruned: std::sync::Mutex<std::collections::HashSet<PublicId>>,
 }
 
 /// Makes [`BrokenStore`]s; corrupts records through the memory harness.
@@ -90,6 +102,7 @@ impl Harness for BrokenHarness {
             inner: self.memory.store().await,
             fault: self.fault,
             created: AtomicU64::new(0),
+            pruned: Default::default(),
         })
     }
 
@@ -161,11 +174,15 @@ impl BrokenStore {
 impl SessionStore for BrokenStore {
     async fn create(
         &self,
-        s: NewSession,
+        mut s: NewSession,
         limit: UserLimit,
         cx: &StoreContext,
     ) -> Result<Created, CreateError> {
         let cx = self.cx(cx);
+        if self.is(Fault::TruncatesLongDurations) {
+            s.idle_timeout = s.idle_timeout.min(TEN_YEARS);
+            s.absolute_deadline = s.absolute_deadline.min(cx.now.plus(TEN_YEARS));
+        }
         self.created.fetch_add(1, Ordering::SeqCst);
         let (Some(user), Some(max)) = (s.user.clone(), limit.max()) else {
             return self.inner.create(s, limit, &cx).await;
@@ -213,6 +230,11 @@ impl SessionStore for BrokenStore {
     ) -> Result<Applied, UpdateError> {
         let cx = self.cx(cx);
         match self.fault {
+            Fault::TruncatesLongDurations => {
+                let mut delta = delta.clone();
+                delta.idle_timeout = delta.idle_timeout.map(|t| t.min(TEN_YEARS));
+                self.inner.apply(key, &delta, &cx).await
+            }
             Fault::SaveResurrects => match self.inner.apply(key, delta, &cx).await {
                 Err(UpdateError::Ended(_) | UpdateError::UnknownId) => {
                     self.resurrect(key, delta, &cx).await
@@ -362,7 +384,27 @@ impl SessionStore for BrokenStore {
         user: &UserKey,
         cx: &StoreContext,
     ) -> Result<Vec<SessionSummary>, StoreFailure> {
-        self.inner.list_user_sessions(user, &self.cx(cx)).await
+        if !self.is(Fault::IndexPrunedByFastClock) {
+            return self.inner.list_user_sessions(user, &self.cx(cx)).await;
+        }
+        // Read the index as the model store would a minute ago (so it does
+        // not end what it finds expired), then prune by this caller's clock
+        // without ending anything.
+        let mut lenient = *cx;
+        lenient.now = Timestamp::from_unix_millis(cx.now.as_unix_millis().saturating_sub(60_000));
+        let list = self.inner.list_user_sessions(user, &lenient).await?;
+        let Ok(mut pruned) = self.pruned.lock() else {
+            return Ok(list);
+        };
+        for s in &list {
+            if s.expires_at <= cx.now {
+                pruned.insert(s.public_id);
+            }
+        }
+        Ok(list
+            .into_iter()
+            .filter(|s| !pruned.contains(&s.public_id))
+            .collect())
     }
 
     async fn count_user_sessions(
@@ -370,6 +412,9 @@ impl SessionStore for BrokenStore {
         user: &UserKey,
         cx: &StoreContext,
     ) -> Result<u64, StoreFailure> {
+        if self.is(Fault::IndexPrunedByFastClock) {
+            return Ok(self.list_user_sessions(user, cx).await?.len() as u64);
+        }
         self.inner.count_user_sessions(user, &self.cx(cx)).await
     }
 
