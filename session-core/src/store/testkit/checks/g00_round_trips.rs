@@ -1,0 +1,99 @@
+//! The round-trip budget: store calls per request.
+
+use super::support::*;
+use std::sync::Arc;
+
+use super::super::Harness;
+
+/// The round-trip budget of SEMANTICS.md, counted as store calls (each
+/// store operation must be one round trip): 0 for no cookie or an untouched
+/// session, 1 for a read, 2 for a read and a write, 1 for an increment, 1
+/// for a login, 1 for a logout, 1 for a rotation, 2 for revoking another
+/// device or all of a user's sessions.
+pub async fn g00_store_calls_per_request_within_budget(h: Arc<dyn Harness>) {
+    let k = kit(&h, |b| b).await;
+    let calls = |before: u64| k.probe.calls() - before;
+    let a = k.browser();
+
+    let before = k.probe.calls();
+    let s = a.request();
+    s.login(user("alice")).await.expect("login");
+    a.finish(&s).await;
+    assert_eq!(
+        calls(before),
+        1,
+        "budget: a login without a session is one call"
+    );
+
+    let before = k.probe.calls();
+    a.finish(&a.request()).await;
+    assert_eq!(
+        calls(before),
+        0,
+        "budget: an untouched session costs nothing"
+    );
+
+    let before = k.probe.calls();
+    let s = a.request();
+    s.get::<i64>("x").await.expect("get");
+    s.user().await.expect("user");
+    a.finish(&s).await;
+    assert_eq!(calls(before), 1, "budget: a read-only request is one call");
+
+    let before = k.probe.calls();
+    let s = a.request();
+    s.get::<i64>("x").await.expect("get");
+    s.insert("x", 1).await.expect("insert");
+    s.insert("y", 2).await.expect("insert");
+    a.finish(&s).await;
+    assert_eq!(calls(before), 2, "budget: a read and a write are two calls");
+
+    let before = k.probe.calls();
+    let s = a.request();
+    s.increment("n", 1).await.expect("increment");
+    a.finish(&s).await;
+    assert_eq!(calls(before), 1, "budget: an increment alone is one call");
+
+    let before = k.probe.calls();
+    let s = a.request();
+    s.rotate().await.expect("rotate");
+    a.finish(&s).await;
+    assert_eq!(calls(before), 1, "budget: a rotation is one call");
+
+    let victim = k.browser().must_login("alice").await;
+    let before = k.probe.calls();
+    let s = a.request();
+    let me = s.user().await.expect("user").expect("signed in");
+    assert!(s.public_id().await.expect("loaded").is_some());
+    assert_eq!(calls(before), 1, "budget: loading the caller is one call");
+    k.manager
+        .revoke_device(&me, &victim, "by user")
+        .await
+        .expect("revoke");
+    assert_eq!(
+        calls(before),
+        2,
+        "budget: revoking another device is load + one call"
+    );
+    s.revoke_all(true).await.expect("revoke all");
+    a.finish(&s).await;
+    assert_eq!(calls(before), 3, "budget: revoke-all is one call");
+
+    let anonymous = k.browser();
+    anonymous.insert("cart", 1.into()).await;
+    let before = k.probe.calls();
+    let s = anonymous.request();
+    s.login(user("bob")).await.expect("login");
+    anonymous.finish(&s).await;
+    assert_eq!(
+        calls(before),
+        1,
+        "budget: a login from an anonymous session is one call"
+    );
+
+    let before = k.probe.calls();
+    let s = a.request();
+    s.logout().await.expect("logout");
+    a.finish(&s).await;
+    assert_eq!(calls(before), 1, "budget: a logout is one call");
+}
