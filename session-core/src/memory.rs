@@ -272,6 +272,16 @@ impl MemoryStore {
         state.entries.len()
     }
 
+    /// Everything the store holds right now, without handling due
+    /// wake-ups: entries (sessions and tombstones), user-index members and
+    /// queued wake-ups. The conformance kit's size measure: it must follow
+    /// the live sessions, not the sessions ever created.
+    pub fn footprint(&self) -> u64 {
+        let state = self.lock();
+        let indexed: usize = state.users.values().map(BTreeMap::len).sum();
+        (state.entries.len() + indexed + state.wakeups.len()) as u64
+    }
+
     /// Damages the stored data of the session under `key` so that it no
     /// longer decodes (for the conformance kit's corrupt-record check).
     /// Returns false if there is no active session under `key`.

@@ -60,9 +60,20 @@ pub enum Fault {
     /// its user's index without ending it; a later refresh by an on-time
     /// instance leaves it active outside the index, a ghost (7).
     IndexPrunedByFastClock,
+    /// Entries for ended sessions are never dropped: the store's size grows
+    /// with every session ever created (7).
+    AnalyticsNeverShrink,
     /// Durations are cut to ten years (a store keeping seconds in a narrow
     /// type or times in floats) (7).
     TruncatesLongDurations,
+}
+
+/// `cx` a minute earlier: how [`Fault::IndexPrunedByFastClock`] reads the
+/// model store without letting it end what it finds expired.
+fn a_minute_before(cx: &StoreContext) -> StoreContext {
+    let mut earlier = *cx;
+    earlier.now = Timestamp::from_unix_millis(cx.now.as_unix_millis().saturating_sub(60_000));
+    earlier
 }
 
 /// Ten years: what [`Fault::TruncatesLongDurations`] keeps at most.
@@ -83,6 +94,7 @@ pub struct BrokenStore {
 pub struct BrokenHarness {
     fault: Fault,
     memory: MemoryHarness,
+    last: std::sync::Mutex<Option<Arc<BrokenStore>>>,
 }
 
 impl BrokenHarness {
@@ -91,6 +103,7 @@ impl BrokenHarness {
         BrokenHarness {
             fault,
             memory: MemoryHarness::default(),
+            last: std::sync::Mutex::new(None),
         }
     }
 }
@@ -98,16 +111,30 @@ impl BrokenHarness {
 #[async_trait]
 impl Harness for BrokenHarness {
     async fn store(&self) -> Arc<dyn SessionStore> {
-        Arc::new(BrokenStore {
+        let store = Arc::new(BrokenStore {
             inner: self.memory.store().await,
             fault: self.fault,
             created: AtomicU64::new(0),
             pruned: Default::default(),
-        })
+        });
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some(store.clone());
+        }
+        store
     }
 
     async fn corrupt(&self, key: &SessionKey) -> bool {
         self.memory.corrupt(key).await
+    }
+
+    async fn footprint(&self) -> Option<u64> {
+        let size = self.memory.footprint().await?;
+        if self.fault != Fault::AnalyticsNeverShrink {
+            return Some(size);
+        }
+        // Everything ever created is still held.
+        let last = self.last.lock().ok()?.clone()?;
+        Some(size + last.created.load(Ordering::SeqCst))
     }
 }
 
@@ -390,9 +417,10 @@ impl SessionStore for BrokenStore {
         // Read the index as the model store would a minute ago (so it does
         // not end what it finds expired), then prune by this caller's clock
         // without ending anything.
-        let mut lenient = *cx;
-        lenient.now = Timestamp::from_unix_millis(cx.now.as_unix_millis().saturating_sub(60_000));
-        let list = self.inner.list_user_sessions(user, &lenient).await?;
+        let list = self
+            .inner
+            .list_user_sessions(user, &a_minute_before(cx))
+            .await?;
         let Ok(mut pruned) = self.pruned.lock() else {
             return Ok(list);
         };
@@ -419,6 +447,10 @@ impl SessionStore for BrokenStore {
     }
 
     async fn count_active(&self, cx: &StoreContext) -> Result<u64, StoreFailure> {
+        if self.is(Fault::IndexPrunedByFastClock) {
+            // Counting never ends a session here: only the index is pruned.
+            return self.inner.count_active(&a_minute_before(cx)).await;
+        }
         if self.is(Fault::CountsNeverDecrease) {
             return Ok(self.created.load(Ordering::SeqCst));
         }

@@ -54,6 +54,9 @@ caught! {
     g07_catches_late_expiry: ExpiresLate => g07_idle_timeout_is_exact;
     g07_catches_late_absolute_expiry: ExpiresLate => g07_absolute_lifetime_caps_refreshes;
     g07_catches_refresh_on_every_load: RefreshesEveryLoad => g07_refresh_only_within_threshold;
+    g07_catches_ghosts_after_clock_skew: IndexPrunedByFastClock => g07_skewed_clocks_expiry_is_final;
+    g07_catches_truncated_long_lifetimes: TruncatesLongDurations => g07_long_lifetimes_round_trip;
+    g07_catches_indexes_that_never_shrink: AnalyticsNeverShrink => g07_analytics_stay_bounded;
     g08_catches_forgotten_reasons: ForgetsReasons => g08_every_reason_is_kept_then_forgotten;
     g08_catches_tombstones_kept_too_long: KeepsTombstonesTooLong => g08_every_reason_is_kept_then_forgotten;
     g09_catches_corrupt_records_read_as_gone: CorruptLoadsAsUnknown => g09_corrupt_record_is_reported_not_replaced;

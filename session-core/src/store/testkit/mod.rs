@@ -1,4 +1,4 @@
-//! The conformance kit: the session contract (`SEMANTICS.md`, guarantees 1
+//! The conformance kit: the session contract (`docs/contract.md`, guarantees 1
 //! to 11) as checks any store can run, ours or yours.
 //!
 //! # Running it against your store
@@ -65,6 +65,14 @@ pub trait Harness: Send + Sync {
         let _ = key;
         false
     }
+
+    /// The store's own size measure for the last store made: what it keeps
+    /// for sessions, tombstones, indexes and analytics (entries, keys or
+    /// set members). `None` if your store cannot tell; the bounded-analytics
+    /// check is then skipped and says so.
+    async fn footprint(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The in-memory store's harness.
@@ -89,6 +97,11 @@ impl Harness for MemoryHarness {
             Err(_) => return false,
         };
         made.iter().any(|s| s.damage_for_tests(key))
+    }
+
+    async fn footprint(&self) -> Option<u64> {
+        let made = self.made.lock().ok()?;
+        made.last().map(|s| s.footprint())
     }
 }
 
@@ -117,6 +130,7 @@ macro_rules! __testkit_for_each_check {
     ($callback:ident ! ($($args:tt)*)) => {
         $crate::$callback! { ($($args)*)
             g00_store_calls_per_request_within_budget
+            g00_changes_then_settings_then_save_cost_one_write
             g01_starsessions_race_load_logout_save
             g01_ended_sessions_refuse_every_write
             g01_stress_saves_racing_a_logout
@@ -139,6 +153,9 @@ macro_rules! __testkit_for_each_check {
             g07_absolute_lifetime_caps_refreshes
             g07_refresh_only_within_threshold
             g07_per_session_idle_timeout
+            g07_skewed_clocks_expiry_is_final
+            g07_long_lifetimes_round_trip
+            g07_analytics_stay_bounded
             g08_every_reason_is_kept_then_forgotten
             g09_store_down_fails_closed
             g09_store_failing_mid_request_writes_nothing
@@ -152,16 +169,48 @@ macro_rules! __testkit_for_each_check {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __testkit_emit_tests {
-    (($harness:expr) $($name:ident)*) => {
+    (($harness:expr; [$($xfail:ident)*]) $($name:ident)*) => {
+        /// Checks this store is known to fail (run, and required to fail).
+        const __EXPECTED_FAILURES: &[&str] = &[$({
+            // Names a real check.
+            let _ = $crate::store::testkit::$xfail;
+            stringify!($xfail)
+        }),*];
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
                 let harness: ::std::sync::Arc<dyn $crate::store::testkit::Harness> =
                     ::std::sync::Arc::new($harness);
-                $crate::store::testkit::$name(harness).await;
+                let name = stringify!($name);
+                $crate::store::testkit::run_check(
+                    name,
+                    __EXPECTED_FAILURES.contains(&name),
+                    $crate::store::testkit::$name(harness),
+                )
+                .await;
             }
         )*
     };
+}
+
+/// Runs one check: it must pass, or, when `expected_to_fail`, it must
+/// fail (and a pass then fails the test, so the mark is removed once the
+/// store is fixed: nothing is skipped silently).
+#[doc(hidden)]
+pub async fn run_check(
+    name: &str,
+    expected_to_fail: bool,
+    check: impl Future<Output = ()> + Send + 'static,
+) {
+    let outcome = tokio::spawn(check).await;
+    match (outcome, expected_to_fail) {
+        (Ok(()), false) => {}
+        (Err(e), false) => std::panic::resume_unwind(e.into_panic()),
+        (Err(_), true) => println!("{name}: failed, as expected for this store"),
+        (Ok(()), true) => panic!(
+            "{name} passes now although it is marked as an expected failure: remove the mark"
+        ),
+    }
 }
 
 #[doc(hidden)]
@@ -180,13 +229,22 @@ macro_rules! __testkit_emit_list {
 /// Expands to one `#[tokio::test]` per check of the contract, each with a
 /// fresh harness from `$harness` (an expression that makes a [`Harness`]).
 ///
+/// A store that is known to break a check names it after
+/// `expected_failures`: the check still runs and must fail, and once the
+/// store passes it the test fails until the mark is removed.
+///
 /// ```ignore
 /// session_core::conformance_tests!(session_core::store::testkit::MemoryHarness::default());
+/// session_core::conformance_tests!(MyHarness::default();
+///     expected_failures = [g07_skewed_clocks_expiry_is_final]);
 /// ```
 #[macro_export]
 macro_rules! conformance_tests {
     ($harness:expr) => {
-        $crate::__testkit_for_each_check!(__testkit_emit_tests!($harness));
+        $crate::__testkit_for_each_check!(__testkit_emit_tests!($harness; []));
+    };
+    ($harness:expr; expected_failures = [$($xfail:ident),* $(,)?]) => {
+        $crate::__testkit_for_each_check!(__testkit_emit_tests!($harness; [$($xfail)*]));
     };
 }
 

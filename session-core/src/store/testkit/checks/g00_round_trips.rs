@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::super::Harness;
 
-/// The round-trip budget of SEMANTICS.md, counted as store calls (each
+/// The round-trip budget of `docs/contract.md`, counted as store calls (each
 /// store operation must be one round trip): 0 for no cookie or an untouched
 /// session, 1 for a read, 2 for a read and a write, 1 for an increment, 1
 /// for a login, 1 for a logout, 1 for a rotation, 2 for revoking another
@@ -96,4 +96,39 @@ pub async fn g00_store_calls_per_request_within_budget(h: Arc<dyn Harness>) {
     s.logout().await.expect("logout");
     a.finish(&s).await;
     assert_eq!(calls(before), 1, "budget: a logout is one call");
+}
+
+/// The budget on the path that once cost a second write: data changed, then
+/// settings (metadata, idle timeout), then an explicit save, then the end of
+/// the request. A stored session costs one load and one apply; a new one,
+/// one create.
+pub async fn g00_changes_then_settings_then_save_cost_one_write(h: Arc<dyn Harness>) {
+    let k = kit(&h, |b| b).await;
+    let a = k.browser();
+    for (label, budget) in [("a new session", 1), ("a stored session", 2)] {
+        let before = k.probe.calls();
+        let s = a.request();
+        s.insert("theme", "dark").await.expect("insert");
+        s.set_metadata(crate::Metadata {
+            device: Some(label.into()),
+            ..Default::default()
+        })
+        .await
+        .expect("metadata");
+        s.set_idle_timeout(std::time::Duration::from_secs(900))
+            .await
+            .expect("idle timeout");
+        s.save().await.expect("save");
+        let update = a.finish(&s).await;
+        assert!(
+            update.error().is_none(),
+            "budget: {label}: {:?}",
+            update.error()
+        );
+        assert_eq!(
+            k.probe.calls() - before,
+            budget,
+            "budget: {label}: changes, settings, save and finish cost {budget} store calls"
+        );
+    }
 }

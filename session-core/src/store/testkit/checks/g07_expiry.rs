@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::super::Harness;
 use crate::store::Loaded;
-use crate::{Clock, EndReason, Ending};
+use crate::{Clock, EndReason, Ending, ExpiryPolicy, ManualClock, SessionManager};
 
 fn inactive(l: &Loaded) -> bool {
     matches!(
@@ -159,5 +159,150 @@ pub async fn g07_per_session_idle_timeout(h: Arc<dyn Harness>) {
     assert!(
         k.is_active(&long.sid()).await,
         "G7: another session was affected"
+    );
+}
+
+/// Guarantee 7, expiry decisions are final under clock skew. Two managers
+/// share one store, one clock running 5 s ahead. Near the session's idle
+/// deadline the fast instance (past it) counts and lists the user, then the
+/// slow instance (before it) loads the session. Afterwards the session is
+/// either gone everywhere, or still in its user's index: counted, listed
+/// and revocable. Never a ghost that is active but outside the index,
+/// where revoke-all, the limit and the device list miss it.
+pub async fn g07_skewed_clocks_expiry_is_final(h: Arc<dyn Harness>) {
+    const SKEW: Duration = Duration::from_secs(5);
+    let k = kit(&h, |b| b.with_expiry(expiry(60, 30, 86_400))).await;
+    let fast_clock = ManualClock::new(START.plus(SKEW));
+    let fast = SessionManager::with_clock(
+        k.probe.clone(),
+        k.manager.config().clone(),
+        Arc::new(fast_clock.clone()),
+    );
+    let alice = user("alice");
+    let a = k.browser();
+    let public_id = a.must_login("alice").await;
+    let sid = a.sid();
+    // The slow clock is 2 s before the idle deadline, the fast one 3 s past.
+    k.clock.advance(Duration::from_secs(58));
+    fast_clock.advance(Duration::from_secs(58));
+    let _ = fast.count_user_sessions(&alice).await.expect("count");
+    let _ = fast.list_user_sessions(&alice).await.expect("list");
+    let _ = fast.count_active().await.expect("count");
+    let _ = k.manager.get(&sid).await.expect("load");
+    k.clock.advance(SECOND);
+    fast_clock.advance(SECOND);
+    let active = |l: Loaded| matches!(l, Loaded::Active { .. });
+    let on_slow = active(k.manager.get(&sid).await.expect("load"));
+    let on_fast = active(fast.get(&sid).await.expect("load"));
+    if !on_slow && !on_fast {
+        return; // Ended everywhere: skew ended it early, which is allowed.
+    }
+    assert_eq!(
+        k.manager.count_user_sessions(&alice).await.expect("count"),
+        1,
+        "G7: a session active after clock skew is missing from its user's count (a ghost)"
+    );
+    let listed = k.manager.list_user_sessions(&alice).await.expect("list");
+    assert!(
+        listed.iter().any(|s| s.public_id == public_id),
+        "G7: a session active after clock skew is missing from its user's list (a ghost)"
+    );
+    k.manager
+        .revoke_all(&alice, None)
+        .await
+        .expect("revoke-all");
+    assert!(
+        !active(k.manager.get(&sid).await.expect("load")),
+        "G7: revoke-all missed a session that survived clock skew"
+    );
+}
+
+/// Guarantee 7: the longest durations a configuration accepts (100 years)
+/// round-trip exactly, for the policy and for a per-session idle timeout.
+pub async fn g07_long_lifetimes_round_trip(h: Arc<dyn Harness>) {
+    let century = crate::MAX_DURATION;
+    let k = kit(&h, |b| {
+        b.with_expiry(
+            ExpiryPolicy::default()
+                .with_idle_timeout(century)
+                .with_absolute_lifetime(century)
+                .with_refresh_threshold(Duration::from_secs(3600)),
+        )
+    })
+    .await;
+    let a = k.browser();
+    a.must_login("alice").await;
+    a.insert("k", 1.into()).await;
+    let sid = a.sid();
+    let Loaded::Active { record, .. } = k.load(&sid).await else {
+        panic!("G7: a session with a 100-year lifetime must load");
+    };
+    assert_eq!(record.idle_timeout, century, "G7: the idle timeout");
+    assert_eq!(record.absolute_deadline, START.plus(century), "G7");
+    assert_eq!(record.idle_deadline, START.plus(century), "G7");
+    k.clock.advance(century / 2);
+    let Loaded::Active { record, .. } = k.load(&sid).await else {
+        panic!("G7: a 100-year session must be active after 50 years");
+    };
+    assert_eq!(record.absolute_deadline, START.plus(century), "G7");
+    // A per-session idle timeout, saved as a change and at creation.
+    let shorter = century - SECOND;
+    let s = a.request();
+    s.set_idle_timeout(shorter).await.expect("a valid timeout");
+    assert!(a.finish(&s).await.error().is_none(), "G7: saving it failed");
+    let Loaded::Active { record, .. } = k.load(&sid).await else {
+        panic!("G7: still active");
+    };
+    assert_eq!(record.idle_timeout, shorter, "G7: a saved idle timeout");
+    let b = k.browser();
+    let s = b.request();
+    s.set_idle_timeout(century).await.expect("a valid timeout");
+    s.insert("k", 1).await.expect("insert");
+    b.finish(&s).await;
+    let Loaded::Active { record, .. } = k.load(&b.sid()).await else {
+        panic!("G7: a new session with a 100-year idle timeout must load");
+    };
+    assert_eq!(record.idle_timeout, century, "G7: a new session's timeout");
+    assert_eq!(record.idle_deadline, k.clock.now().plus(century), "G7");
+}
+
+/// Guarantee 7, no garbage: many sessions expire while traffic goes on and
+/// nobody asks for analytics; the store's own size measure
+/// ([`Harness::footprint`]) follows the live sessions, not the sessions
+/// ever created.
+pub async fn g07_analytics_stay_bounded(h: Arc<dyn Harness>) {
+    const ROUNDS: usize = 10;
+    const PER_ROUND: usize = 40;
+    let k = kit(&h, |b| b.with_expiry(expiry(60, 30, 86_400))).await;
+    for round in 0..=ROUNDS {
+        let mut newest = None;
+        for i in 0..PER_ROUND {
+            let b = k.browser();
+            if i % 2 == 0 {
+                b.must_login(&format!("user-{round}-{i}")).await;
+            } else {
+                b.insert("n", i.into()).await;
+            }
+            newest = Some(b);
+        }
+        if let Some(b) = newest {
+            let s = b.request();
+            s.increment("n", 1).await.expect("increment");
+            b.finish(&s).await;
+        }
+        if round < ROUNDS {
+            k.clock.advance(Duration::from_secs(61));
+        }
+    }
+    let Some(size) = h.footprint().await else {
+        println!("g07_analytics_stay_bounded: skipped, the harness has no size measure");
+        return;
+    };
+    let live = PER_ROUND as u64;
+    assert!(
+        size <= 4 * live + 100,
+        "G7: the store holds {size} entries for {live} live sessions ({} created): \
+         indexes or analytics grow with the sessions ever created",
+        (ROUNDS + 1) * PER_ROUND
     );
 }
