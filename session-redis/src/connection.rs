@@ -76,6 +76,15 @@ impl SentinelLink {
     }
 }
 
+/// How replies from every primary become one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Combine {
+    /// Integer replies are added up.
+    Sum,
+    /// Array replies are concatenated.
+    Concatenate,
+}
+
 /// How long to wait before asking the sentinels again during a failover.
 const FAILOVER_PAUSE: Duration = Duration::from_millis(50);
 
@@ -198,6 +207,36 @@ impl Connection {
             link: Link::Sentinel(link),
             deadline: command_timeout,
         })
+    }
+
+    /// Runs the script `source` (by EVAL: analytics are rare) with no keys on
+    /// every primary of the cluster, adding up integer replies or
+    /// concatenating array replies.
+    pub(crate) async fn run_on_every_primary(
+        &self,
+        source: &str,
+        args: &[String],
+        combine: Combine,
+    ) -> Result<Value, StoreFailure> {
+        use redis::cluster_routing::{
+            AggregateOp, MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo,
+        };
+        let Link::Cluster(c) = &self.link else {
+            return Err(StoreFailure::Corrupt("not a cluster".into()));
+        };
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(source).arg(0).arg(args);
+        let policy = match combine {
+            Combine::Sum => ResponsePolicy::Aggregate(AggregateOp::Sum),
+            Combine::Concatenate => ResponsePolicy::CombineArrays,
+        };
+        let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, Some(policy)));
+        let call = async { c.clone().route_command(cmd, routing).await };
+        match tokio::time::timeout(self.deadline, call).await {
+            Err(_) => Err(StoreFailure::TimedOut(self.deadline)),
+            Ok(Err(e)) => Err(StoreFailure::unavailable(e)),
+            Ok(Ok(v)) => Ok(v),
+        }
     }
 
     /// Whether multi-key scripts must stay within one slot.

@@ -15,7 +15,7 @@ use session_core::{
 };
 
 use crate::codec::{self, at, ms};
-use crate::connection::Connection;
+use crate::connection::{Combine, Connection};
 use crate::encryption::EncryptionKeys;
 use crate::error::RedisStoreError;
 use crate::keys::KeyLayout;
@@ -571,27 +571,24 @@ impl SessionStore for RedisStore {
         let args = vec![
             at(cx.now),
             "page".to_owned(),
+            self.keys.prefix().to_owned(),
             page.after.map(|u| u.to_string()).unwrap_or_default(),
             size.to_string(),
         ];
-        // Each reply holds a bucket's (or, in one script, every bucket's)
-        // first users after `after`; the page is the smallest of them all.
+        // Each node answers with its first `size + 1` users after `after`;
+        // the page is the smallest `size` of them all.
         let mut users = Vec::new();
-        let mut more = false;
-        for reply in self.analytics(args).await? {
-            let reply = codec::array(reply)?;
-            for v in codec::array(nth(&reply, 0)?.clone())? {
-                let t = codec::text(&v)?;
-                users.push(
-                    UserId::new(t)
-                        .map_err(|e| StoreFailure::Corrupt(format!("a stored user id: {e}")))?,
-                );
-            }
-            more |= codec::int(nth(&reply, 1)?)? == 1;
+        for v in codec::array(self.analytics(args).await?)? {
+            let t = codec::text(&v)?;
+            users.push(
+                UserId::new(t)
+                    .map_err(|e| StoreFailure::Corrupt(format!("a stored user id: {e}")))?,
+            );
         }
         users.sort();
+        users.dedup();
         let size = size as usize;
-        more |= users.len() > size;
+        let more = users.len() > size;
         users.truncate(size);
         let next = if more { users.last().cloned() } else { None };
         Ok(Page { users, next })
@@ -614,6 +611,7 @@ impl RedisStore {
             reason.to_stored(),
             mode.to_owned(),
             public.map(PublicId::to_string).unwrap_or_default(),
+            user.user.to_string(),
         ];
         codec::public_ids(&self.run(&scripts::REVOKE_USER, keys, args).await?)
     }
@@ -624,39 +622,38 @@ impl RedisStore {
         mode: &str,
         cx: &StoreContext,
     ) -> Result<Value, StoreFailure> {
-        let keys = self.with_analytics(vec![self.keys.user_index(user)], user.slot);
-        let args = vec![at(cx.now), user.user.to_string(), mode.to_owned()];
+        let keys = vec![self.keys.user_index(user)];
+        let args = vec![at(cx.now), mode.to_owned()];
         self.run(&scripts::USER_SESSIONS, keys, args).await
     }
 
     async fn count(&self, cx: &StoreContext, mode: &str) -> Result<u64, StoreFailure> {
-        let args = vec![at(cx.now), mode.to_owned(), String::new(), "0".to_owned()];
-        let mut total = 0;
-        for reply in self.analytics(args).await? {
-            total += codec::int(&reply)?.max(0) as u64;
-        }
-        Ok(total)
+        let args = vec![
+            at(cx.now),
+            mode.to_owned(),
+            self.keys.prefix().to_owned(),
+            String::new(),
+            "0".to_owned(),
+        ];
+        Ok(codec::int(&self.analytics(args).await?)?.max(0) as u64)
     }
 
-    /// Runs the analytics script over every bucket: as one script on a
-    /// single Redis; on Cluster once per bucket, all at once (the buckets
-    /// live in different slots), so the cost is a fixed number of round
-    /// trips either way.
-    async fn analytics(&self, args: Vec<String>) -> Result<Vec<Value>, StoreFailure> {
-        if !self.conn.is_cluster() {
-            return Ok(vec![
-                self.run(&scripts::ANALYTICS, self.keys.all_analytics(), args)
-                    .await?,
-            ]);
+    /// Runs the analytics script: once on a single Redis, once per primary
+    /// on Cluster (each node reads the buckets it holds; counts are added
+    /// up, pages concatenated).
+    async fn analytics(&self, args: Vec<String>) -> Result<Value, StoreFailure> {
+        if self.conn.is_cluster() {
+            let combine = if args.get(1).is_some_and(|m| m == "page") {
+                Combine::Concatenate
+            } else {
+                Combine::Sum
+            };
+            self.conn
+                .run_on_every_primary(scripts::ANALYTICS.source, &args, combine)
+                .await
+        } else {
+            self.run(&scripts::ANALYTICS, Vec::new(), args).await
         }
-        let calls = (0..crate::keys::BUCKETS).map(|b| {
-            self.run(
-                &scripts::ANALYTICS,
-                self.keys.analytics(b).to_vec(),
-                args.clone(),
-            )
-        });
-        futures_util::future::try_join_all(calls).await
     }
 
     /// Signing in from an anonymous session on Cluster: the old id lives in

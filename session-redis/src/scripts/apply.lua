@@ -6,8 +6,8 @@
 -- Reply: {'unknown'} | {'ended', reason, at} | {'ok', idle deadline, absolute deadline}
 local st = stats_at(2)
 local key, now = KEYS[1], tonumber(ARGV[1])
-local h = read(key)
-local status, reason, at = classify(key, h, now, tonumber(ARGV[2]))
+local h = head(key)
+local status, reason, at = classify(st, key, h, now, tonumber(ARGV[2]))
 if status ~= 'live' then return { status, reason, at } end
 local idle_changed = apply_delta(key, h, 3, true)
 local idl = touch(st, key, h, now)

@@ -1,5 +1,5 @@
 -- create.lua: creates a session, enforcing the per-user limit atomically
--- with it (guarantees 1 and 4).
+-- with it (guarantees 1 and 4), and prunes expired analytics (guarantee 7).
 -- KEYS: 1 session, 2 user index (the session key again when anonymous),
 --       3-5 the bucket's analytics (sessions, users, names)
 -- ARGV: 1 now, 2 retention ms, 3 public id, 4 user id ('' = anonymous),
@@ -18,8 +18,8 @@ if user ~= '' then
 end
 local idle, abs = tonumber(ARGV[5]), tonumber(ARGV[6])
 local idl = math.min(now + idle, abs)
-local h = { ['@v'] = '1', ['@pub'] = ARGV[3], ['@created'] = tostring(now), ['@seen'] = tostring(now),
-            ['@idle'] = ARGV[5], ['@idl'] = tostring(idl), ['@abs'] = ARGV[6], ['@meta'] = ARGV[7] }
+local h = { ['@v'] = '1', ['@pub'] = ARGV[3], ['@created'] = I(now), ['@seen'] = I(now),
+            ['@idle'] = ARGV[5], ['@idl'] = I(idl), ['@abs'] = ARGV[6], ['@meta'] = ARGV[7] }
 if user ~= '' then
   h['@user'] = user
   h['@ukey'] = KEYS[2]
@@ -30,10 +30,8 @@ for _ = 1, n do
   j = j + 2
 end
 redis.call('HSET', key, unpack(flat(h)))
-redis.call('PEXPIRE', key, math.max(idl - now, 1))
+redis.call('PEXPIRE', key, I(math.max(idl - now, 1)))
 session_expiry(st, key, h, idl, now)
-if user ~= '' then
-  redis.call('ZADD', KEYS[2], now, key)
-  user_changed(st, user, KEYS[2], now)
-end
+if #evicted > 0 then user_changed(st, user, KEYS[2], now) end
+prune(st, key, now, retention)
 return { 'ok', evicted }

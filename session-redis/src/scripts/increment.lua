@@ -5,8 +5,8 @@
 -- Reply: {'unknown'} | {'ended', reason, at} | {'nan'} | {'ok', new value}
 local st = stats_at(2)
 local key, now = KEYS[1], tonumber(ARGV[1])
-local h = read(key)
-local status, reason, at = classify(key, h, now, tonumber(ARGV[2]))
+local h = head(key)
+local status, reason, at = classify(st, key, h, now, tonumber(ARGV[2]))
 if status ~= 'live' then return { status, reason, at } end
 local value = redis.pcall('HINCRBY', key, 'd:' .. ARGV[4], ARGV[5])
 if type(value) == 'table' and value.err then return { 'nan' } end

@@ -4,6 +4,8 @@
 -- Reply: {'ok', public id} | {'none'}
 local st = stats_at(2)
 local key, now, retention = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
-local h = read(key)
-if classify(key, h, now, retention) ~= 'live' then return { 'none' } end
-return { 'ok', finish(st, key, h, ARGV[3], now, retention) }
+local h = head(key)
+if classify(st, key, h, now, retention) ~= 'live' then return { 'none' } end
+local pub = finish(st, key, h, ARGV[3], now, retention)
+if h['@ukey'] then user_changed(st, h['@user'], h['@ukey'], now) end
+return { 'ok', pub }

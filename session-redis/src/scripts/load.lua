@@ -6,7 +6,7 @@
 local st = stats_at(2)
 local key, now = KEYS[1], tonumber(ARGV[1])
 local h = read(key)
-local status, reason, at = classify(key, h, now, tonumber(ARGV[2]))
+local status, reason, at = classify(st, key, h, now, tonumber(ARGV[2]))
 if status ~= 'live' then return { status, reason, at } end
 local refreshed = 0
 local idl, abs = tonumber(h['@idl']), tonumber(h['@abs'])

@@ -9,6 +9,17 @@
 -- the store judges expiry by `now`, and key TTLs (relative, so they track
 -- the server's clock) only collect what is logically gone.
 --
+-- Invariants every script keeps (guarantees 5, 7 and 11):
+-- * A live session is in its user's index (`@ukey`), scored by its expiry.
+--   It leaves the index only in the step that ends it (a tombstone), so
+--   no clock, however skewed, leaves a live session outside the index.
+-- * Judging a live session expired is final: the same step turns it into
+--   an 'expired' tombstone, which no instance refreshes.
+-- * Every step that adds a session prunes a bounded number of expired
+--   members from the analytics (its own bucket and one other), so they
+--   follow the live sessions without a cleanup job.
+-- * No step scans a user's index more than once.
+--
 -- Sessions live in buckets (the hash tag of every key): a bucket's
 -- analytics sorted sets share its slot, so every script updates them
 -- atomically. A script gets them as three KEYS, the `st` table below:
@@ -16,10 +27,15 @@
 --   users    (member: user id, score: the latest expiry of their sessions)
 --   names    (member: user id, score 0: for paging in byte order)
 
+-- Integers as text. Redis turns a Lua number argument into text with
+-- "%.14g", which writes large times as floats: every number sent to Redis
+-- goes through I.
+local function I(x)
+  return string.format('%d', x)
+end
 local function stats_at(first)
   return { sessions = KEYS[first], users = KEYS[first + 1], names = KEYS[first + 2] }
 end
-
 local function read(key)
   local flat = redis.call('HGETALL', key)
   if #flat == 0 then return nil end
@@ -27,7 +43,18 @@ local function read(key)
   for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
   return h
 end
-
+-- The reserved fields scripts judge and index by, without the data.
+local HEAD = { '@end', '@at', '@forget', '@pub', '@idl', '@abs', '@idle', '@seen', '@created',
+               '@user', '@ukey' }
+local function head(key)
+  local v = redis.call('HMGET', key, unpack(HEAD))
+  local h, any = {}, false
+  for i, f in ipairs(HEAD) do
+    if v[i] then h[f] = v[i]; any = true end
+  end
+  if not any then return nil end
+  return h
+end
 local function flat(h)
   local out = {}
   for k, v in pairs(h) do
@@ -36,20 +63,86 @@ local function flat(h)
   end
   return out
 end
-
 local function expires_at(h)
   return math.min(tonumber(h['@idl']), tonumber(h['@abs']))
 end
-
 -- Keeps the longer of the key's TTL and `ttl` (ms).
 local function extend_ttl(key, ttl)
   if ttl < 1 then ttl = 1 end
   local current = redis.call('PTTL', key)
-  if current < ttl then redis.call('PEXPIRE', key, ttl) end
+  if current < ttl then redis.call('PEXPIRE', key, I(ttl)) end
 end
-
--- 'live', or 'unknown', or 'ended' with the reason and time.
-local function classify(key, h, now, retention)
+-- Re-derives the user's analytics entry from the top of the index (its
+-- latest expiry): O(log n), once per step that changed the index.
+local function user_changed(st, user, ukey, now)
+  local top = redis.call('ZRANGE', ukey, -1, -1, 'WITHSCORES')
+  if #top == 0 or tonumber(top[2]) <= now then
+    redis.call('ZREM', st.users, user)
+    redis.call('ZREM', st.names, user)
+  else
+    local latest = tonumber(top[2])
+    redis.call('ZADD', st.users, I(latest), user)
+    redis.call('ZADD', st.names, 0, user)
+    extend_ttl(st.users, latest - now)
+    extend_ttl(st.names, latest - now)
+  end
+end
+-- Records a session's (new) expiry in its index and the analytics.
+local function session_expiry(st, key, h, exp, now)
+  redis.call('ZADD', st.sessions, I(exp), key)
+  extend_ttl(st.sessions, exp - now)
+  if h['@ukey'] then
+    redis.call('ZADD', h['@ukey'], I(exp), key)
+    extend_ttl(h['@ukey'], exp - now)
+    redis.call('ZADD', st.users, 'GT', I(exp), h['@user'])
+    redis.call('ZADD', st.names, 0, h['@user'])
+    extend_ttl(st.users, exp - now)
+    extend_ttl(st.names, exp - now)
+  end
+end
+-- Pushes the idle deadline of live session `h` to now + idle timeout
+-- (never past the absolute deadline) and writes it; the session stays in
+-- (or returns to) its index.
+local function touch(st, key, h, now)
+  local idl = math.min(now + tonumber(h['@idle']), tonumber(h['@abs']))
+  h['@seen'] = I(now)
+  h['@idl'] = I(idl)
+  redis.call('HSET', key, '@seen', h['@seen'], '@idl', h['@idl'])
+  redis.call('PEXPIRE', key, I(math.max(idl - now, 1)))
+  session_expiry(st, key, h, idl, now)
+  return idl
+end
+-- Replaces whatever `key` holds by a tombstone: why and when it ended,
+-- kept until `forget`.
+local function tombstone(key, reason, at, forget, pub, now)
+  redis.call('DEL', key)
+  redis.call('HSET', key, '@end', reason, '@at', I(at), '@forget', I(forget), '@pub', pub or '')
+  redis.call('PEXPIRE', key, I(math.max(forget - now, 1)))
+end
+-- Ends live session `h` under `key` with `reason`: a tombstone, and out of
+-- its index and the analytics. The caller re-derives the user's entry
+-- (user_changed) once, after ending all it ends. Returns the public id.
+local function finish(st, key, h, reason, now, retention)
+  tombstone(key, reason, now, now + retention, h['@pub'], now)
+  redis.call('ZREM', st.sessions, key)
+  if h['@ukey'] then redis.call('ZREM', h['@ukey'], key) end
+  return h['@pub']
+end
+-- Ends live session `h`, found past its expiry, for good: an 'expired'
+-- tombstone (or nothing, past the retention), out of index and analytics.
+local function expire(st, key, h, now, retention)
+  local exp = expires_at(h)
+  if now >= exp + retention then
+    redis.call('DEL', key)
+  else
+    tombstone(key, 'expired', exp, exp + retention, h['@pub'], now)
+  end
+  redis.call('ZREM', st.sessions, key)
+  if h['@ukey'] then redis.call('ZREM', h['@ukey'], key) end
+end
+-- 'live', or 'unknown', or 'ended' with the reason and time. A live
+-- session past its expiry is expired here, finally.
+local function classify(st, key, h, now, retention)
   if not h then return 'unknown' end
   if h['@end'] then
     if now >= tonumber(h['@forget']) then
@@ -60,125 +153,101 @@ local function classify(key, h, now, retention)
   end
   local exp = expires_at(h)
   if exp <= now then
+    expire(st, key, h, now, retention)
+    if h['@ukey'] then user_changed(st, h['@user'], h['@ukey'], now) end
     if now >= exp + retention then return 'unknown' end
     return 'ended', 'expired', exp
   end
   return 'live'
 end
-
--- The user's live sessions (pruning ended, expired and vanished ones from
--- the index), each as {key, exp, abs, seen, created, pub}.
-local function scan_index(ukey, now)
-  local live = {}
-  for _, m in ipairs(redis.call('ZRANGE', ukey, 0, -1)) do
-    local v = redis.call('HMGET', m, '@end', '@idl', '@abs', '@seen', '@created', '@pub')
-    local dead = v[1] or not v[2]
-    local exp = 0
-    if not dead then
-      exp = math.min(tonumber(v[2]), tonumber(v[3]))
-      dead = exp <= now
-    end
-    if dead then
-      redis.call('ZREM', ukey, m)
+-- How many expired members one step prunes from each bucket it sweeps.
+local PRUNE = 8
+-- The number of buckets (keys.rs BUCKETS; a unit test keeps them equal).
+local BUCKETS = 64
+-- Prunes up to PRUNE expired sessions and users from the analytics of
+-- `st`, expiring each pruned session (so it also leaves its index).
+local function prune_bucket(st, now, retention)
+  local old = redis.call('ZRANGEBYSCORE', st.sessions, '-inf', I(now), 'LIMIT', 0, PRUNE)
+  for _, m in ipairs(old) do
+    local h = head(m)
+    if h and not h['@end'] and h['@idl'] then
+      local exp = expires_at(h)
+      if exp <= now then
+        expire(st, m, h, now, retention)
+        if h['@ukey'] then user_changed(st, h['@user'], h['@ukey'], now) end
+      else
+        redis.call('ZADD', st.sessions, I(exp), m)
+      end
     else
-      live[#live + 1] = { key = m, exp = exp, abs = tonumber(v[3]), seen = tonumber(v[4]),
-                          created = tonumber(v[5]), pub = v[6] }
+      redis.call('ZREM', st.sessions, m)
     end
   end
-  return live
-end
-
--- Re-derives the user's analytics entry and the index TTL from the index.
-local function user_changed(st, user, ukey, now)
-  local live = scan_index(ukey, now)
-  local latest, longest = 0, 0
-  for _, s in ipairs(live) do
-    if s.exp > latest then latest = s.exp end
-    if s.abs > longest then longest = s.abs end
-  end
-  if #live == 0 then
-    redis.call('DEL', ukey)
-    redis.call('ZREM', st.users, user)
-    redis.call('ZREM', st.names, user)
-  else
-    redis.call('PEXPIRE', ukey, math.max(longest - now, 1))
-    redis.call('ZADD', st.users, latest, user)
-    redis.call('ZADD', st.names, 0, user)
-    extend_ttl(st.users, latest - now)
-    extend_ttl(st.names, latest - now)
-  end
-  return live
-end
-
--- Records a session's (new) expiry in the analytics.
-local function session_expiry(st, key, h, exp, now)
-  redis.call('ZADD', st.sessions, exp, key)
-  extend_ttl(st.sessions, exp - now)
-  if h['@user'] then
-    redis.call('ZADD', st.users, 'GT', exp, h['@user'])
-    redis.call('ZADD', st.names, 0, h['@user'])
-    extend_ttl(st.users, exp - now)
-    extend_ttl(st.names, exp - now)
+  local users = redis.call('ZRANGEBYSCORE', st.users, '-inf', I(now), 'LIMIT', 0, PRUNE)
+  if #users > 0 then
+    redis.call('ZREM', st.users, unpack(users))
+    redis.call('ZREM', st.names, unpack(users))
   end
 end
-
--- Pushes the idle deadline of live session `h` to now + idle timeout
--- (never past the absolute deadline) and writes it.
-local function touch(st, key, h, now)
-  local idl = math.min(now + tonumber(h['@idle']), tonumber(h['@abs']))
-  h['@seen'] = tostring(now)
-  h['@idl'] = tostring(idl)
-  redis.call('HSET', key, '@seen', now, '@idl', idl)
-  redis.call('PEXPIRE', key, math.max(idl - now, 1))
-  session_expiry(st, key, h, idl, now)
-  return idl
+-- Prunes the bucket of `st` and one other, picked from the hex digits
+-- ending `key` (random per session). On Cluster the other bucket may live
+-- on another node: then it is skipped (scripts are flagged
+-- allow-cross-slot-keys, which reaches keys of this node only).
+local function prune(st, key, now, retention)
+  prune_bucket(st, now, retention)
+  local other = (tonumber(string.sub(key, -4), 16) or 0) % BUCKETS
+  local function move(name) return (string.gsub(name, '{b%d+}', '{b' .. other .. '}', 1)) end
+  local sw = { sessions = move(st.sessions), users = move(st.users), names = move(st.names) }
+  if sw.sessions == st.sessions then return end
+  local probe = redis.pcall('EXISTS', sw.sessions)
+  if type(probe) == 'table' and probe.err then return end
+  prune_bucket(sw, now, retention)
 end
-
--- Ends live session `h` under `key`: leaves a tombstone kept for
--- `retention` ms, drops it from its user's index and the analytics.
--- Returns its public id.
-local function finish(st, key, h, reason, now, retention)
-  redis.call('DEL', key)
-  redis.call('HSET', key, '@end', reason, '@at', now, '@forget', now + retention, '@pub', h['@pub'])
-  redis.call('PEXPIRE', key, math.max(retention, 1))
-  redis.call('ZREM', st.sessions, key)
-  if h['@ukey'] then
-    redis.call('ZREM', h['@ukey'], key)
-    user_changed(st, h['@user'], h['@ukey'], now)
-  end
-  return h['@pub']
-end
-
 -- Ends sessions of the user until one more fits under `max` (0: no limit),
--- or refuses. Returns the evicted public ids, or nil when refused.
+-- or refuses. O(log n) under the limit; at the limit, one pass over the
+-- user's live sessions to order them by the policy. Returns the evicted
+-- public ids, or nil when refused.
 local function make_room(st, ukey, max, policy, except, now, retention)
   local evicted = {}
   if max <= 0 then return evicted end
-  local live = {}
-  for _, s in ipairs(scan_index(ukey, now)) do
-    if s.key ~= except then live[#live + 1] = s end
+  local live = redis.call('ZCOUNT', ukey, '(' .. I(now), '+inf')
+  if except then
+    local s = redis.call('ZSCORE', ukey, except)
+    if s and tonumber(s) > now then live = live - 1 end
   end
-  if #live < max then return evicted end
+  if live < max then return evicted end
   if policy == 'deny' then return nil end
+  local all = {}
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', ukey, '(' .. I(now), '+inf')) do
+    if m ~= except then
+      local v = redis.call('HMGET', m, '@seen', '@created')
+      if v[1] then
+        all[#all + 1] = { key = m, seen = tonumber(v[1]), created = tonumber(v[2]) }
+      else
+        redis.call('ZREM', ukey, m)
+      end
+    end
+  end
   if policy == 'evict-oldest' then
-    table.sort(live, function(a, b)
+    table.sort(all, function(a, b)
       if a.created ~= b.created then return a.created < b.created end
       if a.seen ~= b.seen then return a.seen < b.seen end
       return a.key < b.key
     end)
   else
-    table.sort(live, function(a, b)
+    table.sort(all, function(a, b)
       if a.seen ~= b.seen then return a.seen < b.seen end
       if a.created ~= b.created then return a.created < b.created end
       return a.key < b.key
     end)
   end
-  for i = 1, #live - max + 1 do
-    evicted[#evicted + 1] = finish(st, live[i].key, read(live[i].key), 'limit', now, retention)
+  for i = 1, #all - max + 1 do
+    local h = head(all[i].key)
+    if h and not h['@end'] then
+      evicted[#evicted + 1] = finish(st, all[i].key, h, 'limit', now, retention)
+    end
   end
   return evicted
 end
-
 -- Applies a delta encoded in ARGV from position `i`:
 --   meta ('' = unchanged), idle ('' = unchanged), n sets (field, json)…,
 --   m removals (field)…

@@ -1,17 +1,35 @@
 -- revoke_user.lua: ends one (by public id) or all but one of a user's
--- sessions in one step (guarantees 5 and 8).
+-- sessions in one step (guarantees 5 and 8), in one pass over the index:
+-- O(n) for n sessions, the index and analytics updated once at the end.
 -- KEYS: 1 the user's index, 2-4 the bucket's analytics
 -- ARGV: 1 now, 2 retention ms, 3 reason, 4 mode ('one' | 'all'),
---       5 public id (the one to end, or the one to keep; '' = none)
+--       5 public id (the one to end, or the one to keep; '' = none),
+--       6 user id
 -- Reply: {ended public ids…}
 local st = stats_at(2)
 local ukey, now, retention = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
-local mode, pub = ARGV[4], ARGV[5]
-local ended = {}
-for _, s in ipairs(scan_index(ukey, now)) do
-  local hit = s.pub == pub
-  if (mode == 'one' and hit) or (mode == 'all' and not hit) then
-    ended[#ended + 1] = finish(st, s.key, read(s.key), ARGV[3], now, retention)
+local reason, mode, pub = ARGV[3], ARGV[4], ARGV[5]
+local ended, drop = {}, {}
+for _, m in ipairs(redis.call('ZRANGE', ukey, 0, -1)) do
+  local h = head(m)
+  if not h or h['@end'] or not h['@idl'] then
+    drop[#drop + 1] = m
+  else
+    local hit = h['@pub'] == pub
+    if expires_at(h) <= now then
+      expire(st, m, h, now, retention)
+    elseif (mode == 'one' and hit) or (mode == 'all' and not hit) then
+      tombstone(m, reason, now, now + retention, h['@pub'], now)
+      ended[#ended + 1] = h['@pub']
+      drop[#drop + 1] = m
+    end
   end
 end
+-- Batched removals: unpack takes a bounded number of arguments.
+for i = 1, #drop, 500 do
+  local batch = { unpack(drop, i, math.min(i + 499, #drop)) }
+  redis.call('ZREM', ukey, unpack(batch))
+  redis.call('ZREM', st.sessions, unpack(batch))
+end
+user_changed(st, ARGV[6], ukey, now)
 return ended

@@ -11,7 +11,7 @@
 local st_old, st_new = stats_at(4), stats_at(7)
 local old, new, now, retention = KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2])
 local h = read(old)
-local status, reason, at = classify(old, h, now, retention)
+local status, reason, at = classify(st_old, old, h, now, retention)
 if status ~= 'live' then return { status, reason, at } end
 if redis.call('EXISTS', new) == 1 then return { 'dup' } end
 local before = {}
@@ -23,19 +23,17 @@ if ARGV[3] == '1' then
   if not evicted then return { 'limit', tonumber(ARGV[5]) } end
   h['@user'] = ARGV[4]
   h['@ukey'] = KEYS[3]
-  h['@created'] = tostring(now)
+  h['@created'] = I(now)
   h['@abs'] = ARGV[7]
 end
 apply_delta(new, h, 8, false)
 finish(st_old, old, before, 'rotated', now, retention)
 local idl = math.min(now + tonumber(h['@idle']), tonumber(h['@abs']))
-h['@seen'] = tostring(now)
-h['@idl'] = tostring(idl)
+h['@seen'] = I(now)
+h['@idl'] = I(idl)
 redis.call('HSET', new, unpack(flat(h)))
-redis.call('PEXPIRE', new, math.max(idl - now, 1))
+redis.call('PEXPIRE', new, I(math.max(idl - now, 1)))
 session_expiry(st_new, new, h, idl, now)
-if h['@ukey'] then
-  redis.call('ZADD', h['@ukey'], tonumber(h['@created']), new)
-  user_changed(st_new, h['@user'], h['@ukey'], now)
-end
+if h['@ukey'] then user_changed(st_new, h['@user'], h['@ukey'], now) end
+prune(st_new, new, now, retention)
 return { 'ok', flat(h), evicted }

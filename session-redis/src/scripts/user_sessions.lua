@@ -1,13 +1,16 @@
--- user_sessions.lua: a user's active sessions, pruning the index
--- (guarantee 11).
--- KEYS: 1 the user's index, 2-4 the bucket's analytics
--- ARGV: 1 now, 2 user id, 3 mode ('count' | 'list')
+-- user_sessions.lua: a user's active sessions (guarantee 11): the count is
+-- O(log n), the list one pass over the index.
+-- KEYS: 1 the user's index
+-- ARGV: 1 now, 2 mode ('count' | 'list')
 -- Reply: count | {{@pub, @created, @seen, @idl, @abs, @meta}…}
-local st = stats_at(2)
-local live = user_changed(st, ARGV[2], KEYS[1], tonumber(ARGV[1]))
-if ARGV[3] == 'count' then return #live end
+local ukey, now = KEYS[1], tonumber(ARGV[1])
+if ARGV[2] == 'count' then return redis.call('ZCOUNT', ukey, '(' .. I(now), '+inf') end
 local out = {}
-for _, s in ipairs(live) do
-  out[#out + 1] = redis.call('HMGET', s.key, '@pub', '@created', '@seen', '@idl', '@abs', '@meta')
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', ukey, '(' .. I(now), '+inf')) do
+  local row = redis.call('HMGET', m, '@pub', '@created', '@seen', '@idl', '@abs', '@meta', '@end')
+  if row[1] and row[2] and not row[7] then
+    row[7] = nil
+    out[#out + 1] = row
+  end
 end
 return out
