@@ -26,6 +26,18 @@ pub enum StoreFailure {
     /// inspect it, then revoke the session.
     #[error("a stored session record is unreadable: {0}")]
     Corrupt(String),
+    /// The command was sent, then the connection failed before its reply:
+    /// it may or may not have taken effect. It was not repeated (a repeat
+    /// could apply it twice). Load the session again to see where it stands.
+    #[error(
+        "the session store's connection failed after the command was sent; it may or may not have been applied: {0}"
+    )]
+    OutcomeUnknown(#[source] BoxedCause),
+    /// An invalidation was applied on the primary, but no replica
+    /// acknowledged it within the deadline: a failover now could bring the
+    /// session back. The user was signed out; check the replicas.
+    #[error("the invalidation was applied but no replica acknowledged it within {0:?}")]
+    NotReplicated(Duration),
 }
 
 impl StoreFailure {

@@ -1,28 +1,29 @@
 //! The connection to Redis, and the one place where Redis errors become
 //! [`StoreFailure`]s and every call gets its deadline.
 //!
-//! * A single Redis: by default one auto-reconnecting multiplexed
-//!   connection (redis-rs's `ConnectionManager`) shared by every request,
-//!   which pipelines concurrent requests on one socket; or a bb8 pool of
-//!   connections, each request checking one out exclusively (no PING on
-//!   checkout, so no extra round trip). Prefer the pool when single
-//!   requests carry large values that would hold up others on a shared
-//!   socket; the benchmark `bench_connections` compares the two.
-//! * Redis Cluster: redis-rs's async cluster connection, which routes each
-//!   script by the slot of its first key and follows MOVED/ASK.
+//! * A single Redis: by default one multiplexed connection shared by every
+//!   request, which pipelines concurrent requests on one socket; or a bb8
+//!   pool of connections, each request checking one out exclusively (no
+//!   PING on checkout, so no extra round trip).
+//! * Redis Cluster: redis-rs's async cluster connection, built with no
+//!   retries of its own (it would resend a command whose reply was lost on
+//!   a new connection); this module retries what provably did not run.
 //! * Sentinel: a multiplexed connection to the primary the sentinels name.
-//!   A script refused with READONLY (a failover is under way: nothing was
-//!   applied) drops that connection and is retried against the primary the
-//!   sentinels then name, within the deadline. A connection that fails
-//!   mid-command (the outcome is unknown) is dropped and the error is
-//!   reported, never repeated, so nothing is applied twice; the next call
-//!   connects to the current primary.
+//!
+//! One rule for all (the contract's Topologies section): a command is sent
+//! at most once unless its reply proves it did not run. MOVED, ASK,
+//! TRYAGAIN, CLUSTERDOWN, MASTERDOWN, LOADING and READONLY (a demoted
+//! primary) are retried within the deadline, after dropping the connection
+//! when the server may have changed (READONLY: a managed Redis failed over
+//! behind one name, or Sentinel promoted another node). A connection that
+//! fails after the command was sent gives [`StoreFailure::OutcomeUnknown`]
+//! and is dropped (a pooled one is discarded), never repeated; the next
+//! call connects afresh, so every mode recovers after a restart.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{
@@ -33,36 +34,55 @@ use session_core::StoreFailure;
 
 #[derive(Clone)]
 enum Link {
-    Single(ConnectionManager),
-    Pool(bb8::Pool<redis::Client>),
+    Direct(Arc<Direct>),
+    Pool(bb8::Pool<PoolManager>),
     Cluster(ClusterConnection),
-    Sentinel(Arc<SentinelLink>),
 }
 
-/// The sentinels, and the connection to the primary they last named.
-struct SentinelLink {
-    client: tokio::sync::Mutex<SentinelClient>,
+/// Where a direct connection comes from.
+enum Source {
+    /// A server by URL (re-resolved on every connect).
+    Server(redis::Client),
+    /// The primary the sentinels currently name.
+    Sentinel(tokio::sync::Mutex<SentinelClient>),
+}
+
+/// One multiplexed connection, made on demand and dropped when it fails.
+struct Direct {
+    source: Source,
     current: std::sync::Mutex<Option<MultiplexedConnection>>,
     config: AsyncConnectionConfig,
+    connecting: tokio::sync::Mutex<()>,
 }
 
-impl SentinelLink {
+impl Direct {
     fn current(&self) -> Option<MultiplexedConnection> {
         self.current.lock().ok().and_then(|c| c.clone())
     }
 
-    /// The connection to the primary, asking the sentinels when there is none.
+    /// The connection, connecting when there is none.
     async fn connection(&self) -> Result<MultiplexedConnection, RedisError> {
         if let Some(c) = self.current() {
             return Ok(c);
         }
-        let mut client = self.client.lock().await;
+        let _one_at_a_time = self.connecting.lock().await;
         if let Some(c) = self.current() {
             return Ok(c);
         }
-        let conn = client
-            .get_async_connection_with_config(&self.config)
-            .await?;
+        let conn = match &self.source {
+            Source::Server(client) => {
+                client
+                    .get_multiplexed_async_connection_with_config(&self.config)
+                    .await?
+            }
+            Source::Sentinel(client) => {
+                client
+                    .lock()
+                    .await
+                    .get_async_connection_with_config(&self.config)
+                    .await?
+            }
+        };
         if let Ok(mut current) = self.current.lock() {
             *current = Some(conn.clone());
         }
@@ -76,6 +96,36 @@ impl SentinelLink {
     }
 }
 
+/// Pooled connections that remember when they failed, so bb8 discards them
+/// instead of lending a dead socket forever after a restart.
+struct PoolManager(redis::Client);
+
+/// A pooled connection and whether it failed.
+struct Pooled {
+    conn: MultiplexedConnection,
+    broken: bool,
+}
+
+impl bb8::ManageConnection for PoolManager {
+    type Connection = Pooled;
+    type Error = RedisError;
+
+    async fn connect(&self) -> Result<Pooled, RedisError> {
+        Ok(Pooled {
+            conn: self.0.get_multiplexed_async_connection().await?,
+            broken: false,
+        })
+    }
+
+    async fn is_valid(&self, conn: &mut Pooled) -> Result<(), RedisError> {
+        redis::cmd("PING").query_async::<()>(&mut conn.conn).await
+    }
+
+    fn has_broken(&self, conn: &mut Pooled) -> bool {
+        conn.broken
+    }
+}
+
 /// How replies from every primary become one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Combine {
@@ -85,8 +135,37 @@ pub(crate) enum Combine {
     Concatenate,
 }
 
-/// How long to wait before asking the sentinels again during a failover.
-const FAILOVER_PAUSE: Duration = Duration::from_millis(50);
+/// What an error says about the command that got it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// It did not run (a redirect, a busy or demoted server, or no
+    /// connection to send it on): try again within the deadline.
+    NotApplied { reconnect: bool },
+    /// It was sent and the connection failed: it may have run.
+    Unknown,
+    /// The server ran it and answered with an error.
+    Refused,
+}
+
+fn verdict(e: &RedisError) -> Verdict {
+    match e.kind() {
+        ErrorKind::Server(ServerErrorKind::ReadOnly) => Verdict::NotApplied { reconnect: true },
+        ErrorKind::Server(
+            ServerErrorKind::Moved
+            | ServerErrorKind::Ask
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::ClusterDown
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::BusyLoading,
+        ) => Verdict::NotApplied { reconnect: false },
+        ErrorKind::ClusterConnectionNotFound => Verdict::NotApplied { reconnect: false },
+        _ if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() => Verdict::Unknown,
+        _ => Verdict::Refused,
+    }
+}
+
+/// How long to wait before trying again a command that did not run.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 /// A cloneable handle on the shared connection.
 #[derive(Clone)]
@@ -105,21 +184,29 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
+    fn direct(source: Source, connect_timeout: Duration, command_timeout: Duration) -> Self {
+        Connection {
+            link: Link::Direct(Arc::new(Direct {
+                source,
+                current: std::sync::Mutex::new(None),
+                config: AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(connect_timeout))
+                    .set_response_timeout(Some(command_timeout)),
+                connecting: tokio::sync::Mutex::new(()),
+            })),
+            deadline: command_timeout,
+        }
+    }
+
     /// One server.
     pub(crate) async fn single(
         client: redis::Client,
         connect_timeout: Duration,
         command_timeout: Duration,
     ) -> Result<Self, RedisError> {
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(connect_timeout))
-            .set_response_timeout(Some(command_timeout))
-            .set_number_of_retries(1);
-        let manager = ConnectionManager::new_with_config(client, config).await?;
-        Ok(Connection {
-            link: Link::Single(manager),
-            deadline: command_timeout,
-        })
+        let conn = Self::direct(Source::Server(client), connect_timeout, command_timeout);
+        conn.connect_now().await?;
+        Ok(conn)
     }
 
     /// One server, through a pool of `size` connections.
@@ -133,7 +220,7 @@ impl Connection {
             .max_size(size.max(1))
             .connection_timeout(connect_timeout)
             .test_on_check_out(false)
-            .build(client)
+            .build(PoolManager(client))
             .await?;
         // Fail now, like the other topologies, if the server is unreachable.
         drop(pool.get().await.map_err(pool_error)?);
@@ -151,10 +238,12 @@ impl Connection {
         connect_timeout: Duration,
         command_timeout: Duration,
     ) -> Result<Self, RedisError> {
+        // No retries by the client: it would resend a command whose reply
+        // was lost. `run` retries what provably did not run.
         let mut builder = redis::cluster::ClusterClient::builder(seeds)
             .connection_timeout(connect_timeout)
             .response_timeout(command_timeout)
-            .retries(2);
+            .retries(0);
         if let Some(root) = tls {
             builder = builder.tls(redis::TlsMode::Secure);
             if let Some(root) = root {
@@ -182,10 +271,14 @@ impl Connection {
         sentinels: Vec<String>,
         master: String,
         credentials: Option<(String, String)>,
+        tls: bool,
         connect_timeout: Duration,
         command_timeout: Duration,
     ) -> Result<Self, RedisError> {
         let mut node = SentinelNodeConnectionInfo::default();
+        if tls {
+            node = node.set_tls_mode(redis::TlsMode::Secure);
+        }
         if let Some((user, password)) = credentials {
             let mut info = RedisConnectionInfo::default().set_password(password);
             if !user.is_empty() {
@@ -195,18 +288,97 @@ impl Connection {
         }
         let client =
             SentinelClient::build(sentinels, master, Some(node), SentinelServerType::Master)?;
-        let link = Arc::new(SentinelLink {
-            client: tokio::sync::Mutex::new(client),
-            current: std::sync::Mutex::new(None),
-            config: AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(connect_timeout))
-                .set_response_timeout(Some(command_timeout)),
-        });
-        link.connection().await?;
-        Ok(Connection {
-            link: Link::Sentinel(link),
-            deadline: command_timeout,
-        })
+        let conn = Self::direct(
+            Source::Sentinel(tokio::sync::Mutex::new(client)),
+            connect_timeout,
+            command_timeout,
+        );
+        conn.connect_now().await?;
+        Ok(conn)
+    }
+
+    async fn connect_now(&self) -> Result<(), RedisError> {
+        if let Link::Direct(d) = &self.link {
+            d.connection().await?;
+        }
+        Ok(())
+    }
+
+    /// Runs `script` by SHA (loading it on NOSCRIPT) within the deadline,
+    /// sending it again only when a reply proves it did not run.
+    pub(crate) async fn run(
+        &self,
+        script: &Script,
+        keys: &[String],
+        args: &[String],
+    ) -> Result<Value, StoreFailure> {
+        let mut invocation = script.prepare_invoke();
+        for k in keys {
+            invocation.key(k);
+        }
+        for a in args {
+            invocation.arg(a);
+        }
+        let call = async {
+            loop {
+                let attempt = match &self.link {
+                    Link::Direct(d) => {
+                        match d.connection().await {
+                            // Nothing was sent: try again.
+                            Err(e) => Err((e, Verdict::NotApplied { reconnect: true })),
+                            Ok(mut conn) => invocation
+                                .invoke_async::<Value>(&mut conn)
+                                .await
+                                .map_err(|e| {
+                                    let v = verdict(&e);
+                                    if matches!(
+                                        v,
+                                        Verdict::Unknown | Verdict::NotApplied { reconnect: true }
+                                    ) {
+                                        d.forget();
+                                    }
+                                    (e, v)
+                                }),
+                        }
+                    }
+                    Link::Pool(pool) => match pool.get().await {
+                        Err(e) => Err((pool_error(e), Verdict::NotApplied { reconnect: true })),
+                        Ok(mut pooled) => {
+                            let result = invocation.invoke_async::<Value>(&mut pooled.conn).await;
+                            result.map_err(|e| {
+                                let v = verdict(&e);
+                                if matches!(
+                                    v,
+                                    Verdict::Unknown | Verdict::NotApplied { reconnect: true }
+                                ) {
+                                    pooled.broken = true;
+                                }
+                                (e, v)
+                            })
+                        }
+                    },
+                    Link::Cluster(c) => invocation
+                        .invoke_async::<Value>(&mut c.clone())
+                        .await
+                        .map_err(|e| {
+                            let v = verdict(&e);
+                            (e, v)
+                        }),
+                };
+                match attempt {
+                    Ok(v) => return Ok(v),
+                    Err((_, Verdict::NotApplied { .. })) => tokio::time::sleep(RETRY_PAUSE).await,
+                    Err((e, Verdict::Unknown)) => {
+                        return Err(StoreFailure::OutcomeUnknown(Arc::new(e)));
+                    }
+                    Err((e, Verdict::Refused)) => return Err(StoreFailure::unavailable(e)),
+                }
+            }
+        };
+        match tokio::time::timeout(self.deadline, call).await {
+            Err(_) => Err(StoreFailure::TimedOut(self.deadline)),
+            Ok(result) => result,
+        }
     }
 
     /// Runs the script `source` (by EVAL: analytics are rare) with no keys on
@@ -242,65 +414,6 @@ impl Connection {
     /// Whether multi-key scripts must stay within one slot.
     pub(crate) fn is_cluster(&self) -> bool {
         matches!(self.link, Link::Cluster(_))
-    }
-
-    /// Runs `script` by SHA (loading it on NOSCRIPT) within the deadline.
-    pub(crate) async fn run(
-        &self,
-        script: &Script,
-        keys: &[String],
-        args: &[String],
-    ) -> Result<Value, StoreFailure> {
-        let mut invocation = script.prepare_invoke();
-        for k in keys {
-            invocation.key(k);
-        }
-        for a in args {
-            invocation.arg(a);
-        }
-        let call = async {
-            match &self.link {
-                Link::Single(m) => invocation.invoke_async::<Value>(&mut m.clone()).await,
-                Link::Pool(pool) => {
-                    let mut conn = pool.get().await.map_err(pool_error)?;
-                    invocation.invoke_async::<Value>(&mut *conn).await
-                }
-                Link::Cluster(c) => invocation.invoke_async::<Value>(&mut c.clone()).await,
-                Link::Sentinel(link) => loop {
-                    let mut conn = match link.connection().await {
-                        Ok(c) => c,
-                        // Nothing was sent: ask the sentinels again.
-                        Err(_) => {
-                            tokio::time::sleep(FAILOVER_PAUSE).await;
-                            continue;
-                        }
-                    };
-                    match invocation.invoke_async::<Value>(&mut conn).await {
-                        Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly) => {
-                            // Refused by a demoted primary: not applied, safe to retry.
-                            link.forget();
-                            tokio::time::sleep(FAILOVER_PAUSE).await;
-                        }
-                        Err(e) => {
-                            if e.is_io_error()
-                                || e.is_connection_dropped()
-                                || e.is_unrecoverable_error()
-                            {
-                                link.forget();
-                            }
-                            break Err(e);
-                        }
-                        Ok(v) => break Ok(v),
-                    }
-                },
-            }
-        };
-        match tokio::time::timeout(self.deadline, call).await {
-            Err(_) => Err(StoreFailure::TimedOut(self.deadline)),
-            Ok(Err(e)) if e.is_timeout() => Err(StoreFailure::TimedOut(self.deadline)),
-            Ok(Err(e)) => Err(StoreFailure::unavailable(e)),
-            Ok(Ok(v)) => Ok(v),
-        }
     }
 }
 

@@ -10,7 +10,7 @@ pub enum RedisStoreError {
     BadUrl(String),
     /// The URL's scheme is not one this store knows.
     #[error(
-        "URL scheme {0:?} is not a Redis URL: use redis://, rediss://, redis+cluster://, rediss+cluster:// or redis+sentinel://"
+        "URL scheme {0:?} is not a Redis URL: use redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://"
     )]
     Unsupported(String),
     /// The key prefix has characters other than letters, digits and `-_.:`.

@@ -258,11 +258,13 @@ impl RedisStoreBuilder {
                 sentinels,
                 master,
                 credentials,
+                tls,
             } => {
                 Connection::sentinel(
                     sentinels,
                     master,
                     credentials,
+                    tls,
                     self.connect_timeout,
                     self.command_timeout,
                 )

@@ -31,12 +31,13 @@ pub(crate) enum Topology {
         credentials: Option<(String, String)>,
         tls: bool,
     },
-    /// Sentinels (URLs), the monitored primary's name, and optional ACL
-    /// credentials for the data nodes.
+    /// Sentinels (URLs), the monitored primary's name, optional ACL
+    /// credentials for the data nodes, and whether to use TLS.
     Sentinel {
         sentinels: Vec<String>,
         master: String,
         credentials: Option<(String, String)>,
+        tls: bool,
     },
 }
 
@@ -46,8 +47,11 @@ impl std::fmt::Debug for Topology {
             Topology::Single(url) => write!(f, "Single({})", redacted(url)),
             Topology::Cluster { seeds, tls, .. } => write!(f, "Cluster({seeds:?}, tls: {tls})"),
             Topology::Sentinel {
-                sentinels, master, ..
-            } => write!(f, "Sentinel({sentinels:?}, {master})"),
+                sentinels,
+                master,
+                tls,
+                ..
+            } => write!(f, "Sentinel({sentinels:?}, {master}, tls: {tls})"),
         }
     }
 }
@@ -60,7 +64,7 @@ pub(crate) fn parse(url: &str) -> Result<Topology, RedisStoreError> {
     match scheme {
         "redis" | "rediss" => Ok(Topology::Single(url.to_owned())),
         "redis+cluster" | "rediss+cluster" => {
-            let (credentials, hosts) = split_credentials(rest);
+            let (credentials, hosts) = split_credentials(rest)?;
             let hosts = hosts.trim_end_matches('/');
             if hosts.contains('/') {
                 return Err(RedisStoreError::BadUrl(
@@ -78,8 +82,9 @@ pub(crate) fn parse(url: &str) -> Result<Topology, RedisStoreError> {
                 tls,
             })
         }
-        "redis+sentinel" => {
-            let (credentials, rest) = split_credentials(rest);
+        "redis+sentinel" | "rediss+sentinel" => {
+            let (credentials, rest) = split_credentials(rest)?;
+            let tls = scheme == "rediss+sentinel";
             let (hosts, master) = rest.split_once('/').ok_or_else(|| {
                 RedisStoreError::BadUrl("a sentinel URL ends with /MASTER-NAME".into())
             })?;
@@ -88,25 +93,46 @@ pub(crate) fn parse(url: &str) -> Result<Topology, RedisStoreError> {
                     "a sentinel URL ends with /MASTER-NAME".into(),
                 ));
             }
+            let scheme = if tls { "rediss" } else { "redis" };
             Ok(Topology::Sentinel {
-                sentinels: host_list(hosts)?,
+                sentinels: host_list(hosts)?
+                    .into_iter()
+                    .map(|h| h.replacen("redis://", &format!("{scheme}://"), 1))
+                    .collect(),
                 master: master.to_owned(),
                 credentials,
+                tls,
             })
         }
         other => Err(RedisStoreError::Unsupported(other.to_owned())),
     }
 }
 
+/// A user name (empty for the default user) and password.
+type Credentials = (String, String);
+
 /// `user:pass@rest` → (Some((user, pass)), rest); `rest` → (None, rest).
-fn split_credentials(rest: &str) -> (Option<(String, String)>, &str) {
-    match rest.rsplit_once('@') {
-        Some((userinfo, hosts)) => {
-            let (user, password) = userinfo.split_once(':').unwrap_or(("", userinfo));
-            (Some((user.to_owned(), password.to_owned())), hosts)
-        }
-        None => (None, rest),
-    }
+/// The user and password are percent-decoded, as in any URL (a password
+/// holding `@` or `:` is written `%40`, `%3A`).
+fn split_credentials(rest: &str) -> Result<(Option<Credentials>, &str), RedisStoreError> {
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return Ok((None, rest));
+    };
+    let (userinfo, hosts) = (&rest[..at], &rest[at + 1..]);
+    let (user, password) = userinfo.split_once(':').unwrap_or(("", userinfo));
+    let decode = |part: &str, what: &str| {
+        percent_encoding::percent_decode_str(part)
+            .decode_utf8()
+            .map(|s| s.into_owned())
+            .map_err(|_| {
+                RedisStoreError::BadUrl(format!("the {what} is not UTF-8 once percent-decoded"))
+            })
+    };
+    Ok((
+        Some((decode(user, "user name")?, decode(password, "password")?)),
+        hosts,
+    ))
 }
 
 /// `h:p,h:p` → `redis://h:p` URLs.
@@ -144,6 +170,32 @@ mod tests {
         }
         assert_eq!(redacted("redis://h:1/0"), "redis://h:1/0");
         assert_eq!(redacted("redis://u:p@h:1/0"), "redis://u:***@h:1/0");
+    }
+
+    #[test]
+    fn credentials_are_percent_decoded() {
+        let Topology::Cluster { credentials, .. } =
+            parse("redis+cluster://app%2B1:p%40ss%3Aw%2Frd@a:1,b:2").unwrap()
+        else {
+            panic!("a cluster")
+        };
+        assert_eq!(credentials, Some(("app+1".into(), "p@ss:w/rd".into())));
+        let Topology::Sentinel {
+            credentials,
+            tls,
+            sentinels,
+            ..
+        } = parse("rediss+sentinel://:s%40cret@s1:1,s2:2/mymaster").unwrap()
+        else {
+            panic!("sentinel")
+        };
+        assert_eq!(credentials, Some(("".into(), "s@cret".into())));
+        assert!(tls);
+        assert_eq!(sentinels, vec!["rediss://s1:1", "rediss://s2:2"]);
+        assert!(matches!(
+            parse("redis+cluster://u:%FF@a:1"),
+            Err(RedisStoreError::BadUrl(_))
+        ));
     }
 
     #[test]

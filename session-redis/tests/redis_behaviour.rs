@@ -239,7 +239,9 @@ async fn a_stopped_redis_fails_within_the_deadline_and_the_store_recovers() {
         assert!(
             matches!(
                 err,
-                StoreFailure::Unavailable(_) | StoreFailure::TimedOut(_)
+                StoreFailure::Unavailable(_)
+                    | StoreFailure::TimedOut(_)
+                    | StoreFailure::OutcomeUnknown(_)
             ),
             "{err:?}"
         );
