@@ -13,6 +13,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod proxy;
+
+pub use proxy::{Fault, FaultProxy};
+
 use std::fmt;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -104,6 +108,31 @@ pub fn raw_command(port: u16, args: &[&str]) -> std::io::Result<String> {
     let mut buf = vec![0u8; 64 * 1024];
     let n = stream.read(&mut buf)?;
     Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+fn info_number(port: u16, field: &str) -> Option<i64> {
+    let info = raw_command(port, &["INFO", "replication"]).ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Waits until the replica on `replica` has applied everything the primary
+/// on `primary` had written when this was called (replication offsets;
+/// WAIT would not do: it only counts the calling connection's writes).
+pub fn wait_replicated(primary: u16, replica: u16, within: Duration) -> Result<()> {
+    let target = info_number(primary, "master_repl_offset")
+        .ok_or_else(|| fail(format!("port {primary}: no master_repl_offset")))?;
+    let deadline = Instant::now() + within;
+    while info_number(replica, "slave_repl_offset").is_none_or(|o| o < target) {
+        if Instant::now() > deadline {
+            return Err(fail(format!(
+                "port {replica} did not reach offset {target} within {within:?}"
+            )));
+        }
+        std::thread::sleep(POLL);
+    }
+    Ok(())
 }
 
 /// One `redis-server` (or `redis-sentinel`) process.
@@ -314,6 +343,43 @@ impl Cluster {
             })?;
         }
         Ok(Cluster { nodes })
+    }
+
+    /// A cluster whose nodes announce a [`FaultProxy`] each as their
+    /// address, so a client reaches every node through the proxy the test
+    /// controls (the proxies come in node order).
+    pub fn start_behind_proxies(primaries: usize) -> Result<(Cluster, Vec<FaultProxy>)> {
+        let cluster = Cluster::start(primaries)?;
+        let mut proxies = Vec::new();
+        for n in &cluster.nodes {
+            let proxy = FaultProxy::start(n.port)?;
+            for (name, value) in [
+                ("cluster-announce-ip", "127.0.0.1".to_owned()),
+                ("cluster-announce-port", proxy.port().to_string()),
+                ("cluster-announce-bus-port", (n.port + 10_000).to_string()),
+            ] {
+                let r = raw_command(n.port, &["CONFIG", "SET", name, &value])
+                    .map_err(|e| fail(e.to_string()))?;
+                if !r.starts_with("+OK") {
+                    return Err(fail(format!("CONFIG SET {name}: {r}")));
+                }
+            }
+            proxies.push(proxy);
+        }
+        // Gossip spreads the new addresses: wait until every node's view
+        // lists only proxy ports.
+        let real: Vec<String> = cluster
+            .nodes
+            .iter()
+            .map(|n| format!(":{}@", n.port))
+            .collect();
+        for n in &cluster.nodes {
+            n.wait_for("the proxies' addresses to spread", READY_WITHIN, |n| {
+                raw_command(n.port, &["CLUSTER", "NODES"])
+                    .is_ok_and(|r| !real.iter().any(|p| r.contains(p.as_str())))
+            })?;
+        }
+        Ok((cluster, proxies))
     }
 
     /// `redis+cluster://127.0.0.1:P1,127.0.0.1:P2,…` (every node a seed).
