@@ -49,7 +49,7 @@ enum Source {
 
 /// One multiplexed connection, made on demand and dropped when it fails.
 struct Direct {
-    source: Source,
+    source: Arc<Source>,
     current: std::sync::Mutex<Option<MultiplexedConnection>>,
     config: AsyncConnectionConfig,
     connecting: tokio::sync::Mutex<()>,
@@ -69,7 +69,7 @@ impl Direct {
         if let Some(c) = self.current() {
             return Ok(c);
         }
-        let conn = match &self.source {
+        let conn = match &*self.source {
             Source::Server(client) => {
                 client
                     .get_multiplexed_async_connection_with_config(&self.config)
@@ -171,7 +171,18 @@ const RETRY_PAUSE: Duration = Duration::from_millis(50);
 #[derive(Clone)]
 pub(crate) struct Connection {
     link: Link,
+    /// On a direct link: a second connection for invalidations that wait
+    /// for replicas (WAIT blocks the connection it runs on, and would hold
+    /// up every request sharing it).
+    waiting: Option<Link>,
     deadline: Duration,
+}
+
+/// How many replicas an invalidation waits for, and how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReplicaWait {
+    pub(crate) replicas: u32,
+    pub(crate) within: Duration,
 }
 
 impl std::fmt::Debug for Connection {
@@ -185,15 +196,20 @@ impl std::fmt::Debug for Connection {
 
 impl Connection {
     fn direct(source: Source, connect_timeout: Duration, command_timeout: Duration) -> Self {
-        Connection {
-            link: Link::Direct(Arc::new(Direct {
-                source,
+        let source = Arc::new(source);
+        let link = || {
+            Link::Direct(Arc::new(Direct {
+                source: source.clone(),
                 current: std::sync::Mutex::new(None),
                 config: AsyncConnectionConfig::new()
                     .set_connection_timeout(Some(connect_timeout))
                     .set_response_timeout(Some(command_timeout)),
                 connecting: tokio::sync::Mutex::new(()),
-            })),
+            }))
+        };
+        Connection {
+            link: link(),
+            waiting: Some(link()),
             deadline: command_timeout,
         }
     }
@@ -226,6 +242,7 @@ impl Connection {
         drop(pool.get().await.map_err(pool_error)?);
         Ok(Connection {
             link: Link::Pool(pool),
+            waiting: None,
             deadline: command_timeout,
         })
     }
@@ -262,6 +279,7 @@ impl Connection {
         let conn = builder.build()?.get_async_connection().await?;
         Ok(Connection {
             link: Link::Cluster(conn),
+            waiting: None,
             deadline: command_timeout,
         })
     }
@@ -312,6 +330,33 @@ impl Connection {
         keys: &[String],
         args: &[String],
     ) -> Result<Value, StoreFailure> {
+        Ok(self.run_on(&self.link, script, keys, args, None).await?.0)
+    }
+
+    /// Runs `script` like [`Connection::run`], then waits (WAIT, on the
+    /// same connection) until `wait.replicas` replicas acknowledge it or
+    /// `wait.within` passes. Returns the reply and whether enough replicas
+    /// acknowledged.
+    pub(crate) async fn run_and_wait(
+        &self,
+        script: &Script,
+        keys: &[String],
+        args: &[String],
+        wait: ReplicaWait,
+    ) -> Result<(Value, bool), StoreFailure> {
+        let link = self.waiting.as_ref().unwrap_or(&self.link);
+        let (value, acked) = self.run_on(link, script, keys, args, Some(wait)).await?;
+        Ok((value, acked.unwrap_or(0) >= i64::from(wait.replicas)))
+    }
+
+    async fn run_on(
+        &self,
+        link: &Link,
+        script: &Script,
+        keys: &[String],
+        args: &[String],
+        wait: Option<ReplicaWait>,
+    ) -> Result<(Value, Option<i64>), StoreFailure> {
         let mut invocation = script.prepare_invoke();
         for k in keys {
             invocation.key(k);
@@ -319,54 +364,86 @@ impl Connection {
         for a in args {
             invocation.arg(a);
         }
+        let wait_cmd = wait.map(|w| {
+            let mut cmd = redis::cmd("WAIT");
+            cmd.arg(w.replicas).arg(
+                u64::try_from(w.within.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            );
+            cmd
+        });
+        let forgets = |v: Verdict| {
+            matches!(
+                v,
+                Verdict::Unknown | Verdict::NotApplied { reconnect: true }
+            )
+        };
         let call = async {
             loop {
-                let attempt = match &self.link {
-                    Link::Direct(d) => {
-                        match d.connection().await {
-                            // Nothing was sent: try again.
-                            Err(e) => Err((e, Verdict::NotApplied { reconnect: true })),
-                            Ok(mut conn) => invocation
-                                .invoke_async::<Value>(&mut conn)
-                                .await
-                                .map_err(|e| {
-                                    let v = verdict(&e);
-                                    if matches!(
-                                        v,
-                                        Verdict::Unknown | Verdict::NotApplied { reconnect: true }
-                                    ) {
-                                        d.forget();
-                                    }
-                                    (e, v)
-                                }),
-                        }
-                    }
+                let attempt = match link {
+                    Link::Direct(d) => match d.connection().await {
+                        // Nothing was sent: try again.
+                        Err(e) => Err((e, Verdict::NotApplied { reconnect: true })),
+                        Ok(mut conn) => match invocation.invoke_async::<Value>(&mut conn).await {
+                            Ok(v) => Ok((v, acks(&mut conn, wait_cmd.as_ref()).await)),
+                            Err(e) => {
+                                let v = verdict(&e);
+                                if forgets(v) {
+                                    d.forget();
+                                }
+                                Err((e, v))
+                            }
+                        },
+                    },
                     Link::Pool(pool) => match pool.get().await {
                         Err(e) => Err((pool_error(e), Verdict::NotApplied { reconnect: true })),
                         Ok(mut pooled) => {
-                            let result = invocation.invoke_async::<Value>(&mut pooled.conn).await;
-                            result.map_err(|e| {
-                                let v = verdict(&e);
-                                if matches!(
-                                    v,
-                                    Verdict::Unknown | Verdict::NotApplied { reconnect: true }
-                                ) {
-                                    pooled.broken = true;
+                            match invocation.invoke_async::<Value>(&mut pooled.conn).await {
+                                Ok(v) => Ok((v, acks(&mut pooled.conn, wait_cmd.as_ref()).await)),
+                                Err(e) => {
+                                    let v = verdict(&e);
+                                    if forgets(v) {
+                                        pooled.broken = true;
+                                    }
+                                    Err((e, v))
                                 }
-                                (e, v)
-                            })
+                            }
                         }
                     },
-                    Link::Cluster(c) => invocation
-                        .invoke_async::<Value>(&mut c.clone())
-                        .await
-                        .map_err(|e| {
-                            let v = verdict(&e);
-                            (e, v)
-                        }),
+                    Link::Cluster(c) => {
+                        let mut c = c.clone();
+                        match invocation.invoke_async::<Value>(&mut c).await {
+                            Ok(v) => {
+                                let acked = match (&wait_cmd, keys.first()) {
+                                    (Some(cmd), Some(key)) => {
+                                        use redis::cluster_routing::{
+                                            Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
+                                        };
+                                        let route = RoutingInfo::SingleNode(
+                                            SingleNodeRoutingInfo::SpecificNode(Route::new(
+                                                slot_of(key),
+                                                SlotAddr::Master,
+                                            )),
+                                        );
+                                        c.route_command(cmd.clone(), route)
+                                            .await
+                                            .ok()
+                                            .and_then(|v| redis::from_redis_value(v).ok())
+                                    }
+                                    _ => None,
+                                };
+                                Ok((v, acked))
+                            }
+                            Err(e) => {
+                                let v = verdict(&e);
+                                Err((e, v))
+                            }
+                        }
+                    }
                 };
                 match attempt {
-                    Ok(v) => return Ok(v),
+                    Ok(done) => return Ok(done),
                     Err((_, Verdict::NotApplied { .. })) => tokio::time::sleep(RETRY_PAUSE).await,
                     Err((e, Verdict::Unknown)) => {
                         return Err(StoreFailure::OutcomeUnknown(Arc::new(e)));
@@ -375,8 +452,9 @@ impl Connection {
                 }
             }
         };
-        match tokio::time::timeout(self.deadline, call).await {
-            Err(_) => Err(StoreFailure::TimedOut(self.deadline)),
+        let deadline = self.deadline + wait.map_or(Duration::ZERO, |w| w.within);
+        match tokio::time::timeout(deadline, call).await {
+            Err(_) => Err(StoreFailure::TimedOut(deadline)),
             Ok(result) => result,
         }
     }
@@ -417,6 +495,40 @@ impl Connection {
     }
 }
 
+/// Runs WAIT (when asked) on `conn`, the connection that just wrote:
+/// how many replicas acknowledged, or `None` when WAIT itself failed.
+async fn acks(conn: &mut MultiplexedConnection, wait: Option<&redis::Cmd>) -> Option<i64> {
+    conn.send_packed_command(wait?)
+        .await
+        .ok()
+        .and_then(|v| redis::from_redis_value(v).ok())
+}
+
+/// The Cluster hash slot of `key`: CRC16 (XMODEM) of its hash tag (the
+/// text between the first `{` and the next `}`, when not empty), mod 16384.
+fn slot_of(key: &str) -> u16 {
+    let bytes = key.as_bytes();
+    let tagged = key
+        .find('{')
+        .and_then(|open| {
+            let close = key[open + 1..].find('}')? + open + 1;
+            (close > open + 1).then(|| &bytes[open + 1..close])
+        })
+        .unwrap_or(bytes);
+    let mut crc: u16 = 0;
+    for &b in tagged {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16_384
+}
+
 /// A pool checkout failure as a Redis error.
 fn pool_error(e: bb8::RunError<RedisError>) -> RedisError {
     match e {
@@ -439,5 +551,16 @@ pub(crate) fn client(url: &str, root: Option<&[u8]>) -> Result<redis::Client, Re
             },
         ),
         _ => redis::Client::open(url),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn slots_follow_redis() {
+        // Values from the Redis Cluster specification and CLUSTER KEYSLOT.
+        assert_eq!(super::slot_of("123456789"), 12_739);
+        assert_eq!(super::slot_of("foo"), 12_182);
+        assert_eq!(super::slot_of("p:{b7}:s:x"), super::slot_of("b7"));
     }
 }

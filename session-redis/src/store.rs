@@ -15,7 +15,7 @@ use session_core::{
 };
 
 use crate::codec::{self, at, ms};
-use crate::connection::{Combine, Connection};
+use crate::connection::{Combine, Connection, ReplicaWait};
 use crate::encryption::EncryptionKeys;
 use crate::error::RedisStoreError;
 use crate::keys::KeyLayout;
@@ -41,6 +41,17 @@ pub struct RedisStore {
     conn: Connection,
     keys: KeyLayout,
     encryption: Option<EncryptionKeys>,
+    replica_wait: Option<ReplicaWait>,
+}
+
+/// Whether invalidations wait for replicas (see
+/// [`RedisStoreBuilder::with_replica_acks`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReplicaAcks {
+    /// On for Sentinel (one replica, 500 ms), off otherwise.
+    ByTopology,
+    Off,
+    Wait(ReplicaWait),
 }
 
 /// Builds a [`RedisStore`]. Its `Debug` output hides the URL's password
@@ -54,6 +65,7 @@ pub struct RedisStoreBuilder {
     encryption: Option<EncryptionKeys>,
     pool_size: Option<u32>,
     tls_root: Option<Vec<u8>>,
+    replica_acks: ReplicaAcks,
 }
 
 impl std::fmt::Debug for RedisStoreBuilder {
@@ -66,6 +78,7 @@ impl std::fmt::Debug for RedisStoreBuilder {
             .field("encryption", &self.encryption)
             .field("pool_size", &self.pool_size)
             .field("tls_root", &self.tls_root.as_ref().map(|_| "(set)"))
+            .field("replica_acks", &self.replica_acks)
             .finish()
     }
 }
@@ -125,6 +138,7 @@ impl RedisStore {
             encryption: None,
             pool_size: None,
             tls_root: None,
+            replica_acks: ReplicaAcks::ByTopology,
         }
     }
 
@@ -158,6 +172,41 @@ impl RedisStore {
             tracing::warn!(target: "session_redis", parent: &span, error = %e, "redis script failed");
         }
         result
+    }
+
+    /// Runs a script that invalidates sessions: like [`Self::run`], then,
+    /// when replica acknowledgements are on, waits for them. `Err` with
+    /// [`StoreFailure::NotReplicated`] when too few came (the script ran)
+    /// and `strict`; a warning event either way.
+    async fn run_invalidating(
+        &self,
+        script: &scripts::NamedScript,
+        keys: Vec<String>,
+        args: Vec<String>,
+        strict: bool,
+    ) -> Result<Value, StoreFailure> {
+        let Some(wait) = self.replica_wait else {
+            return self.run(script, keys, args).await;
+        };
+        let (value, acked) = self
+            .conn
+            .run_and_wait(&script.script, &keys, &args, wait)
+            .await?;
+        if acked {
+            return Ok(value);
+        }
+        tracing::warn!(
+            target: "session_redis",
+            script = script.name,
+            replicas = wait.replicas,
+            within_ms = wait.within.as_millis() as u64,
+            "an invalidation was applied on the primary but not acknowledged by enough replicas: a failover now could undo it"
+        );
+        if strict {
+            Err(StoreFailure::NotReplicated(wait.within))
+        } else {
+            Ok(value)
+        }
     }
 
     /// `keys`, then the analytics keys of the bucket of `slot`.
@@ -215,6 +264,33 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Makes every invalidation (logout, revoke, revoke-all; and, as a
+    /// warning only, rotation and limit eviction) wait until `replicas`
+    /// replicas acknowledge it (Redis `WAIT`), at most `within`. When too
+    /// few do, the operation fails with
+    /// [`StoreFailure::NotReplicated`]: it was applied on the primary (the
+    /// user is signed out), but a failover now could bring the session
+    /// back. Redis replicates asynchronously; this closes that window.
+    ///
+    /// Default: on for Sentinel (one replica, 500 ms: a Sentinel group
+    /// exists to fail over, so its replicas are expected); off for a single
+    /// server and Cluster, where replicas may not exist and WAIT would
+    /// report every logout as not replicated. Turn it on for a Cluster or a
+    /// managed Redis with replicas.
+    pub fn with_replica_acks(mut self, replicas: u32, within: Duration) -> Self {
+        self.replica_acks = ReplicaAcks::Wait(ReplicaWait {
+            replicas: replicas.max(1),
+            within,
+        });
+        self
+    }
+
+    /// Never waits for replicas (see [`Self::with_replica_acks`]).
+    pub fn without_replica_acks(mut self) -> Self {
+        self.replica_acks = ReplicaAcks::Off;
+        self
+    }
+
     /// Connects.
     pub async fn build(self) -> Result<RedisStore, RedisStoreError> {
         let prefix_ok = !self.prefix.is_empty()
@@ -226,7 +302,16 @@ impl RedisStoreBuilder {
         if !prefix_ok {
             return Err(RedisStoreError::BadPrefix(self.prefix));
         }
-        let conn = match topology::parse(&self.url)? {
+        let topology = topology::parse(&self.url)?;
+        let replica_wait = match (self.replica_acks, &topology) {
+            (ReplicaAcks::Wait(w), _) => Some(w),
+            (ReplicaAcks::ByTopology, Topology::Sentinel { .. }) => Some(ReplicaWait {
+                replicas: 1,
+                within: Duration::from_millis(500),
+            }),
+            _ => None,
+        };
+        let conn = match topology {
             Topology::Single(url) => {
                 let client = crate::connection::client(&url, self.tls_root.as_deref())
                     .map_err(|e| RedisStoreError::BadUrl(e.to_string()))?;
@@ -276,6 +361,7 @@ impl RedisStoreBuilder {
             conn,
             keys: KeyLayout::new(&self.prefix),
             encryption: self.encryption,
+            replica_wait,
         })
     }
 }
@@ -321,14 +407,15 @@ impl SessionStore for RedisStore {
             args.push(k.clone());
             args.push(codec::seal(self.encryption.as_ref(), k, v));
         }
-        let (word, rest) = codec::status(
-            self.run(
-                &scripts::CREATE,
-                self.with_analytics(vec![key, index], s.key.slot()),
-                args,
-            )
-            .await?,
-        )?;
+        // Only a signed-in create under a limit can end (evict) sessions.
+        let may_evict = s.user.is_some() && limit.max().is_some();
+        let keys = self.with_analytics(vec![key, index], s.key.slot());
+        let (word, rest) = codec::status(if may_evict {
+            self.run_invalidating(&scripts::CREATE, keys, args, false)
+                .await?
+        } else {
+            self.run(&scripts::CREATE, keys, args).await?
+        })?;
         match word.as_str() {
             "dup" => Err(CreateError::DuplicateId),
             "limit" => Err(CreateError::LimitReached {
@@ -454,7 +541,10 @@ impl SessionStore for RedisStore {
             None => args.extend(["0", "", "0", "", "0"].map(str::to_owned)),
         }
         codec::delta_args(&r.delta, self.encryption.as_ref(), &mut args)?;
-        let (word, rest) = codec::status(self.run(&scripts::ROTATE, keys, args).await?)?;
+        let (word, rest) = codec::status(
+            self.run_invalidating(&scripts::ROTATE, keys, args, false)
+                .await?,
+        )?;
         match word.as_str() {
             "unknown" => Err(RotateError::UnknownId),
             "ended" => Err(RotateError::Ended(codec::ending(&rest)?)),
@@ -479,7 +569,10 @@ impl SessionStore for RedisStore {
     ) -> Result<Option<PublicId>, StoreFailure> {
         let keys = self.with_analytics(vec![self.keys.session(key)], key.slot());
         let args = vec![at(cx.now), ms(cx.ended_retention), reason.to_stored()];
-        let (word, rest) = codec::status(self.run(&scripts::INVALIDATE, keys, args).await?)?;
+        let (word, rest) = codec::status(
+            self.run_invalidating(&scripts::INVALIDATE, keys, args, true)
+                .await?,
+        )?;
         match word.as_str() {
             "none" => Ok(None),
             "ok" => {
@@ -615,7 +708,11 @@ impl RedisStore {
             public.map(PublicId::to_string).unwrap_or_default(),
             user.user.to_string(),
         ];
-        codec::public_ids(&self.run(&scripts::REVOKE_USER, keys, args).await?)
+        codec::public_ids(
+            &self
+                .run_invalidating(&scripts::REVOKE_USER, keys, args, true)
+                .await?,
+        )
     }
 
     async fn user_sessions(

@@ -1,13 +1,14 @@
-//! A Sentinel failover is survived: after the primary dies and a replica is
-//! promoted, the same store (no restart of the application) works against
-//! the new primary, and a session written before the failover is there.
+//! Sentinel failovers: after the primary dies and a replica is promoted,
+//! the same store (no restart of the application) works against the new
+//! primary, and a session written before the failover is there; an
+//! invalidation no replica acknowledged is reported as not replicated (and
+//! the failover indeed undoes it); an acknowledged one survives.
 
 mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis_harness::raw_command;
 use session_core::store::Loaded;
 use session_core::{KeyRing, Metadata, SessionConfig, SessionManager, UserId};
 
@@ -27,11 +28,7 @@ async fn the_store_follows_a_failover_without_a_restart() {
     // before the primary dies, so its loss is not what this test measures.
     h.group.wait_until_failover_ready().unwrap();
     let old = h.group.primary_mut().port();
-    let acked = raw_command(old, &["WAIT", "1", "5000"]).unwrap();
-    assert!(
-        acked.starts_with(":1"),
-        "the replica did not acknowledge: {acked}"
-    );
+    redis_harness::wait_replicated(old, h.group.replica().port(), Duration::from_secs(10)).unwrap();
     h.group.primary_mut().stop();
     let new = h
         .group
@@ -59,5 +56,86 @@ async fn the_store_follows_a_failover_without_a_restart() {
         m.count_user_sessions(&alice).await.unwrap(),
         2,
         "writes go to the new primary"
+    );
+}
+
+/// Durability of invalidations (the contract's Topologies section): with
+/// the replica's link cut, a logout is applied on the primary but reported
+/// as not replicated, and the failover that follows indeed brings the
+/// session back, so the report was the truth the application needed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_no_replica_acknowledged_is_reported_not_replicated() {
+    let (mut group, link) = redis_harness::Sentinel::start_with_replication_proxy().unwrap();
+    let store = session_redis::RedisStore::builder(group.url())
+        .with_command_timeout(Duration::from_secs(3))
+        .build()
+        .await
+        .unwrap();
+    let config = SessionConfig::builder(KeyRing::generate()).build().unwrap();
+    let m = SessionManager::new(Arc::new(store), config);
+    let alice = UserId::new("alice").unwrap();
+    let (id, _) = m
+        .create_for_user(&alice, Metadata::default(), None)
+        .await
+        .unwrap();
+    group.wait_until_failover_ready().unwrap();
+    let old = group.primary_mut().port();
+    redis_harness::wait_replicated(old, group.replica().port(), Duration::from_secs(10)).unwrap();
+
+    link.set(redis_harness::Fault::Blackhole);
+    let outcome = m.revoke_all(&alice, None).await;
+    assert!(
+        matches!(outcome, Err(session_core::StoreFailure::NotReplicated(_))),
+        "a logout no replica saw must say so, got {outcome:?}"
+    );
+
+    group.primary_mut().stop();
+    group
+        .wait_for_failover_from(old, Duration::from_secs(30))
+        .unwrap();
+    let mut loaded = None;
+    for _ in 0..10 {
+        if let Ok(l) = m.get(&id).await {
+            loaded = Some(l);
+            break;
+        }
+    }
+    assert!(
+        matches!(loaded, Some(Loaded::Active { .. })),
+        "the failover lost the unreplicated logout, as reported: {loaded:?}"
+    );
+}
+
+/// With the replica acknowledging, an acknowledged logout survives the
+/// primary's death: after the failover the session is still ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledged_logout_survives_a_failover() {
+    let mut h = support::OnSentinel::start();
+    let store = h.redis_store().await;
+    let config = SessionConfig::builder(KeyRing::generate()).build().unwrap();
+    let m = SessionManager::new(Arc::new(store), config);
+    let alice = UserId::new("alice").unwrap();
+    let (id, _) = m
+        .create_for_user(&alice, Metadata::default(), None)
+        .await
+        .unwrap();
+    h.group.wait_until_failover_ready().unwrap();
+    assert_eq!(m.revoke_all(&alice, None).await.unwrap(), 1);
+    // Killed at once: only the store's WAIT made the replica have it.
+    let old = h.group.primary_mut().port();
+    h.group.primary_mut().stop();
+    h.group
+        .wait_for_failover_from(old, Duration::from_secs(30))
+        .unwrap();
+    let mut loaded = None;
+    for _ in 0..10 {
+        if let Ok(l) = m.get(&id).await {
+            loaded = Some(l);
+            break;
+        }
+    }
+    assert!(
+        matches!(loaded, Some(Loaded::Ended(_))),
+        "G1: an acknowledged logout came back after a failover: {loaded:?}"
     );
 }

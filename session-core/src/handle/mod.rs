@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::ending::{EndReason, Ending};
-use crate::error::{CreateError, RotateError, SessionError, UpdateError};
+use crate::error::{CreateError, RotateError, SessionError, StoreFailure, UpdateError};
 use crate::expiry::check_duration;
 use crate::id::{PublicId, SessionId};
 use crate::record::{Metadata, SessionRecord};
@@ -329,13 +329,20 @@ impl Session {
             State::Unloaded(id) => id.clone(),
             State::Active(a) => a.id.clone(),
         };
+        let ended = State::ended(Some(Ending {
+            reason: EndReason::Logout,
+            at: self.shared.clock.now(),
+        }));
         match self.shared.invalidate(&id, EndReason::Logout).await {
             Ok(_) => {
-                inner.state = State::ended(Some(Ending {
-                    reason: EndReason::Logout,
-                    at: self.shared.clock.now(),
-                }));
+                inner.state = ended;
                 Ok(())
+            }
+            // Applied, but not yet on a replica: the user is signed out
+            // (the cookie goes) and the caller learns it is not durable.
+            Err(f @ StoreFailure::NotReplicated(_)) => {
+                inner.state = ended;
+                Err(SessionError::Store(f))
             }
             Err(f) => {
                 inner.state = State::Failed(f.clone());
@@ -357,14 +364,15 @@ impl Session {
             _ => return Err(SessionError::NoSession),
         };
         let except = keep_current.then_some(&public_id);
-        let ended = self.shared.revoke_all(&user, except).await?;
-        if !keep_current {
+        let result = self.shared.revoke_all(&user, except).await;
+        let applied = matches!(result, Ok(_) | Err(StoreFailure::NotReplicated(_)));
+        if applied && !keep_current {
             inner.state = State::ended(Some(Ending {
                 reason: EndReason::RevokeAll,
                 at: self.shared.clock.now(),
             }));
         }
-        Ok(ended)
+        Ok(result?)
     }
 
     /// Sets this session's idle timeout (saved like data). Before a session

@@ -418,13 +418,41 @@ impl Sentinel {
     /// Starts the group and waits until the replica is in sync and every
     /// sentinel knows the primary.
     pub fn start() -> Result<Sentinel> {
+        Ok(Self::start_inner(false)?.0)
+    }
+
+    /// The same group, the replica replicating through a [`FaultProxy`]:
+    /// [`Fault::Blackhole`] on it cuts the replication link (the primary's
+    /// stream no longer arrives) while everything else keeps working.
+    pub fn start_with_replication_proxy() -> Result<(Sentinel, FaultProxy)> {
+        let (group, proxy) = Self::start_inner(true)?;
+        let proxy = proxy.ok_or_else(|| fail("no proxy"))?;
+        Ok((group, proxy))
+    }
+
+    fn start_inner(proxied: bool) -> Result<(Sentinel, Option<FaultProxy>)> {
         // No 5 s wait before the first full sync (the default with diskless sync).
         let primary = Server::start_with(&["--repl-diskless-sync-delay", "0"])?;
-        let replica = Server::start_with(&["--replicaof", "127.0.0.1", &primary.port.to_string()])?;
+        let proxy = if proxied {
+            Some(FaultProxy::start(primary.port)?)
+        } else {
+            None
+        };
+        let upstream = proxy.as_ref().map_or(primary.port, FaultProxy::port);
+        let replica = Server::start_with(&["--replicaof", "127.0.0.1", &upstream.to_string()])?;
         primary.wait_for("the replica's link", READY_WITHIN, |p| {
             raw_command(p.port, &["INFO", "replication"])
                 .is_ok_and(|r| r.contains("connected_slaves:1") && r.contains("state=online"))
         })?;
+        // After a diskless sync the primary streams commands only once the
+        // replica's first ACK arrives (up to a second later); until then a
+        // WAIT cannot succeed. A write that reaches the replica proves the
+        // stream flows.
+        raw_command(primary.port, &["SET", "harness:stream-check", "1"])
+            .map_err(|e| fail(e.to_string()))?;
+        wait_replicated(primary.port, replica.port, READY_WITHIN)?;
+        raw_command(primary.port, &["DEL", "harness:stream-check"])
+            .map_err(|e| fail(e.to_string()))?;
         let mut sentinels = Vec::new();
         for _ in 0..3 {
             sentinels.push(start_sentinel(primary.port)?);
@@ -438,11 +466,14 @@ impl Sentinel {
                 .is_ok_and(|r| r.contains(&primary.port.to_string()))
             })?;
         }
-        Ok(Sentinel {
-            primary,
-            replica,
-            sentinels,
-        })
+        Ok((
+            Sentinel {
+                primary,
+                replica,
+                sentinels,
+            },
+            proxy,
+        ))
     }
 
     /// `redis+sentinel://127.0.0.1:S1,…/mymaster`.
