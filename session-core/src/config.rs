@@ -95,6 +95,7 @@ impl SessionConfig {
     /// | variable | meaning | default |
     /// | --- | --- | --- |
     /// | `SESSION_SECRET` | base64 keys, comma-separated, first signs | random, for this process |
+    /// | `SESSION_SLOT_KEY` | base64 key of users' slots, never rotated ([`KeyRing::with_slot_key`]) | the last key of `SESSION_SECRET` |
     /// | `SESSION_COOKIE_NAME` | cookie name | `sid` |
     /// | `SESSION_TTL_SECONDS` | idle timeout | 86400 |
     /// | `SESSION_ABSOLUTE_SECONDS` | absolute lifetime | 604800 |
@@ -126,6 +127,12 @@ impl SessionConfig {
                 false,
             ),
             None => (KeyRing::generate(), true),
+        };
+        let keys = match get("SESSION_SLOT_KEY") {
+            Some(text) => keys
+                .with_slot_key_base64(&text)
+                .map_err(|e: KeyRingError| ConfigError::new("SESSION_SLOT_KEY", e))?,
+            None => keys,
         };
         let seconds = |name: &str, default: u64, max: u64| -> Result<Duration, ConfigError> {
             match get(name) {

@@ -4,12 +4,23 @@
 //! key in front and keep the old ones until the sessions they signed have
 //! expired (the absolute lifetime), then drop them.
 //!
-//! The **last** key of the ring is the *anchor*: it keys the slot tag of
-//! signed-in sessions (see [`crate::SlotTag`]). All of a user's sessions must
-//! land in one slot, so this key must stay the same while any session of the
-//! user lives. Rotate by adding keys in front; retire the anchor only when
-//! you accept that every existing signed-in session is then cut off from its
-//! user's index (the usual time: together with a forced sign-out of all).
+//! The *slot key* keys the slot tag of signed-in sessions (see
+//! [`crate::SlotTag`]): all of a user's sessions land in the slot it
+//! picks, where their index lives. It must never change while sessions
+//! live, so it is not a signing key: pin it with [`KeyRing::with_slot_key`]
+//! (`SESSION_SLOT_KEY`), and signing keys can then come and go freely. A
+//! ring without a pinned slot key uses its **last** key, which is fine
+//! until that key is retired.
+//!
+//! # Rotating the secret (the procedure `session-redis/tests/key_rotation.rs` runs)
+//!
+//! 1. Pin the slot key, if not done yet: set `SESSION_SLOT_KEY` to the
+//!    ring's current last key. Nothing moves (it is the key already in use).
+//! 2. Put the new key in front of `SESSION_SECRET` on every instance. New
+//!    ids are signed with it; ids signed with the old keys still verify.
+//! 3. After the absolute lifetime, drop the old keys from `SESSION_SECRET`.
+//!    Ids they signed are now rejected; users stay in their slot, so
+//!    revoke-all, the limit and the device list still see every session.
 
 use std::fmt;
 
@@ -60,10 +71,12 @@ pub enum KeyRingError {
 #[derive(Clone)]
 pub struct KeyRing {
     keys: Vec<Vec<u8>>,
+    slot_key: Option<Vec<u8>>,
 }
 
 impl KeyRing {
-    /// A ring of raw keys; the first signs, all verify, the last anchors slot tags.
+    /// A ring of raw keys; the first signs, all verify, the last keys slot
+    /// tags unless a slot key is pinned ([`KeyRing::with_slot_key`]).
     pub fn new(keys: Vec<Vec<u8>>) -> Result<Self, KeyRingError> {
         if keys.is_empty() {
             return Err(KeyRingError::Empty);
@@ -76,7 +89,47 @@ impl KeyRing {
                 });
             }
         }
-        Ok(KeyRing { keys })
+        Ok(KeyRing {
+            keys,
+            slot_key: None,
+        })
+    }
+
+    /// Pins the key of slot tags (at least [`MIN_KEY_BYTES`]), so retiring
+    /// signing keys never moves a user's sessions to another slot. See the
+    /// rotation procedure in this module's docs.
+    ///
+    /// ```
+    /// use session_core::{KeyRing, SlotTag, UserId};
+    /// let old = vec![1u8; 32];
+    /// let alice = UserId::new("alice").unwrap();
+    /// let before = KeyRing::new(vec![old.clone()]).unwrap();
+    /// // A new signing key in front, the old one retired: pinned, alice stays.
+    /// let after = KeyRing::new(vec![vec![2u8; 32]])
+    ///     .unwrap()
+    ///     .with_slot_key(old)
+    ///     .unwrap();
+    /// assert_eq!(SlotTag::for_user(&before, &alice), SlotTag::for_user(&after, &alice));
+    /// ```
+    pub fn with_slot_key(mut self, key: Vec<u8>) -> Result<Self, KeyRingError> {
+        if key.len() < MIN_KEY_BYTES {
+            return Err(KeyRingError::TooShort {
+                index: 0,
+                len: key.len(),
+            });
+        }
+        self.slot_key = Some(key);
+        Ok(self)
+    }
+
+    /// [`KeyRing::with_slot_key`] from base64 (standard or URL-safe).
+    pub fn with_slot_key_base64(self, text: &str) -> Result<Self, KeyRingError> {
+        let text = text.trim();
+        let key = URL_SAFE_NO_PAD
+            .decode(text.trim_end_matches('='))
+            .or_else(|_| STANDARD.decode(text))
+            .map_err(|_| KeyRingError::NotBase64 { index: 0 })?;
+        self.with_slot_key(key)
     }
 
     /// Parses comma-separated base64 keys (standard or URL-safe, padded or not).
@@ -101,6 +154,7 @@ impl KeyRing {
     pub fn generate() -> Self {
         KeyRing {
             keys: vec![crate::random::bytes::<32>().to_vec()],
+            slot_key: None,
         }
     }
 
@@ -139,9 +193,13 @@ impl KeyRing {
         ok
     }
 
-    /// HMAC-SHA256 of `parts` under the anchor (last) key.
+    /// HMAC-SHA256 of `parts` under the slot key (pinned, else the last key).
     pub(crate) fn anchor_mac(&self, domain: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-        let anchor = self.keys.last().unwrap_or(&self.keys[0]);
+        let anchor = self
+            .slot_key
+            .as_ref()
+            .or(self.keys.last())
+            .unwrap_or(&self.keys[0]);
         mac(anchor, domain, parts)
     }
 }

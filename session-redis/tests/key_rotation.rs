@@ -1,0 +1,69 @@
+//! Rotating the server secret, as the procedure in session-core's `secret`
+//! module says, on a real Redis: with the slot key pinned, retiring every
+//! old signing key leaves each user's sessions in their index, so the
+//! count, the device list and revoke-all still see them all. Unpinned,
+//! retiring the last key moves the user (the defect the pin prevents).
+
+mod support;
+
+use std::sync::Arc;
+
+use session_core::store::SessionStore;
+use session_core::{KeyRing, Metadata, SessionConfig, SessionManager, UserId};
+use support::Standalone;
+
+fn manager(store: &Arc<dyn SessionStore>, ring: KeyRing) -> SessionManager {
+    SessionManager::new(
+        store.clone(),
+        SessionConfig::builder(ring).build().expect("config"),
+    )
+}
+
+#[tokio::test]
+async fn retiring_signing_keys_never_moves_users_once_the_slot_key_is_pinned() {
+    let h = Standalone::start();
+    let store: Arc<dyn SessionStore> = Arc::new(h.redis_store().await);
+    let alice = UserId::new("alice").expect("user id");
+    let old = vec![7u8; 32];
+    let new = vec![9u8; 32];
+
+    // Before: one key, unpinned (the default). Two sessions.
+    let m = manager(&store, KeyRing::new(vec![old.clone()]).expect("ring"));
+    for _ in 0..2 {
+        m.create_for_user(&alice, Metadata::default(), None)
+            .await
+            .expect("login");
+    }
+
+    // 1. Pin the slot key to the current last key: nothing moves.
+    let pinned = |keys: Vec<Vec<u8>>| {
+        KeyRing::new(keys)
+            .expect("ring")
+            .with_slot_key(old.clone())
+            .expect("slot key")
+    };
+    let m = manager(&store, pinned(vec![old.clone()]));
+    assert_eq!(m.count_user_sessions(&alice).await.expect("count"), 2);
+
+    // 2. The new key in front: new logins join the same index.
+    let m = manager(&store, pinned(vec![new.clone(), old.clone()]));
+    m.create_for_user(&alice, Metadata::default(), None)
+        .await
+        .expect("login");
+    assert_eq!(m.count_user_sessions(&alice).await.expect("count"), 3);
+
+    // Unpinned, retiring the old (last) key would move alice elsewhere.
+    let unpinned = manager(&store, KeyRing::new(vec![new.clone()]).expect("ring"));
+    assert_eq!(
+        unpinned.count_user_sessions(&alice).await.expect("count"),
+        0,
+        "without the pin the user moves (so the pin is what keeps her)"
+    );
+
+    // 3. The old key retired, the pin kept: every session is still hers.
+    let m = manager(&store, pinned(vec![new.clone()]));
+    assert_eq!(m.count_user_sessions(&alice).await.expect("count"), 3);
+    assert_eq!(m.list_user_sessions(&alice).await.expect("list").len(), 3);
+    assert_eq!(m.revoke_all(&alice, None).await.expect("revoke-all"), 3);
+    assert_eq!(m.count_user_sessions(&alice).await.expect("count"), 0);
+}
