@@ -100,7 +100,8 @@ impl KeyRing {
     /// rotation procedure in this module's docs.
     ///
     /// ```
-    /// use session_core::{KeyRing, SlotTag, UserId};
+    /// use session_core::{KeyRing, UserId};
+    /// use session_core::store::SlotTag;
     /// let old = vec![1u8; 32];
     /// let alice = UserId::new("alice").unwrap();
     /// let before = KeyRing::new(vec![old.clone()]).unwrap();

@@ -489,6 +489,52 @@ impl Connection {
         }
     }
 
+    /// The `maxmemory-policy` of every primary (one for a single server),
+    /// or `None` when it cannot be read (CONFIG not allowed: managed Redis
+    /// services and ACL users often forbid it).
+    pub(crate) async fn maxmemory_policies(&self) -> Option<Vec<String>> {
+        use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo};
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("GET").arg("maxmemory-policy");
+        let reply = match &self.link {
+            Link::Direct(d) => {
+                let mut conn = d.connection().await.ok()?;
+                conn.send_packed_command(&cmd).await.ok()?
+            }
+            Link::Pool(pool) => {
+                let mut pooled = pool.get().await.ok()?;
+                pooled.conn.send_packed_command(&cmd).await.ok()?
+            }
+            Link::Cluster(c) => {
+                let routing = RoutingInfo::MultiNode((
+                    MultipleNodeRoutingInfo::AllMasters,
+                    Some(ResponsePolicy::CombineArrays),
+                ));
+                c.clone().route_command(cmd, routing).await.ok()?
+            }
+        };
+        // Replies are [name, value] (RESP2) or {name: value} (RESP3),
+        // combined over primaries on Cluster.
+        let texts: Vec<String> = match reply {
+            Value::Array(items) => items
+                .into_iter()
+                .filter_map(|v| redis::from_redis_value::<String>(v).ok())
+                .collect(),
+            Value::Map(pairs) => pairs
+                .into_iter()
+                .flat_map(|(k, v)| [k, v])
+                .filter_map(|v| redis::from_redis_value::<String>(v).ok())
+                .collect(),
+            _ => return None,
+        };
+        Some(
+            texts
+                .chunks(2)
+                .filter_map(|pair| pair.get(1).cloned())
+                .collect(),
+        )
+    }
+
     /// Whether multi-key scripts must stay within one slot.
     pub(crate) fn is_cluster(&self) -> bool {
         matches!(self.link, Link::Cluster(_))

@@ -10,7 +10,8 @@
 //! * A value that does not open (unknown key, tampering) makes the session
 //!   a corrupt record, never an empty one and never a panic.
 //! * Integers stay in the clear, so `increment` stays one atomic `HINCRBY`;
-//!   everything else is sealed. Reserved fields (times, public id, user id,
+//!   everything else is sealed, and a clear value that is not an integer
+//!   (planted by someone with write access to Redis) is refused as corrupt. Reserved fields (times, public id, user id,
 //!   metadata) are not sealed: they are what the scripts work on.
 //!
 //! Stored form: `enc1:<key id, 8 hex>:<base64url(nonce ‖ ciphertext)>`,
@@ -132,11 +133,17 @@ impl EncryptionKeys {
 
     /// Opens a stored value of data key `field` (a clear value passes through).
     pub(crate) fn open(&self, field: &str, stored: &str) -> Result<String, StoreFailure> {
-        let Some(rest) = stored.strip_prefix(PREFIX) else {
-            return Ok(stored.to_owned());
-        };
         let fail = |why: &str| {
             StoreFailure::Corrupt(format!("data key {field:?} does not decrypt: {why}"))
+        };
+        let Some(rest) = stored.strip_prefix(PREFIX) else {
+            // Only integers are stored in the clear (so `increment` stays
+            // one HINCRBY); anything else clear was not written by this
+            // store with encryption on: refuse it rather than trust it.
+            if stored.parse::<i64>().is_ok() {
+                return Ok(stored.to_owned());
+            }
+            return Err(fail("a clear value where only integers may be clear"));
         };
         let (id, body) = rest.split_once(':').ok_or_else(|| fail("malformed"))?;
         let (_, cipher) = self
@@ -231,6 +238,11 @@ mod tests {
             assert!(k.open("a", bad).is_err(), "{bad}");
         }
         assert!(open(None, "a", &sealed).is_err());
+        // Planted clear values: only integers may be clear.
+        for planted in ["\"admin\"", "true", "{\"role\":\"admin\"}", "1.5"] {
+            assert!(k.open("a", planted).is_err(), "{planted} was accepted");
+        }
+        assert_eq!(k.open("a", "-42").unwrap(), "-42");
         assert!(EncryptionKeys::from_base64_list("c2hvcnQ=").is_err());
         assert!(EncryptionKeys::from_base64_list("").is_err());
     }

@@ -357,12 +357,36 @@ impl RedisStoreBuilder {
             }
         }
         .map_err(RedisStoreError::Connect)?;
+        check_maxmemory_policy(&conn).await;
         Ok(RedisStore {
             conn,
             keys: KeyLayout::new(&self.prefix),
             encryption: self.encryption,
             replica_wait,
         })
+    }
+}
+
+/// Warns when a primary may evict keys: any `maxmemory-policy` but
+/// `noeviction` can drop an index or a tombstone under memory pressure, and
+/// a dropped tombstone lets an ended session's id be forgotten early, a
+/// dropped index hides sessions from revoke-all. Skipped (a debug event)
+/// when CONFIG is not allowed.
+async fn check_maxmemory_policy(conn: &Connection) {
+    match conn.maxmemory_policies().await {
+        None => tracing::debug!(
+            target: "session_redis",
+            "maxmemory-policy could not be read (CONFIG not allowed): not checked"
+        ),
+        Some(policies) => {
+            for policy in policies.iter().filter(|p| p.as_str() != "noeviction") {
+                tracing::warn!(
+                    target: "session_redis",
+                    policy = %policy,
+                    "Redis may evict session keys under memory pressure: set maxmemory-policy noeviction (see the operations notes)"
+                );
+            }
+        }
     }
 }
 

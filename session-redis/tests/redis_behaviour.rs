@@ -297,3 +297,56 @@ async fn a_session_with_three_small_values_costs_little_memory() {
     println!("total for one signed-in session with three values: {total} bytes");
     assert!(total < 4096, "{total} bytes for one session");
 }
+
+/// Captures formatted tracing output for one test.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut v) = self.0.lock() {
+            v.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+async fn startup_log(server: &redis_harness::Server) -> String {
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    session_redis::RedisStore::connect(&server.url())
+        .await
+        .expect("store");
+    let bytes = captured.0.lock().map(|v| v.clone()).unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[tokio::test]
+async fn an_evicting_maxmemory_policy_is_warned_about_at_start() {
+    let lru = redis_harness::Server::start_with(&["--maxmemory-policy", "allkeys-lru"]).unwrap();
+    let log = startup_log(&lru).await;
+    assert!(
+        log.contains("WARN") && log.contains("allkeys-lru"),
+        "no warning for allkeys-lru: {log:?}"
+    );
+    let ok = redis_harness::Server::standalone().unwrap();
+    let log = startup_log(&ok).await;
+    assert!(
+        !log.contains("maxmemory"),
+        "noeviction needs no warning: {log:?}"
+    );
+}
