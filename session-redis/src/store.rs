@@ -844,9 +844,27 @@ impl RedisStore {
                 other => RotateError::Store(StoreFailure::Corrupt(other.to_string())),
             })?;
         match self.invalidate(&r.old, EndReason::Rotated, cx).await {
-            Ok(Some(_)) => Ok(created),
+            // Ended (NotReplicated: ended on the primary, already warned).
+            Ok(Some(_)) | Err(StoreFailure::NotReplicated(_)) => Ok(created),
             outcome => {
-                let _ = self.invalidate(&r.new, EndReason::Rotated, cx).await;
+                // The sign-in lost, or its last step failed: end the new
+                // session so the old id stays the only one. If even that
+                // fails, say which session is left over, and which sessions
+                // its create evicted (they stay ended).
+                if self.invalidate(&r.new, EndReason::Rotated, cx).await.is_err() {
+                    tracing::warn!(
+                        target: "session_redis",
+                        public_id = %created.record.public_id,
+                        evicted = ?created.evicted,
+                        "a cross-slot sign-in failed after creating its new session, which could not be ended: it stays active (no client holds its id) until it expires or is revoked"
+                    );
+                } else if !created.evicted.is_empty() {
+                    tracing::warn!(
+                        target: "session_redis",
+                        evicted = ?created.evicted,
+                        "a cross-slot sign-in failed after its create had evicted sessions: they stay ended"
+                    );
+                }
                 match outcome {
                     Err(f) => Err(RotateError::Store(f)),
                     _ => match self.load(&r.old, &read_only).await? {
