@@ -851,7 +851,11 @@ impl RedisStore {
                 // session so the old id stays the only one. If even that
                 // fails, say which session is left over, and which sessions
                 // its create evicted (they stay ended).
-                if self.invalidate(&r.new, EndReason::Rotated, cx).await.is_err() {
+                if self
+                    .invalidate(&r.new, EndReason::Rotated, cx)
+                    .await
+                    .is_err()
+                {
                     tracing::warn!(
                         target: "session_redis",
                         public_id = %created.record.public_id,
