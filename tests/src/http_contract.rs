@@ -67,6 +67,40 @@ impl Launcher for AxumDemo {
     }
 }
 
+/// The actix-web demo, served on its own thread (actix runs its own
+/// runtime: one System for the server, one per worker).
+pub struct ActixDemo;
+
+impl Launcher for ActixDemo {
+    fn configure(&self, builder: SessionConfigBuilder) -> SessionConfigBuilder {
+        actix_demo::configure(builder)
+    }
+
+    fn start(&self, manager: SessionManager) -> Pin<Box<dyn Future<Output = RunningDemo> + Send>> {
+        Box::pin(async move {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+            let base = format!("http://{}", listener.local_addr().expect("an address"));
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                actix_web::rt::System::new().block_on(async move {
+                    let server =
+                        actix_demo::server(manager, listener, 2).expect("the server starts");
+                    let _ = tx.send(server.handle());
+                    let _ = server.await;
+                });
+            });
+            let handle = rx.recv().expect("the server's handle");
+            RunningDemo {
+                base,
+                stop: Box::new(move || {
+                    // Stopping is a future; nothing needs to wait for it.
+                    drop(handle.stop(false));
+                }),
+            }
+        })
+    }
+}
+
 /// The store under the demo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {

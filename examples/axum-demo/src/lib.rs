@@ -7,13 +7,12 @@
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use demo_app::{Answer, Client, Reply};
-use serde::Deserialize;
 use session_axum::{Session, SessionLayer, SessionRejection};
 use session_core::SessionManager;
 
@@ -86,13 +85,8 @@ async fn login(
     answer(demo_app::login(&session, client, &body)).await
 }
 
-#[derive(Deserialize)]
-struct WorkQuery {
-    ms: Option<String>,
-}
-
-async fn work(session: Session, Query(q): Query<WorkQuery>) -> Response {
-    answer(demo_app::work(&session, q.ms.as_deref())).await
+async fn work(session: Session, uri: Uri) -> Response {
+    answer(demo_app::work(&session, uri.query().unwrap_or(""))).await
 }
 
 async fn sessions(session: Session, State(manager): State<SessionManager>) -> Response {

@@ -63,7 +63,7 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, HttpError> {
 fn json<T: Serialize>(value: T) -> Answer {
     serde_json::to_value(value)
         .map(Reply::Json)
-        .map_err(|e| HttpError::new(500, "internal", &format!("cannot encode the answer: {e}")))
+        .map_err(|e| HttpError::new(500, "internal", format!("cannot encode the answer: {e}")))
 }
 
 #[derive(Deserialize)]
@@ -150,9 +150,12 @@ pub async fn counter(session: &Session) -> Answer {
 }
 
 /// `POST /api/work?ms=N`: a slow request that reads, waits and writes.
-pub async fn work(session: &Session, ms: Option<&str>) -> Answer {
+/// `query` is the raw query string.
+pub async fn work(session: &Session, query: &str) -> Answer {
     signed_in(session).await?;
-    let ms = ms
+    let ms = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("ms="))
         .unwrap_or("0")
         .parse::<u64>()
         .ok()

@@ -1,0 +1,126 @@
+//! The actix-web demo: the shared demo application (`demo-app`: the page,
+//! each route's logic and JSON) served by actix-web through
+//! `session-actix`.
+//!
+//! [`server`] is the whole application; `main.rs` only reads the settings
+//! and runs it.
+
+use std::future::Future;
+
+use actix_web::http::header;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use demo_app::{Answer, Client, Reply};
+use session_actix::{Session, SessionMiddleware, SessionRejection};
+use session_core::SessionManager;
+
+pub use demo_app::configure;
+
+type Manager = web::Data<SessionManager>;
+
+/// The demo's routes (the manager must be app data).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(page))
+        .route("/api/login", web::post().to(login))
+        .route(
+            "/api/me",
+            web::get().to(|s: Session| answer(async move { demo_app::me(&s).await })),
+        )
+        .route(
+            "/api/counter",
+            web::post().to(|s: Session| answer(async move { demo_app::counter(&s).await })),
+        )
+        .route("/api/work", web::post().to(work))
+        .route(
+            "/api/logout",
+            web::post().to(|s: Session| answer(async move { demo_app::logout(&s).await })),
+        )
+        .route(
+            "/api/sessions",
+            web::get().to(|s: Session, m: Manager| {
+                answer(async move { demo_app::sessions(&s, &m).await })
+            }),
+        )
+        .route("/api/sessions/{public_id}", web::delete().to(revoke_device))
+        .route(
+            "/api/logout-all",
+            web::post().to(|s: Session, body: web::Bytes| {
+                answer(async move { demo_app::logout_all(&s, &body).await })
+            }),
+        )
+        .route(
+            "/api/rotate",
+            web::post().to(|s: Session| answer(async move { demo_app::rotate(&s).await })),
+        )
+        .route(
+            "/api/ttl",
+            web::post().to(|s: Session, body: web::Bytes| {
+                answer(async move { demo_app::ttl(&s, &body).await })
+            }),
+        )
+        .route(
+            "/api/stats",
+            web::get().to(|m: Manager| answer(async move { demo_app::stats(&m).await })),
+        );
+}
+
+/// The demo served on `listener` with `workers` threads.
+pub fn server(
+    manager: SessionManager,
+    listener: std::net::TcpListener,
+    workers: usize,
+) -> std::io::Result<actix_web::dev::Server> {
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(manager.clone()))
+            .wrap(SessionMiddleware::new(manager.clone()))
+            .configure(routes)
+    })
+    .workers(workers)
+    .disable_signals()
+    .listen(listener)?
+    .run())
+}
+
+async fn page() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(demo_app::PAGE)
+}
+
+/// A route's answer as an actix response.
+async fn answer(route: impl Future<Output = Answer>) -> Result<HttpResponse, SessionRejection> {
+    Ok(match route.await? {
+        Reply::Json(body) => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(body.to_string()),
+        Reply::NoContent => HttpResponse::NoContent().finish(),
+    })
+}
+
+async fn login(
+    session: Session,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, SessionRejection> {
+    let client = Client {
+        ip: request.peer_addr().map(|a| a.ip().to_string()),
+        user_agent: request
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
+    answer(demo_app::login(&session, client, &body)).await
+}
+
+async fn work(session: Session, request: HttpRequest) -> Result<HttpResponse, SessionRejection> {
+    answer(demo_app::work(&session, request.query_string())).await
+}
+
+async fn revoke_device(
+    session: Session,
+    manager: Manager,
+    public_id: web::Path<String>,
+) -> Result<HttpResponse, SessionRejection> {
+    answer(demo_app::revoke_device(&session, &manager, &public_id)).await
+}
