@@ -327,13 +327,13 @@ impl SessionConfigBuilder {
                 format!("{:?} must be 1 to 64 letters, digits or -_.:", c.key_prefix),
             ));
         }
-        if let Some(h) = &c.id_header {
-            if h.is_empty() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-                return Err(ConfigError::new(
-                    "id header",
-                    format!("{h:?} is not a header name"),
-                ));
-            }
+        if let Some(h) = &c.id_header
+            && (h.is_empty() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        {
+            return Err(ConfigError::new(
+                "id header",
+                format!("{h:?} is not a header name"),
+            ));
         }
         Ok(c)
     }

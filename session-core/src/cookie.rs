@@ -231,13 +231,13 @@ impl CookieConfig {
                 value: self.path.clone(),
             });
         }
-        if let Some(d) = &self.domain {
-            if !attr_ok(d) {
-                return Err(CookieConfigError::BadAttribute {
-                    attribute: "Domain",
-                    value: d.clone(),
-                });
-            }
+        if let Some(d) = &self.domain
+            && !attr_ok(d)
+        {
+            return Err(CookieConfigError::BadAttribute {
+                attribute: "Domain",
+                value: d.clone(),
+            });
         }
         if self.same_site == SameSite::None && !self.secure() {
             return Err(CookieConfigError::SameSiteNoneWithoutSecure);

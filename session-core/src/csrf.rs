@@ -122,12 +122,12 @@ impl CsrfGuard {
             {
                 return Err(forbidden("a cross-site request may not change state"));
             }
-            if let Some(origin) = r.origin {
-                if !self.origin_allowed(origin, r.host) {
-                    return Err(forbidden(
-                        "a request from another origin may not change state",
-                    ));
-                }
+            if let Some(origin) = r.origin
+                && !self.origin_allowed(origin, r.host)
+            {
+                return Err(forbidden(
+                    "a request from another origin may not change state",
+                ));
             }
         }
         if self.json_bodies_only && r.has_body && !is_json(r.content_type) {

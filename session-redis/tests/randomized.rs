@@ -85,10 +85,10 @@ impl History {
     /// Whether `key`, observed live by an operation that started at
     /// `started`, should have been ended by then.
     fn should_be_gone(&self, key: &SessionKey, started: u64) -> Option<String> {
-        if let Some(at) = self.invalidated.lock().ok()?.get(key) {
-            if *at < started {
-                return Some(format!("invalidated at {at}, active at {started}"));
-            }
+        if let Some(at) = self.invalidated.lock().ok()?.get(key)
+            && *at < started
+        {
+            return Some(format!("invalidated at {at}, active at {started}"));
         }
         let (user, born) = *self.created.lock().ok()?.get(key)?;
         for &(u, begin, end) in self.cuts.lock().ok()?.iter() {
@@ -212,12 +212,12 @@ async fn client(
             2 => {
                 if let Some((key, _)) = pick(&mut rng, &mine) {
                     let started = h.tick();
-                    if let Ok(Loaded::Active { .. }) = store.load(&key, &cx()).await {
-                        if let Some(why) = h.should_be_gone(&key, started) {
-                            h.violation(format!(
-                                "G1/G5: a load found an ended session active: {why}"
-                            ));
-                        }
+                    if let Ok(Loaded::Active { .. }) = store.load(&key, &cx()).await
+                        && let Some(why) = h.should_be_gone(&key, started)
+                    {
+                        h.violation(format!(
+                            "G1/G5: a load found an ended session active: {why}"
+                        ));
                     }
                 }
             }
@@ -228,12 +228,12 @@ async fn client(
                     delta
                         .data
                         .insert(format!("k{id}"), Some(started.to_string()));
-                    if store.apply(&key, &delta, &cx()).await.is_ok() {
-                        if let Some(why) = h.should_be_gone(&key, started) {
-                            h.violation(format!(
-                                "G1/G5: a save to an ended session was accepted: {why}"
-                            ));
-                        }
+                    if store.apply(&key, &delta, &cx()).await.is_ok()
+                        && let Some(why) = h.should_be_gone(&key, started)
+                    {
+                        h.violation(format!(
+                            "G1/G5: a save to an ended session was accepted: {why}"
+                        ));
                     }
                 }
             }
@@ -259,14 +259,13 @@ async fn client(
                 }
             }
             5 => {
-                if let Some((key, _)) = pick(&mut rng, &mine) {
-                    if store
+                if let Some((key, _)) = pick(&mut rng, &mine)
+                    && store
                         .invalidate(&key, EndReason::Logout, &cx())
                         .await
                         .is_ok()
-                    {
-                        h.invalidated(key, h.tick());
-                    }
+                {
+                    h.invalidated(key, h.tick());
                 }
             }
             6 => {
@@ -283,10 +282,10 @@ async fn client(
                 }
             }
             7 => {
-                if let Ok(n) = store.count_user_sessions(&user_key(&ring, u), &cx()).await {
-                    if n > u64::from(LIMIT) {
-                        h.violation(format!("G4: {} has {n} sessions, limit {LIMIT}", USERS[u]));
-                    }
+                if let Ok(n) = store.count_user_sessions(&user_key(&ring, u), &cx()).await
+                    && n > u64::from(LIMIT)
+                {
+                    h.violation(format!("G4: {} has {n} sessions, limit {LIMIT}", USERS[u]));
                 }
             }
             _ => match store.increment(&counter, "n", 1, &cx()).await {

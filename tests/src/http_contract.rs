@@ -101,6 +101,54 @@ impl Launcher for ActixDemo {
     }
 }
 
+/// The rocket demo, launched in this process on a free loopback port
+/// (Rocket's logging and Ctrl-C handling off).
+pub struct RocketDemo;
+
+impl Launcher for RocketDemo {
+    fn configure(&self, builder: SessionConfigBuilder) -> SessionConfigBuilder {
+        rocket_demo::configure(builder)
+    }
+
+    fn start(&self, manager: SessionManager) -> Pin<Box<dyn Future<Output = RunningDemo> + Send>> {
+        Box::pin(async move {
+            let port = redis_harness::free_port().expect("a free port");
+            let config = rocket::Config {
+                port,
+                address: std::net::Ipv4Addr::LOCALHOST.into(),
+                log_level: rocket::config::LogLevel::Off,
+                cli_colors: false,
+                shutdown: rocket::config::Shutdown {
+                    ctrlc: false,
+                    ..rocket::config::Shutdown::default()
+                },
+                ..rocket::Config::debug_default()
+            };
+            let ignited = rocket_demo::rocket(manager, config)
+                .ignite()
+                .await
+                .expect("rocket ignites");
+            let shutdown = ignited.shutdown();
+            tokio::spawn(async move {
+                let _ = ignited.launch().await;
+            });
+            let base = format!("http://127.0.0.1:{port}");
+            // Launching binds asynchronously: wait until it answers.
+            let client = reqwest::Client::new();
+            for _ in 0..200 {
+                if client.get(&base).send().await.is_ok() {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            RunningDemo {
+                base,
+                stop: Box::new(move || shutdown.notify()),
+            }
+        })
+    }
+}
+
 /// The store under the demo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {

@@ -18,7 +18,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), String> {
-    let setup = demo_app::setup(std::env::args().skip(1)).await?;
+    let setup = demo_app::setup(std::env::args().skip(1).collect()).await?;
     let port = setup.port;
     let listener = std::net::TcpListener::bind(("127.0.0.1", port))
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;

@@ -19,7 +19,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), String> {
-    let setup = demo_app::setup(std::env::args().skip(1)).await?;
+    let setup = demo_app::setup(std::env::args().skip(1).collect()).await?;
     let port = setup.port;
     let app = axum_demo::router(setup.manager);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))

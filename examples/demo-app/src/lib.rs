@@ -292,7 +292,7 @@ pub struct Setup {
 /// which it says). A bad value is an error naming it. Plain
 /// `http://127.0.0.1` cannot carry Secure cookies, so Secure is off unless
 /// `SESSION_COOKIE_SECURE` says otherwise.
-pub async fn setup(args: impl IntoIterator<Item = String>) -> Result<Setup, String> {
+pub async fn setup(args: Vec<String>) -> Result<Setup, String> {
     use session_core::store::SessionStore;
     use std::sync::Arc;
     let port = port(args)?;

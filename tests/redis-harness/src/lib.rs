@@ -207,16 +207,16 @@ impl Server {
         self.child = Some(child);
         let deadline = Instant::now() + READY_WITHIN;
         loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    self.child = None;
-                    return Err(fail(format!(
-                        "{} on port {} exited ({status}); log: {}",
-                        self.program.display(),
-                        self.port,
-                        std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
-                    )));
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                return Err(fail(format!(
+                    "{} on port {} exited ({status}); log: {}",
+                    self.program.display(),
+                    self.port,
+                    std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default()
+                )));
             }
             // Any reply (even -NOAUTH when the default user is off) means it is up.
             if raw_command(self.port, &["PING"])

@@ -1,0 +1,132 @@
+//! The rocket demo: the shared demo application (`demo-app`: the page,
+//! each route's logic and JSON) served by Rocket through `session-rocket`.
+//!
+//! [`rocket`] is the whole application; `main.rs` only reads the settings
+//! and launches it.
+
+use std::future::Future;
+
+use demo_app::{Answer, Client, Reply};
+use rocket::http::uri::Origin;
+use rocket::http::{ContentType, Status};
+use rocket::request::{FromRequest, Outcome, Request};
+use rocket::response::content::RawHtml;
+use rocket::{Build, Config, Rocket, State, delete, get, post, routes};
+use session_core::SessionManager;
+use session_rocket::{Session, SessionFairing, SessionRejection};
+
+pub use demo_app::configure;
+
+/// The demo over `manager` (configured with [`configure`]), with Rocket's
+/// `config`.
+pub fn rocket(manager: SessionManager, config: Config) -> Rocket<Build> {
+    rocket::custom(config)
+        .attach(SessionFairing::new(manager.clone()))
+        .manage(manager)
+        .mount(
+            "/",
+            routes![
+                page,
+                login,
+                me,
+                counter,
+                work,
+                logout,
+                sessions,
+                revoke_device,
+                logout_all,
+                rotate,
+                ttl,
+                stats
+            ],
+        )
+}
+
+type Api = Result<(Status, (ContentType, String)), SessionRejection>;
+
+/// A route's answer as a Rocket response.
+async fn answer(route: impl Future<Output = Answer>) -> Api {
+    Ok(match route.await? {
+        Reply::Json(body) => (Status::Ok, (ContentType::JSON, body.to_string())),
+        Reply::NoContent => (Status::NoContent, (ContentType::JSON, String::new())),
+    })
+}
+
+/// The client facts the login records, as a request guard.
+struct Peer(Client);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Peer {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        Outcome::Success(Peer(Client {
+            ip: request.client_ip().map(|ip| ip.to_string()),
+            user_agent: request.headers().get_one("user-agent").map(str::to_owned),
+        }))
+    }
+}
+
+#[get("/")]
+fn page() -> RawHtml<&'static str> {
+    RawHtml(demo_app::PAGE)
+}
+
+#[post("/api/login", data = "<body>")]
+async fn login(session: Session, peer: Peer, body: Vec<u8>) -> Api {
+    answer(demo_app::login(&session, peer.0, &body)).await
+}
+
+#[get("/api/me")]
+async fn me(session: Session) -> Api {
+    answer(demo_app::me(&session)).await
+}
+
+#[post("/api/counter")]
+async fn counter(session: Session) -> Api {
+    answer(demo_app::counter(&session)).await
+}
+
+#[post("/api/work")]
+async fn work(session: Session, uri: &Origin<'_>) -> Api {
+    answer(demo_app::work(
+        &session,
+        uri.query().map_or("", |q| q.as_str()),
+    ))
+    .await
+}
+
+#[post("/api/logout")]
+async fn logout(session: Session) -> Api {
+    answer(demo_app::logout(&session)).await
+}
+
+#[get("/api/sessions")]
+async fn sessions(session: Session, manager: &State<SessionManager>) -> Api {
+    answer(demo_app::sessions(&session, manager)).await
+}
+
+#[delete("/api/sessions/<public_id>")]
+async fn revoke_device(session: Session, manager: &State<SessionManager>, public_id: &str) -> Api {
+    answer(demo_app::revoke_device(&session, manager, public_id)).await
+}
+
+#[post("/api/logout-all", data = "<body>")]
+async fn logout_all(session: Session, body: Vec<u8>) -> Api {
+    answer(demo_app::logout_all(&session, &body)).await
+}
+
+#[post("/api/rotate")]
+async fn rotate(session: Session) -> Api {
+    answer(demo_app::rotate(&session)).await
+}
+
+#[post("/api/ttl", data = "<body>")]
+async fn ttl(session: Session, body: Vec<u8>) -> Api {
+    answer(demo_app::ttl(&session, &body)).await
+}
+
+#[get("/api/stats")]
+async fn stats(manager: &State<SessionManager>) -> Api {
+    answer(demo_app::stats(manager)).await
+}
