@@ -1,7 +1,7 @@
 //! The rocket demo: the shared demo application (`demo-app`: the page,
 //! each route's logic and JSON) served by Rocket through `session-rocket`.
 //!
-//! [`rocket`] is the whole application; `main.rs` only reads the settings
+//! [`rocket()`](fn@rocket) is the whole application; `main.rs` only reads the settings
 //! and launches it.
 
 use std::future::Future;
