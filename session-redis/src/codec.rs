@@ -111,6 +111,56 @@ pub(crate) fn public_ids(v: &Value) -> Result<Vec<PublicId>, StoreFailure> {
     }
 }
 
+/// What a plain read of a session hash found, judged at `cx.now` (the
+/// same rules as the scripts' `classify`, without writing anything).
+pub(crate) enum Judged {
+    Unknown,
+    Ended(Ending),
+    Live(SessionRecord),
+}
+
+/// Judges the reply of `HGETALL` on a session key.
+pub(crate) fn judge(
+    reply: Value,
+    cx: &session_core::store::StoreContext,
+    keys: Option<&EncryptionKeys>,
+) -> Result<Judged, StoreFailure> {
+    let items = match reply {
+        Value::Array(items) => items,
+        Value::Map(pairs) => pairs.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+        other => return Err(corrupt(format!("expected a field list, got {other:?}"))),
+    };
+    if items.is_empty() {
+        return Ok(Judged::Unknown);
+    }
+    let field = |name: &str| -> Option<&Value> {
+        items
+            .chunks(2)
+            .find(|pair| matches!(&pair[0], Value::BulkString(b) if b == name.as_bytes()))
+            .and_then(|pair| pair.get(1))
+    };
+    if let Some(reason) = field("@end") {
+        let forget = millis(field("@forget").ok_or_else(|| corrupt("a tombstone lacks @forget"))?)?;
+        if cx.now >= forget {
+            return Ok(Judged::Unknown);
+        }
+        let at = field("@at").ok_or_else(|| corrupt("a tombstone lacks @at"))?;
+        return Ok(Judged::Ended(ending(&[reason.clone(), at.clone()])?));
+    }
+    let record = record(&Value::Array(items.clone()), keys)?;
+    let expires = record.expires_at();
+    if expires > cx.now {
+        return Ok(Judged::Live(record));
+    }
+    if cx.now >= expires.plus(cx.ended_retention) {
+        return Ok(Judged::Unknown);
+    }
+    Ok(Judged::Ended(Ending {
+        reason: EndReason::Expired,
+        at: expires,
+    }))
+}
+
 /// A session hash (as `field, value, …`) decoded into a record.
 pub(crate) fn record(
     v: &Value,

@@ -135,6 +135,32 @@ pub(crate) enum Combine {
     Concatenate,
 }
 
+/// What is sent: a script by SHA (loaded on NOSCRIPT), or a plain command.
+enum Call<'a> {
+    Script(redis::ScriptInvocation<'a>),
+    Command(&'a redis::Cmd),
+}
+
+impl<'a> Call<'a> {
+    fn script(script: &'a Script, keys: &[String], args: &[String]) -> Self {
+        let mut invocation = script.prepare_invoke();
+        for k in keys {
+            invocation.key(k);
+        }
+        for a in args {
+            invocation.arg(a);
+        }
+        Call::Script(invocation)
+    }
+
+    async fn send(&self, conn: &mut impl redis::aio::ConnectionLike) -> redis::RedisResult<Value> {
+        match self {
+            Call::Script(invocation) => invocation.invoke_async(conn).await,
+            Call::Command(cmd) => cmd.query_async(conn).await,
+        }
+    }
+}
+
 /// What an error says about the command that got it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
@@ -330,7 +356,18 @@ impl Connection {
         keys: &[String],
         args: &[String],
     ) -> Result<Value, StoreFailure> {
-        Ok(self.run_on(&self.link, script, keys, args, None).await?.0)
+        Ok(self
+            .run_on(&self.link, Call::script(script, keys, args), keys, None)
+            .await?
+            .0)
+    }
+
+    /// Sends one plain command (a read) with the same deadline and rules.
+    pub(crate) async fn query(&self, cmd: &redis::Cmd) -> Result<Value, StoreFailure> {
+        Ok(self
+            .run_on(&self.link, Call::Command(cmd), &[], None)
+            .await?
+            .0)
     }
 
     /// Runs `script` like [`Connection::run`], then waits (WAIT, on the
@@ -345,25 +382,18 @@ impl Connection {
         wait: ReplicaWait,
     ) -> Result<(Value, bool), StoreFailure> {
         let link = self.waiting.as_ref().unwrap_or(&self.link);
-        let (value, acked) = self.run_on(link, script, keys, args, Some(wait)).await?;
+        let call = Call::script(script, keys, args);
+        let (value, acked) = self.run_on(link, call, keys, Some(wait)).await?;
         Ok((value, acked.unwrap_or(0) >= i64::from(wait.replicas)))
     }
 
     async fn run_on(
         &self,
         link: &Link,
-        script: &Script,
+        call: Call<'_>,
         keys: &[String],
-        args: &[String],
         wait: Option<ReplicaWait>,
     ) -> Result<(Value, Option<i64>), StoreFailure> {
-        let mut invocation = script.prepare_invoke();
-        for k in keys {
-            invocation.key(k);
-        }
-        for a in args {
-            invocation.arg(a);
-        }
         let wait_cmd = wait.map(|w| {
             let mut cmd = redis::cmd("WAIT");
             cmd.arg(w.replicas).arg(
@@ -385,7 +415,7 @@ impl Connection {
                     Link::Direct(d) => match d.connection().await {
                         // Nothing was sent: try again.
                         Err(e) => Err((e, Verdict::NotApplied { reconnect: true })),
-                        Ok(mut conn) => match invocation.invoke_async::<Value>(&mut conn).await {
+                        Ok(mut conn) => match call.send(&mut conn).await {
                             Ok(v) => Ok((v, acks(&mut conn, wait_cmd.as_ref()).await)),
                             Err(e) => {
                                 let v = verdict(&e);
@@ -398,22 +428,20 @@ impl Connection {
                     },
                     Link::Pool(pool) => match pool.get().await {
                         Err(e) => Err((pool_error(e), Verdict::NotApplied { reconnect: true })),
-                        Ok(mut pooled) => {
-                            match invocation.invoke_async::<Value>(&mut pooled.conn).await {
-                                Ok(v) => Ok((v, acks(&mut pooled.conn, wait_cmd.as_ref()).await)),
-                                Err(e) => {
-                                    let v = verdict(&e);
-                                    if forgets(v) {
-                                        pooled.broken = true;
-                                    }
-                                    Err((e, v))
+                        Ok(mut pooled) => match call.send(&mut pooled.conn).await {
+                            Ok(v) => Ok((v, acks(&mut pooled.conn, wait_cmd.as_ref()).await)),
+                            Err(e) => {
+                                let v = verdict(&e);
+                                if forgets(v) {
+                                    pooled.broken = true;
                                 }
+                                Err((e, v))
                             }
-                        }
+                        },
                     },
                     Link::Cluster(c) => {
                         let mut c = c.clone();
-                        match invocation.invoke_async::<Value>(&mut c).await {
+                        match call.send(&mut c).await {
                             Ok(v) => {
                                 let acked = match (&wait_cmd, keys.first()) {
                                     (Some(cmd), Some(key)) => {

@@ -8,6 +8,7 @@ use redis::Value;
 use session_core::store::{
     Applied, CreateError, Created, Delta, FORMAT_VERSION, Loaded, NewSession, RotateError,
     Rotation, SessionKey, SessionStore, StoreContext, UpdateError, UserKey, idle_deadline,
+    refresh_due,
 };
 use session_core::{
     EndReason, Page, PageRequest, PublicId, SessionRecord, SessionSummary, StoreFailure, Timestamp,
@@ -472,18 +473,29 @@ impl SessionStore for RedisStore {
         }
     }
 
+    /// One plain `HGETALL`, judged here; a script runs only when the idle
+    /// deadline is due to move (then it refreshes atomically).
     async fn load(&self, key: &SessionKey, cx: &StoreContext) -> Result<Loaded, StoreFailure> {
-        let keys = self.with_analytics(vec![self.keys.session(key)], key.slot());
-        let args = vec![at(cx.now), ms(cx.ended_retention), ms(cx.refresh_threshold)];
-        let (word, rest) = codec::status(self.run(&scripts::LOAD, keys, args).await?)?;
-        match word.as_str() {
-            "unknown" => Ok(Loaded::Unknown),
-            "ended" => Ok(Loaded::Ended(codec::ending(&rest)?)),
-            "active" => Ok(Loaded::Active {
-                refreshed: codec::int(nth(&rest, 0)?)? == 1,
-                record: codec::record(nth(&rest, 1)?, self.encryption.as_ref())?,
-            }),
-            other => Err(unexpected(other)),
+        let mut read = redis::cmd("HGETALL");
+        read.arg(self.keys.session(key));
+        match codec::judge(self.conn.query(&read).await?, cx, self.encryption.as_ref())? {
+            codec::Judged::Unknown => Ok(Loaded::Unknown),
+            codec::Judged::Ended(e) => Ok(Loaded::Ended(e)),
+            codec::Judged::Live(record)
+                if !refresh_due(
+                    cx.now,
+                    record.idle_deadline,
+                    record.idle_timeout,
+                    record.absolute_deadline,
+                    cx.refresh_threshold,
+                ) =>
+            {
+                Ok(Loaded::Active {
+                    refreshed: false,
+                    record,
+                })
+            }
+            codec::Judged::Live(_) => self.load_refreshing(key, cx).await,
         }
     }
 
@@ -494,7 +506,7 @@ impl SessionStore for RedisStore {
         cx: &StoreContext,
     ) -> Result<Applied, UpdateError> {
         let keys = self.with_analytics(vec![self.keys.session(key)], key.slot());
-        let mut args = vec![at(cx.now), ms(cx.ended_retention)];
+        let mut args = vec![at(cx.now), ms(cx.ended_retention), ms(cx.refresh_threshold)];
         codec::delta_args(delta, self.encryption.as_ref(), &mut args)?;
         let (word, rest) = codec::status(self.run(&scripts::APPLY, keys, args).await?)?;
         match word.as_str() {
@@ -715,6 +727,26 @@ impl SessionStore for RedisStore {
 }
 
 impl RedisStore {
+    /// The load script: judges and refreshes in one atomic step.
+    async fn load_refreshing(
+        &self,
+        key: &SessionKey,
+        cx: &StoreContext,
+    ) -> Result<Loaded, StoreFailure> {
+        let keys = self.with_analytics(vec![self.keys.session(key)], key.slot());
+        let args = vec![at(cx.now), ms(cx.ended_retention), ms(cx.refresh_threshold)];
+        let (word, rest) = codec::status(self.run(&scripts::LOAD, keys, args).await?)?;
+        match word.as_str() {
+            "unknown" => Ok(Loaded::Unknown),
+            "ended" => Ok(Loaded::Ended(codec::ending(&rest)?)),
+            "active" => Ok(Loaded::Active {
+                refreshed: codec::int(nth(&rest, 0)?)? == 1,
+                record: codec::record(nth(&rest, 1)?, self.encryption.as_ref())?,
+            }),
+            other => Err(unexpected(other)),
+        }
+    }
+
     async fn revoke_user(
         &self,
         user: &UserKey,

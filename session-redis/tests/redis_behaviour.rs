@@ -350,3 +350,87 @@ async fn an_evicting_maxmemory_policy_is_warned_about_at_start() {
         "noeviction needs no warning: {log:?}"
     );
 }
+
+/// Every command Redis ran since the last `CONFIG RESETSTAT`, those inside
+/// scripts included (CONFIG itself left out).
+fn all_commands(port: u16) -> u64 {
+    let stats = raw_command(port, &["INFO", "commandstats"]).unwrap();
+    stats
+        .lines()
+        .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_config"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+/// Commands Redis runs for one request of `handler` on the session behind
+/// `cookie`, steady state (no idle refresh due).
+async fn request_cost<F, Fut>(m: &SessionManager, port: u16, cookie: &str, handler: F) -> u64
+where
+    F: FnOnce(session_core::Session) -> Fut,
+    Fut: std::future::Future<Output = session_core::Session>,
+{
+    assert!(
+        raw_command(port, &["CONFIG", "RESETSTAT"])
+            .unwrap()
+            .starts_with("+OK")
+    );
+    let s = handler(m.session_for_request([cookie.as_bytes()])).await;
+    assert!(s.finish().await.error().is_none());
+    all_commands(port)
+}
+
+#[tokio::test]
+async fn requests_keep_to_the_command_budget() {
+    let h = Standalone::start();
+    let port = h.server.port();
+    let m = manager(Arc::new(h.redis_store().await));
+    let s = m.session_for_request([]);
+    s.login(UserId::new("alice").unwrap()).await.unwrap();
+    s.insert("counter", 1).await.unwrap();
+    let cookie = cookie_of(s.finish().await.set_cookie().map(str::to_owned));
+    // Warm up: every script the requests use is loaded.
+    for _ in 0..2 {
+        let s = m.session_for_request([cookie.as_bytes()]);
+        s.insert("k", 1).await.unwrap();
+        s.increment("counter", 1).await.unwrap();
+        s.finish().await;
+    }
+    let read = request_cost(&m, port, &cookie, |s| async move {
+        let _: Option<i64> = s.get("counter").await.unwrap();
+        s
+    })
+    .await;
+    let write = request_cost(&m, port, &cookie, |s| async move {
+        let n: i64 = s.get("counter").await.unwrap().unwrap_or(0);
+        s.insert("counter", n + 1).await.unwrap();
+        s
+    })
+    .await;
+    let increment = request_cost(&m, port, &cookie, |s| async move {
+        s.increment("counter", 1).await.unwrap();
+        s
+    })
+    .await;
+    println!("commands in Redis: read {read}, read+write {write}, increment {increment}");
+    assert_eq!(read, 1, "a read is one plain command");
+    assert!(
+        write <= 5,
+        "a one-key change ran {write} commands (budget 5)"
+    );
+    assert!(
+        increment <= 3,
+        "an increment ran {increment} commands (budget 3)"
+    );
+    assert_eq!(
+        calls(port, "evalsha") + calls(port, "eval"),
+        1,
+        "the increment is the only script"
+    );
+}

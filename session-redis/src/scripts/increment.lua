@@ -10,8 +10,7 @@ local status, reason, at = classify(st, key, h, now, tonumber(ARGV[2]))
 if status ~= 'live' then return { status, reason, at } end
 local value = redis.pcall('HINCRBY', key, 'd:' .. ARGV[4], ARGV[5])
 if type(value) == 'table' and value.err then return { 'nan' } end
-local idl, abs = tonumber(h['@idl']), tonumber(h['@abs'])
-if idl - now < tonumber(ARGV[3]) and math.min(now + tonumber(h['@idle']), abs) > idl then
+if refresh_due(h, now, tonumber(ARGV[3])) then
   touch(st, key, h, now)
 end
 return { 'ok', value }

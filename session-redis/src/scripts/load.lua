@@ -9,8 +9,7 @@ local h = read(key)
 local status, reason, at = classify(st, key, h, now, tonumber(ARGV[2]))
 if status ~= 'live' then return { status, reason, at } end
 local refreshed = 0
-local idl, abs = tonumber(h['@idl']), tonumber(h['@abs'])
-if idl - now < tonumber(ARGV[3]) and math.min(now + tonumber(h['@idle']), abs) > idl then
+if refresh_due(h, now, tonumber(ARGV[3])) then
   touch(st, key, h, now)
   refreshed = 1
 end

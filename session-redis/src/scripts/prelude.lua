@@ -251,24 +251,37 @@ end
 -- Applies a delta encoded in ARGV from position `i`:
 --   meta ('' = unchanged), idle ('' = unchanged), n sets (field, json)…,
 --   m removals (field)…
--- to table `h`, and writes it to `key` when `write` is true.
+-- to table `h`, and writes it to `key` when `write` is true: one HSET for
+-- everything set and one HDEL for everything removed.
 local function apply_delta(key, h, i, write)
   local meta, idle = ARGV[i], ARGV[i + 1]
-  if meta ~= '' then h['@meta'] = meta; if write then redis.call('HSET', key, '@meta', meta) end end
-  if idle ~= '' then h['@idle'] = idle; if write then redis.call('HSET', key, '@idle', idle) end end
+  local sets, dels = {}, {}
+  if meta ~= '' then h['@meta'] = meta; sets[#sets + 1] = '@meta'; sets[#sets + 1] = meta end
+  if idle ~= '' then h['@idle'] = idle; sets[#sets + 1] = '@idle'; sets[#sets + 1] = idle end
   local n = tonumber(ARGV[i + 2])
   local j = i + 3
   for _ = 1, n do
-    h['d:' .. ARGV[j]] = ARGV[j + 1]
-    if write then redis.call('HSET', key, 'd:' .. ARGV[j], ARGV[j + 1]) end
+    local f = 'd:' .. ARGV[j]
+    h[f] = ARGV[j + 1]
+    sets[#sets + 1] = f
+    sets[#sets + 1] = ARGV[j + 1]
     j = j + 2
   end
   local m = tonumber(ARGV[j])
   j = j + 1
   for _ = 1, m do
-    h['d:' .. ARGV[j]] = nil
-    if write then redis.call('HDEL', key, 'd:' .. ARGV[j]) end
+    local f = 'd:' .. ARGV[j]
+    h[f] = nil
+    dels[#dels + 1] = f
     j = j + 1
   end
+  if write and #sets > 0 then redis.call('HSET', key, unpack(sets)) end
+  if write and #dels > 0 then redis.call('HDEL', key, unpack(dels)) end
   return idle ~= ''
+end
+-- Whether the idle deadline of live session `h` is due to move at `now`:
+-- less than `threshold` ms remain and moving it would push it later.
+local function refresh_due(h, now, threshold)
+  local idl, abs = tonumber(h['@idl']), tonumber(h['@abs'])
+  return idl - now < threshold and math.min(now + tonumber(h['@idle']), abs) > idl
 end
