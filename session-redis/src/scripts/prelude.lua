@@ -66,11 +66,13 @@ end
 local function expires_at(h)
   return math.min(tonumber(h['@idl']), tonumber(h['@abs']))
 end
--- Keeps the longer of the key's TTL and `ttl` (ms).
+-- Keeps the longer of the key's TTL and `ttl` (ms): one command when the
+-- TTL grows (the usual case), two when the key has none yet or a longer one.
 local function extend_ttl(key, ttl)
   if ttl < 1 then ttl = 1 end
-  local current = redis.call('PTTL', key)
-  if current < ttl then redis.call('PEXPIRE', key, I(ttl)) end
+  if redis.call('PEXPIRE', key, I(ttl), 'GT') == 0 then
+    redis.call('PEXPIRE', key, I(ttl), 'NX')
+  end
 end
 -- Re-derives the user's analytics entry from the top of the index (its
 -- latest expiry): O(log n), once per step that changed the index.
