@@ -374,6 +374,7 @@ impl SessionStore for MemoryStore {
     async fn apply(
         &self,
         key: &SessionKey,
+        _public_id: &PublicId,
         delta: &Delta,
         cx: &StoreContext,
     ) -> Result<Applied, UpdateError> {

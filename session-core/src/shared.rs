@@ -97,7 +97,10 @@ impl Shared {
         delta: &Delta,
         public_id: &PublicId,
     ) -> Result<Applied, UpdateError> {
-        let r = self.store.apply(&id.storage_key(), delta, &self.cx()).await;
+        let r = self
+            .store
+            .apply(&id.storage_key(), public_id, delta, &self.cx())
+            .await;
         if let Err(UpdateError::Store(f)) = &r {
             lifecycle::store_failed("apply", Some(public_id), f);
         }

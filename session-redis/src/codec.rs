@@ -190,7 +190,8 @@ pub(crate) fn record(
     if version != u64::from(FORMAT_VERSION) {
         return Err(corrupt(format!("unknown format version {version}")));
     }
-    let public = get("@pub")?;
+    let public_id =
+        PublicId::parse(get("@pub")?).ok_or_else(|| corrupt("field @pub is not a public id"))?;
     let metadata: Metadata = serde_json::from_str(get("@meta")?)
         .map_err(|e| corrupt(format!("field @meta is not metadata JSON: {e}")))?;
     let user = match fields.get("@user") {
@@ -200,7 +201,7 @@ pub(crate) fn record(
     let mut data = BTreeMap::new();
     for (k, v) in &fields {
         if let Some(name) = k.strip_prefix("d:") {
-            let clear = encryption::open(keys, name, v)?;
+            let clear = encryption::open(keys, &public_id, name, v)?;
             let value = serde_json::from_str(&clear)
                 .map_err(|e| corrupt(format!("data key {name:?} does not hold JSON: {e}")))?;
             data.insert(name.to_owned(), value);
@@ -208,8 +209,7 @@ pub(crate) fn record(
     }
     Ok(SessionRecord {
         format_version: FORMAT_VERSION,
-        public_id: PublicId::parse(public)
-            .ok_or_else(|| corrupt("field @pub is not a public id"))?,
+        public_id,
         user,
         created_at: Timestamp::from_unix_millis(number("@created")?),
         last_seen_at: Timestamp::from_unix_millis(number("@seen")?),
@@ -221,11 +221,20 @@ pub(crate) fn record(
     })
 }
 
-/// A data value as stored: sealed when encryption is configured.
-pub(crate) fn seal(keys: Option<&EncryptionKeys>, field: &str, json: &str) -> String {
-    match keys {
-        Some(k) => k.seal(field, json),
-        None => json.to_owned(),
+/// A data value of session `session` as stored: sealed when encryption is
+/// configured (which needs the session's public id).
+pub(crate) fn seal(
+    keys: Option<&EncryptionKeys>,
+    session: Option<&PublicId>,
+    field: &str,
+    json: &str,
+) -> Result<String, StoreFailure> {
+    match (keys, session) {
+        (Some(k), Some(session)) => Ok(k.seal(session, field, json)),
+        (Some(_), None) => Err(corrupt(
+            "a value to seal came without its session's public id (Rotation::public_id)",
+        )),
+        (None, _) => Ok(json.to_owned()),
     }
 }
 
@@ -239,6 +248,7 @@ pub(crate) fn metadata_json(m: &Metadata) -> Result<String, StoreFailure> {
 pub(crate) fn delta_args(
     delta: &Delta,
     keys: Option<&EncryptionKeys>,
+    session: Option<&PublicId>,
     out: &mut Vec<String>,
 ) -> Result<(), StoreFailure> {
     out.push(match &delta.metadata {
@@ -254,7 +264,7 @@ pub(crate) fn delta_args(
     out.push(sets.len().to_string());
     for (k, v) in sets {
         out.push(k.clone());
-        out.push(seal(keys, k, v));
+        out.push(seal(keys, session, k, v)?);
     }
     let removals: Vec<&String> = delta
         .data

@@ -5,8 +5,9 @@
 //! * A key ring: the first key seals, every key opens. A sealed value names
 //!   its key by a short digest, so keys can be added in front and retired
 //!   later (once no session holds a value sealed with them).
-//! * Each value is bound to its data key (associated data), so sealed
-//!   values cannot be swapped between keys.
+//! * Each value is bound to its session's public id and its data key
+//!   (associated data), so a sealed value moved to another key or another
+//!   session does not open.
 //! * A value that does not open (unknown key, tampering) makes the session
 //!   a corrupt record, never an empty one and never a panic.
 //! * Integers stay in the clear, so `increment` stays one atomic `HINCRBY`;
@@ -23,10 +24,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use session_core::StoreFailure;
+use session_core::{PublicId, StoreFailure};
 use sha2::{Digest, Sha256};
 
-const PREFIX: &str = "enc1:";
+const PREFIX: &str = "enc2:";
 const NONCE_BYTES: usize = 24;
 
 /// Why encryption keys were refused.
@@ -108,8 +109,9 @@ impl EncryptionKeys {
         false
     }
 
-    /// Seals the JSON text of data key `field`, unless it is an integer.
-    pub(crate) fn seal(&self, field: &str, json: &str) -> String {
+    /// Seals the JSON text of data key `field` of session `session`,
+    /// unless it is an integer.
+    pub(crate) fn seal(&self, session: &PublicId, field: &str, json: &str) -> String {
         if json.parse::<i64>().is_ok() {
             return json.to_owned();
         }
@@ -118,9 +120,10 @@ impl EncryptionKeys {
         if let Err(e) = getrandom::fill(&mut nonce) {
             panic!("the operating system's random number generator failed: {e}");
         }
+        let aad = associated(session, field);
         let payload = Payload {
             msg: json.as_bytes(),
-            aad: field.as_bytes(),
+            aad: &aad,
         };
         // Encryption of an in-memory buffer with a valid key cannot fail.
         let sealed = cipher
@@ -132,7 +135,12 @@ impl EncryptionKeys {
     }
 
     /// Opens a stored value of data key `field` (a clear value passes through).
-    pub(crate) fn open(&self, field: &str, stored: &str) -> Result<String, StoreFailure> {
+    pub(crate) fn open(
+        &self,
+        session: &PublicId,
+        field: &str,
+        stored: &str,
+    ) -> Result<String, StoreFailure> {
         let fail = |why: &str| {
             StoreFailure::Corrupt(format!("data key {field:?} does not decrypt: {why}"))
         };
@@ -158,9 +166,10 @@ impl EncryptionKeys {
             return Err(fail("malformed"));
         }
         let (nonce, sealed) = bytes.split_at(NONCE_BYTES);
+        let aad = associated(session, field);
         let payload = Payload {
             msg: sealed,
-            aad: field.as_bytes(),
+            aad: &aad,
         };
         let clear = cipher
             .decrypt(XNonce::from_slice(nonce), payload)
@@ -169,14 +178,22 @@ impl EncryptionKeys {
     }
 }
 
-/// Opens a value when a ring is configured.
+/// The associated data of a sealed value: the session's public id (stable
+/// across rotation) and the data key, so a value moved to another key or
+/// another session does not open.
+fn associated(session: &PublicId, field: &str) -> Vec<u8> {
+    format!("{session}\0{field}").into_bytes()
+}
+
+/// Opens a value of session `session` when a ring is configured.
 pub(crate) fn open(
     keys: Option<&EncryptionKeys>,
+    session: &PublicId,
     field: &str,
     stored: &str,
 ) -> Result<String, StoreFailure> {
     match keys {
-        Some(k) => k.open(field, stored),
+        Some(k) => k.open(session, field, stored),
         None if stored.starts_with(PREFIX) => Err(StoreFailure::Corrupt(format!(
             "data key {field:?} is encrypted but no encryption keys are configured"
         ))),
@@ -195,16 +212,23 @@ impl fmt::Debug for EncryptionKeys {
 mod tests {
     use super::*;
 
+    fn s1() -> PublicId {
+        PublicId::parse("AAAAAAAAAAAAAAAAAAAAAA").unwrap()
+    }
+
     #[test]
     fn values_round_trip_and_integers_stay_clear() {
         let k = EncryptionKeys::new(&[[1; 32]]).unwrap();
-        let sealed = k.seal("token", "\"secret-oauth-token\"");
-        assert!(sealed.starts_with("enc1:") && !sealed.contains("secret"));
-        assert_eq!(k.open("token", &sealed).unwrap(), "\"secret-oauth-token\"");
-        assert_eq!(k.seal("n", "42"), "42");
+        let sealed = k.seal(&s1(), "token", "\"secret-oauth-token\"");
+        assert!(sealed.starts_with("enc2:") && !sealed.contains("secret"));
+        assert_eq!(
+            k.open(&s1(), "token", &sealed).unwrap(),
+            "\"secret-oauth-token\""
+        );
+        assert_eq!(k.seal(&s1(), "n", "42"), "42");
         assert_ne!(
-            k.seal("token", "\"x\""),
-            k.seal("token", "\"x\""),
+            k.seal(&s1(), "token", "\"x\""),
+            k.seal(&s1(), "token", "\"x\""),
             "nonces repeat"
         );
     }
@@ -213,11 +237,11 @@ mod tests {
     fn old_keys_open_new_keys_seal() {
         let old = EncryptionKeys::new(&[[1; 32]]).unwrap();
         let both = EncryptionKeys::new(&[[2; 32], [1; 32]]).unwrap();
-        let by_old = old.seal("k", "\"v\"");
-        assert_eq!(both.open("k", &by_old).unwrap(), "\"v\"");
-        let by_new = both.seal("k", "\"v\"");
+        let by_old = old.seal(&s1(), "k", "\"v\"");
+        assert_eq!(both.open(&s1(), "k", &by_old).unwrap(), "\"v\"");
+        let by_new = both.seal(&s1(), "k", "\"v\"");
         assert!(matches!(
-            old.open("k", &by_new),
+            old.open(&s1(), "k", &by_new),
             Err(StoreFailure::Corrupt(_))
         ));
     }
@@ -225,24 +249,35 @@ mod tests {
     #[test]
     fn tampering_and_swapping_are_corrupt() {
         let k = EncryptionKeys::new(&[[1; 32]]).unwrap();
-        let sealed = k.seal("a", "\"v\"");
+        let sealed = k.seal(&s1(), "a", "\"v\"");
         assert!(
-            k.open("b", &sealed).is_err(),
+            k.open(&s1(), "b", &sealed).is_err(),
             "a value moved to another key opened"
+        );
+        let other = PublicId::generate();
+        assert!(
+            k.open(&other, "a", &sealed).is_err(),
+            "a value moved to another session opened"
         );
         let mut bytes = sealed.clone().into_bytes();
         let last = bytes.len() - 1;
         bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
-        assert!(k.open("a", &String::from_utf8(bytes).unwrap()).is_err());
-        for bad in ["enc1:", "enc1:zz", "enc1:00000000:!!", "enc1:00000000:AAAA"] {
-            assert!(k.open("a", bad).is_err(), "{bad}");
+        assert!(
+            k.open(&s1(), "a", &String::from_utf8(bytes).unwrap())
+                .is_err()
+        );
+        for bad in ["enc2:", "enc2:zz", "enc2:00000000:!!", "enc2:00000000:AAAA"] {
+            assert!(k.open(&s1(), "a", bad).is_err(), "{bad}");
         }
-        assert!(open(None, "a", &sealed).is_err());
+        assert!(open(None, &s1(), "a", &sealed).is_err());
         // Planted clear values: only integers may be clear.
         for planted in ["\"admin\"", "true", "{\"role\":\"admin\"}", "1.5"] {
-            assert!(k.open("a", planted).is_err(), "{planted} was accepted");
+            assert!(
+                k.open(&s1(), "a", planted).is_err(),
+                "{planted} was accepted"
+            );
         }
-        assert_eq!(k.open("a", "-42").unwrap(), "-42");
+        assert_eq!(k.open(&s1(), "a", "-42").unwrap(), "-42");
         assert!(EncryptionKeys::from_base64_list("c2hvcnQ=").is_err());
         assert!(EncryptionKeys::from_base64_list("").is_err());
     }

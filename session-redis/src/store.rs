@@ -430,7 +430,12 @@ impl SessionStore for RedisStore {
         ];
         for (k, v) in &s.data {
             args.push(k.clone());
-            args.push(codec::seal(self.encryption.as_ref(), k, v));
+            args.push(codec::seal(
+                self.encryption.as_ref(),
+                Some(&s.public_id),
+                k,
+                v,
+            )?);
         }
         // Only a signed-in create under a limit can end (evict) sessions.
         let may_evict = s.user.is_some() && limit.max().is_some();
@@ -502,12 +507,13 @@ impl SessionStore for RedisStore {
     async fn apply(
         &self,
         key: &SessionKey,
+        public_id: &PublicId,
         delta: &Delta,
         cx: &StoreContext,
     ) -> Result<Applied, UpdateError> {
         let keys = self.with_analytics(vec![self.keys.session(key)], key.slot());
         let mut args = vec![at(cx.now), ms(cx.ended_retention), ms(cx.refresh_threshold)];
-        codec::delta_args(delta, self.encryption.as_ref(), &mut args)?;
+        codec::delta_args(delta, self.encryption.as_ref(), Some(public_id), &mut args)?;
         let (word, rest) = codec::status(self.run(&scripts::APPLY, keys, args).await?)?;
         match word.as_str() {
             "unknown" => Err(UpdateError::UnknownId),
@@ -576,7 +582,12 @@ impl SessionStore for RedisStore {
             ]),
             None => args.extend(["0", "", "0", "", "0"].map(str::to_owned)),
         }
-        codec::delta_args(&r.delta, self.encryption.as_ref(), &mut args)?;
+        codec::delta_args(
+            &r.delta,
+            self.encryption.as_ref(),
+            r.public_id.as_ref(),
+            &mut args,
+        )?;
         let (word, rest) = codec::status(
             self.run_invalidating(&scripts::ROTATE, keys, args, false)
                 .await?,

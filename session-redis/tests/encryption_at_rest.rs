@@ -67,3 +67,48 @@ async fn secrets_are_sealed_and_key_rotation_keeps_them_readable() {
         "expected a corrupt record, got {err:?}"
     );
 }
+
+/// A sealed value copied into another session's hash (by someone with
+/// write access to Redis) does not open there: the associated data binds
+/// the session's public id. The value still opens where it belongs, and a
+/// rotated session keeps reading its own values.
+#[tokio::test]
+async fn a_sealed_value_moved_to_another_session_does_not_open() {
+    let h = support::Standalone::start();
+    let ring = KeyRing::generate();
+    let config = SessionConfig::builder(ring.clone()).build().unwrap();
+    let sealed_store = store(&h, &[[1; 32]]).await;
+    let m = SessionManager::new(Arc::new(sealed_store.clone()), config);
+    let mut cookies = Vec::new();
+    for secret in ["alice-token", "mallory-token"] {
+        let s = m.session_for_request([]);
+        s.insert("token", secret).await.unwrap();
+        let cookie = s.finish().await.set_cookie().map(str::to_owned).unwrap();
+        cookies.push(cookie.split(';').next().unwrap().to_owned());
+    }
+    let keys: Vec<String> = cookies
+        .iter()
+        .map(|c| {
+            let id = m.parse_id(c.split_once('=').unwrap().1).unwrap();
+            sealed_store.session_key_name(&id.storage_key())
+        })
+        .collect();
+    let alice_value = h.server.cli(&["HGET", &keys[0], "d:token"]).unwrap();
+    assert!(alice_value.starts_with("enc2:"), "{alice_value}");
+    h.server
+        .cli(&["HSET", &keys[1], "d:token", alice_value.trim()])
+        .unwrap();
+    let s = m.session_for_request([cookies[1].as_bytes()]);
+    let got = s.get::<String>("token").await;
+    assert!(
+        matches!(got, Err(SessionError::Store(StoreFailure::Corrupt(_)))),
+        "a value moved from another session opened: {got:?}"
+    );
+    let s = m.session_for_request([cookies[0].as_bytes()]);
+    s.rotate().await.unwrap();
+    assert_eq!(
+        s.get::<String>("token").await.unwrap().as_deref(),
+        Some("alice-token"),
+        "rotation keeps the session's own values readable"
+    );
+}

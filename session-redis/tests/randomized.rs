@@ -167,7 +167,7 @@ async fn client(
         }
     };
     let (mut acked, mut unsure) = (0u64, 0u64);
-    let mut mine: Vec<(SessionKey, usize)> = Vec::new();
+    let mut mine: Vec<(SessionKey, usize, PublicId)> = Vec::new();
     for _ in 0..OPS_PER_CLIENT {
         match rng.below(12) {
             0 => proxy.set(Fault::DropNextReply),
@@ -177,7 +177,7 @@ async fn client(
             _ => {}
         }
         let u = rng.below(USERS.len() as u64) as usize;
-        let pick = |rng: &mut Rng, mine: &Vec<(SessionKey, usize)>| {
+        let pick = |rng: &mut Rng, mine: &Vec<(SessionKey, usize, PublicId)>| {
             (!mine.is_empty()).then(|| mine[rng.below(mine.len() as u64) as usize])
         };
         match rng.below(9) {
@@ -206,11 +206,11 @@ async fn client(
                     for g in gone {
                         h.invalidated(g, at);
                     }
-                    mine.push((key, u));
+                    mine.push((key, u, public));
                 }
             }
             2 => {
-                if let Some((key, _)) = pick(&mut rng, &mine) {
+                if let Some((key, _, _)) = pick(&mut rng, &mine) {
                     let started = h.tick();
                     if let Ok(Loaded::Active { .. }) = store.load(&key, &cx()).await
                         && let Some(why) = h.should_be_gone(&key, started)
@@ -222,13 +222,13 @@ async fn client(
                 }
             }
             3 => {
-                if let Some((key, _)) = pick(&mut rng, &mine) {
+                if let Some((key, _, public)) = pick(&mut rng, &mine) {
                     let started = h.tick();
                     let mut delta = Delta::default();
                     delta
                         .data
                         .insert(format!("k{id}"), Some(started.to_string()));
-                    if store.apply(&key, &delta, &cx()).await.is_ok()
+                    if store.apply(&key, &public, &delta, &cx()).await.is_ok()
                         && let Some(why) = h.should_be_gone(&key, started)
                     {
                         h.violation(format!(
@@ -238,13 +238,14 @@ async fn client(
                 }
             }
             4 => {
-                if let Some((old, user)) = pick(&mut rng, &mine) {
+                if let Some((old, user, public)) = pick(&mut rng, &mine) {
                     let new = SessionId::generate(&ring, user_key(&ring, user).slot).storage_key();
                     let r = Rotation {
                         old,
                         new,
                         sign_in: None,
                         delta: Delta::default(),
+                        public_id: Some(public),
                     };
                     if store.rotate(r, &cx()).await.is_ok() {
                         let at = h.tick();
@@ -254,12 +255,12 @@ async fn client(
                             let born = c.get(&old).map_or((user, at), |b| *b);
                             c.insert(new, born);
                         }
-                        mine.push((new, user));
+                        mine.push((new, user, public));
                     }
                 }
             }
             5 => {
-                if let Some((key, _)) = pick(&mut rng, &mine)
+                if let Some((key, _, _)) = pick(&mut rng, &mine)
                     && store
                         .invalidate(&key, EndReason::Logout, &cx())
                         .await

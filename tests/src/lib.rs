@@ -252,6 +252,7 @@ impl SessionStore for BrokenStore {
     async fn apply(
         &self,
         key: &SessionKey,
+        public_id: &PublicId,
         delta: &Delta,
         cx: &StoreContext,
     ) -> Result<Applied, UpdateError> {
@@ -260,9 +261,9 @@ impl SessionStore for BrokenStore {
             Fault::TruncatesLongDurations => {
                 let mut delta = delta.clone();
                 delta.idle_timeout = delta.idle_timeout.map(|t| t.min(TEN_YEARS));
-                self.inner.apply(key, &delta, &cx).await
+                self.inner.apply(key, public_id, &delta, &cx).await
             }
-            Fault::SaveResurrects => match self.inner.apply(key, delta, &cx).await {
+            Fault::SaveResurrects => match self.inner.apply(key, public_id, delta, &cx).await {
                 Err(UpdateError::Ended(_) | UpdateError::UnknownId) => {
                     self.resurrect(key, delta, &cx).await
                 }
@@ -275,9 +276,9 @@ impl SessionStore for BrokenStore {
                         whole.data.entry(k.clone()).or_insert(None);
                     }
                 }
-                self.inner.apply(key, &whole, &cx).await
+                self.inner.apply(key, public_id, &whole, &cx).await
             }
-            _ => self.inner.apply(key, delta, &cx).await,
+            _ => self.inner.apply(key, public_id, delta, &cx).await,
         }
     }
 
@@ -291,10 +292,11 @@ impl SessionStore for BrokenStore {
         let cx = self.cx(cx);
         match self.fault {
             Fault::IncrementReadThenWrite => {
-                let current = match self.inner.load(key, &cx).await? {
-                    Loaded::Active { record, .. } => {
-                        record.data.get(field).and_then(|v| v.as_i64()).unwrap_or(0)
-                    }
+                let (current, public_id) = match self.inner.load(key, &cx).await? {
+                    Loaded::Active { record, .. } => (
+                        record.data.get(field).and_then(|v| v.as_i64()).unwrap_or(0),
+                        record.public_id,
+                    ),
                     Loaded::Ended(e) => return Err(UpdateError::Ended(e)),
                     Loaded::Unknown => return Err(UpdateError::UnknownId),
                 };
@@ -303,7 +305,7 @@ impl SessionStore for BrokenStore {
                 delta
                     .data
                     .insert(field.to_owned(), Some((current + by).to_string()));
-                self.inner.apply(key, &delta, &cx).await?;
+                self.inner.apply(key, &public_id, &delta, &cx).await?;
                 Ok(current + by)
             }
             Fault::SaveResurrects => match self.inner.increment(key, field, by, &cx).await {

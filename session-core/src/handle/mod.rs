@@ -221,8 +221,8 @@ impl Session {
             inner.end_other_user(s, &id).await?;
         }
         if let Some(old_id) = old {
-            let delta = match &inner.state {
-                State::Active(a) => a.pending.clone(),
+            let (delta, public_id) = match &inner.state {
+                State::Active(a) => (a.pending.clone(), Some(a.record.public_id)),
                 _ => Default::default(),
             };
             let rotation = Rotation {
@@ -230,6 +230,7 @@ impl Session {
                 new: new_id.storage_key(),
                 sign_in: Some(sign_in.clone()),
                 delta,
+                public_id,
             };
             match s.rotate(rotation).await {
                 Ok(created) => {
@@ -296,15 +297,17 @@ impl Session {
                 d.id = s.new_id(d.id.slot());
                 return Ok(());
             }
-            State::Unloaded(id) => (id.clone(), Default::default()),
-            State::Active(a) => (a.id.clone(), a.pending.clone()),
+            State::Unloaded(id) => (id.clone(), (Default::default(), None)),
+            State::Active(a) => (a.id.clone(), (a.pending.clone(), Some(a.record.public_id))),
         };
+        let (delta, public_id) = delta;
         let new_id = s.new_id(old.slot());
         let rotation = Rotation {
             old: old.storage_key(),
             new: new_id.storage_key(),
             sign_in: None,
             delta,
+            public_id,
         };
         match s.rotate(rotation).await {
             Ok(created) => {

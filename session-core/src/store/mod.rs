@@ -134,6 +134,10 @@ pub struct Rotation {
     pub sign_in: Option<SignIn>,
     /// Changes to apply on the way (the request's unsaved delta).
     pub delta: Delta,
+    /// The session's public id when the caller knows it, which it always
+    /// does when `delta` is not empty (stores that bind values to their
+    /// session, as encryption at rest does, need it then).
+    pub public_id: Option<PublicId>,
 }
 
 /// Signing a session in during a [`Rotation`].
@@ -190,9 +194,12 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
 
     /// Writes a delta to an active session and pushes its idle deadline.
     /// Refused with `Ended`/`UnknownId` otherwise; never re-creates.
+    /// `public_id` is the session's (stores that bind values to their
+    /// session, as encryption at rest does, use it).
     async fn apply(
         &self,
         key: &SessionKey,
+        public_id: &PublicId,
         delta: &Delta,
         cx: &StoreContext,
     ) -> Result<Applied, UpdateError>;

@@ -75,11 +75,12 @@ impl SessionStore for FaultyStore {
     async fn apply(
         &self,
         key: &SessionKey,
+        public_id: &PublicId,
         delta: &Delta,
         cx: &StoreContext,
     ) -> Result<Applied, UpdateError> {
         self.gate()?;
-        self.inner.apply(key, delta, cx).await
+        self.inner.apply(key, public_id, delta, cx).await
     }
 
     async fn increment(

@@ -84,7 +84,10 @@ pub async fn g01_ended_sessions_refuse_every_write(h: Arc<dyn Harness>) {
     delta.data.insert("x".into(), Some("1".into()));
 
     let ended = |e: &UpdateError| matches!(e, UpdateError::Ended(end) if end.reason == EndReason::revoked("test"));
-    let r = k.store().apply(&key, &delta, &cx).await;
+    let r = k
+        .store()
+        .apply(&key, &PublicId::generate(), &delta, &cx)
+        .await;
     assert!(
         r.as_ref().is_err_and(ended),
         "G1: apply on an ended session must be refused as ended, got {r:?}"
@@ -100,6 +103,7 @@ pub async fn g01_ended_sessions_refuse_every_write(h: Arc<dyn Harness>) {
         new: new.storage_key(),
         sign_in: None,
         delta: Delta::default(),
+        public_id: None,
     };
     let r = k.store().rotate(rotation, &cx).await;
     assert!(
@@ -127,7 +131,10 @@ pub async fn g01_ended_sessions_refuse_every_write(h: Arc<dyn Harness>) {
     assert_reason(k.ending(&sid).await, &EndReason::revoked("test"), "G1");
 
     let unknown = SessionId::generate(k.manager.config().keys(), SlotTag::random());
-    let r = k.store().apply(&unknown.storage_key(), &delta, &cx).await;
+    let r = k
+        .store()
+        .apply(&unknown.storage_key(), &PublicId::generate(), &delta, &cx)
+        .await;
     assert!(
         matches!(r, Err(UpdateError::UnknownId)),
         "G1: apply to an unknown id must fail, got {r:?}"
