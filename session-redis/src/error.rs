@@ -16,6 +16,14 @@ pub enum RedisStoreError {
     /// The key prefix has characters other than letters, digits and `-_.:`.
     #[error("key prefix {0:?} must be 1 to 64 letters, digits or -_.:")]
     BadPrefix(String),
+    /// A `REDIS_*` environment variable has a value that cannot be used.
+    #[error("{variable}: {problem}")]
+    BadSetting {
+        /// The variable, as named in the environment.
+        variable: &'static str,
+        /// What is wrong with its value.
+        problem: String,
+    },
     /// The server could not be reached or refused the connection.
     #[error("cannot connect to Redis: {0}")]
     Connect(#[source] redis::RedisError),

@@ -90,6 +90,92 @@ impl RedisStore {
         Self::builder(url).build().await
     }
 
+    /// A builder from the environment, or `None` when no Redis is
+    /// configured there: `REDIS_URL` (any form of the topology table), or
+    /// else `REDIS_HOST` (with `REDIS_PORT`, default 6379; `REDIS_DB`,
+    /// default 0; `REDIS_USERNAME`; `REDIS_PASSWORD`; `REDIS_SSL`,
+    /// `true`/`false`, default false). A bad value is an error naming the
+    /// variable.
+    ///
+    /// ```
+    /// use session_redis::{RedisStore, RedisStoreError};
+    /// let env = |name: &str| match name {
+    ///     "REDIS_HOST" => Some("cache.internal".to_owned()),
+    ///     "REDIS_PORT" => Some("sixty".to_owned()),
+    ///     _ => None,
+    /// };
+    /// let err = RedisStore::builder_from_lookup(env).unwrap_err();
+    /// assert!(matches!(err, RedisStoreError::BadSetting { variable: "REDIS_PORT", .. }));
+    /// assert!(RedisStore::builder_from_lookup(|_| None).unwrap().is_none());
+    /// ```
+    pub fn builder_from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<RedisStoreBuilder>, RedisStoreError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        if let Some(url) = get("REDIS_URL") {
+            topology::parse(&url).map_err(|e| RedisStoreError::BadSetting {
+                variable: "REDIS_URL",
+                problem: e.to_string(),
+            })?;
+            return Ok(Some(Self::builder(url)));
+        }
+        let Some(host) = get("REDIS_HOST") else {
+            return Ok(None);
+        };
+        let bad = |variable: &'static str, problem: String| RedisStoreError::BadSetting {
+            variable,
+            problem,
+        };
+        let number = |name: &'static str, default: u16| match get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<u16>()
+                .map_err(|_| bad(name, format!("expected a whole number, got {v:?}"))),
+        };
+        let port = number("REDIS_PORT", 6379)?;
+        let db = number("REDIS_DB", 0)?;
+        let tls = match get("REDIS_SSL").as_deref() {
+            None | Some("false" | "0" | "no") => false,
+            Some("true" | "1" | "yes") => true,
+            Some(v) => {
+                return Err(bad(
+                    "REDIS_SSL",
+                    format!("expected true or false, got {v:?}"),
+                ));
+            }
+        };
+        if host.contains(['/', '@', ' ']) {
+            return Err(bad(
+                "REDIS_HOST",
+                format!("expected a host name or address, got {host:?}"),
+            ));
+        }
+        let encode = |s: &str| {
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        let credentials = match (get("REDIS_USERNAME"), get("REDIS_PASSWORD")) {
+            (None, None) => String::new(),
+            (user, password) => format!(
+                "{}:{}@",
+                encode(user.as_deref().unwrap_or("")),
+                encode(password.as_deref().unwrap_or(""))
+            ),
+        };
+        let scheme = if tls { "rediss" } else { "redis" };
+        Ok(Some(Self::builder(format!(
+            "{scheme}://{credentials}{host}:{port}/{db}"
+        ))))
+    }
+
+    /// [`RedisStore::builder_from_lookup`] over the process environment.
+    pub fn builder_from_env() -> Result<Option<RedisStoreBuilder>, RedisStoreError> {
+        Self::builder_from_lookup(|name| std::env::var(name).ok())
+    }
+
     /// A builder for a Redis Cluster, from seed `host:port`s (any
     /// reachable nodes); the same as the URL `redis+cluster://h:p,h:p`.
     ///
@@ -927,5 +1013,73 @@ impl RedisStore {
     /// digest of the id, never the id).
     pub fn session_key_name(&self, key: &SessionKey) -> String {
         self.keys.session(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    fn url_of(pairs: &'static [(&'static str, &'static str)]) -> String {
+        RedisStore::builder_from_lookup(env(pairs))
+            .unwrap()
+            .unwrap()
+            .url
+    }
+
+    #[test]
+    fn settings_from_the_environment() {
+        assert_eq!(url_of(&[("REDIS_HOST", "cache")]), "redis://cache:6379/0");
+        assert_eq!(
+            url_of(&[
+                ("REDIS_HOST", "cache"),
+                ("REDIS_PORT", "6380"),
+                ("REDIS_DB", "2"),
+                ("REDIS_USERNAME", "app"),
+                ("REDIS_PASSWORD", "p@ss:w/rd"),
+                ("REDIS_SSL", "true"),
+            ]),
+            "rediss://app:p%40ss%3Aw%2Frd@cache:6380/2"
+        );
+        // REDIS_URL wins over the parts.
+        assert_eq!(
+            url_of(&[
+                ("REDIS_URL", "redis+cluster://a:1,b:2"),
+                ("REDIS_HOST", "x")
+            ]),
+            "redis+cluster://a:1,b:2"
+        );
+        for (pairs, variable) in [
+            (&[("REDIS_URL", "memcached://x")][..], "REDIS_URL"),
+            (
+                &[("REDIS_HOST", "h"), ("REDIS_SSL", "maybe")][..],
+                "REDIS_SSL",
+            ),
+            (&[("REDIS_HOST", "h"), ("REDIS_DB", "-1")][..], "REDIS_DB"),
+            (&[("REDIS_HOST", "a/b")][..], "REDIS_HOST"),
+        ] {
+            let pairs: &'static [(&'static str, &'static str)] = pairs;
+            match RedisStore::builder_from_lookup(env(pairs)) {
+                Err(RedisStoreError::BadSetting { variable: v, .. }) => assert_eq!(v, variable),
+                other => panic!("{pairs:?}: expected an error naming {variable}, got {other:?}"),
+            }
+        }
+        assert!(RedisStore::builder_from_lookup(env(&[])).unwrap().is_none());
+        let builder = RedisStore::builder_from_lookup(env(&[
+            ("REDIS_HOST", "cache"),
+            ("REDIS_PASSWORD", "s3cret"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert!(!format!("{builder:?}").contains("s3cret"));
     }
 }

@@ -288,8 +288,9 @@ pub struct Setup {
 }
 
 /// Reads the demo's settings: `--port N` or `PORT` (3000), the
-/// `SESSION_*` variables, and `REDIS_URL` (the in-memory store when unset,
-/// which it says). A bad value is an error naming it. Plain
+/// `SESSION_*` variables, and Redis from `REDIS_URL` or `REDIS_HOST` and
+/// its companions (`RedisStore::builder_from_env`; the in-memory store when
+/// neither is set, which it says). A bad value is an error naming it. Plain
 /// `http://127.0.0.1` cannot carry Secure cookies, so Secure is off unless
 /// `SESSION_COOKIE_SECURE` says otherwise.
 pub async fn setup(args: Vec<String>) -> Result<Setup, String> {
@@ -315,18 +316,20 @@ pub async fn setup(args: Vec<String>) -> Result<Setup, String> {
     let config = configure(env.config.into_builder())
         .build()
         .map_err(|e| e.to_string())?;
-    let store: Arc<dyn SessionStore> = match std::env::var("REDIS_URL") {
-        Ok(url) if !url.trim().is_empty() => {
-            let store = session_redis::RedisStore::builder(url.trim())
+    let redis = session_redis::RedisStore::builder_from_env().map_err(|e| e.to_string())?;
+    let store: Arc<dyn SessionStore> = match redis {
+        Some(builder) => {
+            let described = format!("{builder:?}");
+            let store = builder
                 .with_prefix(config.key_prefix())
                 .build()
                 .await
-                .map_err(|e| format!("REDIS_URL: {e}"))?;
-            tracing::info!("store: Redis at {}", redacted(url.trim()));
+                .map_err(|e| format!("Redis: {e}"))?;
+            tracing::info!("store: Redis ({described})");
             Arc::new(store)
         }
-        _ => {
-            tracing::info!("REDIS_URL is not set: using the in-memory store");
+        None => {
+            tracing::info!("REDIS_URL and REDIS_HOST are not set: using the in-memory store");
             Arc::new(session_core::MemoryStore::new())
         }
     };
@@ -363,11 +366,4 @@ fn port(args: impl IntoIterator<Item = String>) -> Result<u16, String> {
         .trim()
         .parse()
         .map_err(|_| format!("{name}: expected a port number, got {value:?}"))
-}
-
-fn redacted(url: &str) -> String {
-    match (url.split_once("://"), url.rfind('@')) {
-        (Some((scheme, _)), Some(at)) => format!("{scheme}://…@{}", &url[at + 1..]),
-        _ => url.to_owned(),
-    }
 }
