@@ -351,24 +351,6 @@ async fn an_evicting_maxmemory_policy_is_warned_about_at_start() {
     );
 }
 
-/// Every command Redis ran since the last `CONFIG RESETSTAT`, those inside
-/// scripts included (CONFIG itself left out).
-fn all_commands(port: u16) -> u64 {
-    let stats = raw_command(port, &["INFO", "commandstats"]).unwrap();
-    stats
-        .lines()
-        .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_config"))
-        .filter_map(|l| {
-            l.split("calls=")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum()
-}
-
 /// Commands Redis runs for one request of `handler` on the session behind
 /// `cookie`, steady state (no idle refresh due).
 async fn request_cost<F, Fut>(m: &SessionManager, port: u16, cookie: &str, handler: F) -> u64
@@ -383,7 +365,7 @@ where
     );
     let s = handler(m.session_for_request([cookie.as_bytes()])).await;
     assert!(s.finish().await.error().is_none());
-    all_commands(port)
+    support::commands_run(port)
 }
 
 #[tokio::test]
@@ -443,5 +425,8 @@ async fn requests_keep_to_the_command_budget() {
     let s = m.session_for_request([]);
     s.insert("k", 1).await.unwrap();
     assert!(s.finish().await.error().is_none());
-    println!("an anonymous create: {} commands", all_commands(port));
+    println!(
+        "an anonymous create: {} commands",
+        support::commands_run(port)
+    );
 }

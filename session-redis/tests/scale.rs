@@ -17,24 +17,6 @@ use session_core::{
 };
 use support::Standalone;
 
-/// Every command Redis ran since the last `CONFIG RESETSTAT`, those inside
-/// scripts included.
-fn commands(port: u16) -> u64 {
-    let stats = raw_command(port, &["INFO", "commandstats"]).expect("INFO");
-    stats
-        .lines()
-        .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_config"))
-        .filter_map(|l| {
-            l.split("calls=")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum()
-}
-
 fn reset(port: u16) {
     assert!(
         raw_command(port, &["CONFIG", "RESETSTAT"])
@@ -62,7 +44,7 @@ async fn logins(m: &SessionManager, port: u16, user: &UserId, n: usize) -> u64 {
     m.create_for_user(user, Metadata::default(), None)
         .await
         .expect("login");
-    commands(port)
+    support::commands_run(port)
 }
 
 /// Commands Redis ran for one revoke-all of a user with `n` sessions.
@@ -77,7 +59,7 @@ async fn revoke_all_cost(h: &Standalone, n: usize) -> u64 {
     logins(&m, port, &user, n).await;
     reset(port);
     let ended = m.revoke_all(&user, None).await.expect("revoke-all");
-    let cost = commands(port);
+    let cost = support::commands_run(port);
     assert_eq!(ended, n as u64, "revoke-all ends every session");
     assert_eq!(m.count_user_sessions(&user).await.expect("count"), 0);
     cost
@@ -139,7 +121,7 @@ async fn eviction_at_the_limit_is_one_pass() {
         .create_for_user(&alice, Metadata::default(), None)
         .await
         .expect("login");
-    let cost = commands(port);
+    let cost = support::commands_run(port);
     println!("a login evicting 301 of 600 sessions: {cost} commands");
     assert!(
         cost <= 600 * 8,

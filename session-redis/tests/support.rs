@@ -12,6 +12,24 @@ use session_core::store::testkit::Harness;
 use session_core::store::{SessionKey, SessionStore};
 use session_redis::{RedisStore, RedisStoreBuilder};
 
+/// Every command Redis on `port` ran since the last `CONFIG RESETSTAT`,
+/// those inside scripts included (CONFIG itself left out).
+pub fn commands_run(port: u16) -> u64 {
+    let stats = raw_command(port, &["INFO", "commandstats"]).expect("INFO");
+    stats
+        .lines()
+        .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_config"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
 /// The stores a harness made, each under its own key prefix.
 #[derive(Default)]
 pub struct Made {
