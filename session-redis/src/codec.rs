@@ -147,7 +147,7 @@ pub(crate) fn judge(
         let at = field("@at").ok_or_else(|| corrupt("a tombstone lacks @at"))?;
         return Ok(Judged::Ended(ending(&[reason.clone(), at.clone()])?));
     }
-    let record = record(&Value::Array(items.clone()), keys)?;
+    let record = record_from(&items, keys)?;
     let expires = record.expires_at();
     if expires > cx.now {
         return Ok(Judged::Live(record));
@@ -169,18 +169,33 @@ pub(crate) fn record(
     let Value::Array(items) = v else {
         return Err(corrupt("a session is not a field list"));
     };
-    let mut fields = BTreeMap::new();
+    record_from(items, keys)
+}
+
+/// A reply element as borrowed text (no copy: a load reads every field).
+fn borrowed(v: &Value) -> Result<&str, StoreFailure> {
+    match v {
+        Value::BulkString(b) => std::str::from_utf8(b).map_err(|_| corrupt("a reply is not UTF-8")),
+        Value::SimpleString(s) => Ok(s),
+        other => Err(corrupt(format!("expected text, got {other:?}"))),
+    }
+}
+
+/// A session record from a flat field list, borrowing the reply: the
+/// fields are read in place, only the record's own values are allocated.
+fn record_from(
+    items: &[Value],
+    keys: Option<&EncryptionKeys>,
+) -> Result<SessionRecord, StoreFailure> {
+    let mut fields: Vec<(&str, &str)> = Vec::with_capacity(items.len() / 2);
     for pair in items.chunks(2) {
         let [k, v] = pair else {
             return Err(corrupt("a session field without a value"));
         };
-        fields.insert(text(k)?, text(v)?);
+        fields.push((borrowed(k)?, borrowed(v)?));
     }
-    let get = |name: &str| {
-        fields
-            .get(name)
-            .ok_or_else(|| corrupt(format!("the session lacks field {name}")))
-    };
+    let field = |name: &str| fields.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+    let get = |name: &str| field(name).ok_or_else(|| corrupt(format!("the session lacks field {name}")));
     let number = |name: &str| {
         get(name)?
             .parse::<u64>()
@@ -194,12 +209,12 @@ pub(crate) fn record(
         PublicId::parse(get("@pub")?).ok_or_else(|| corrupt("field @pub is not a public id"))?;
     let metadata: Metadata = serde_json::from_str(get("@meta")?)
         .map_err(|e| corrupt(format!("field @meta is not metadata JSON: {e}")))?;
-    let user = match fields.get("@user") {
+    let user = match field("@user") {
         None => None,
-        Some(u) => Some(UserId::new(u.as_str()).map_err(|e| corrupt(format!("field @user: {e}")))?),
+        Some(u) => Some(UserId::new(u).map_err(|e| corrupt(format!("field @user: {e}")))?),
     };
     let mut data = BTreeMap::new();
-    for (k, v) in &fields {
+    for &(k, v) in &fields {
         if let Some(name) = k.strip_prefix("d:") {
             let clear = encryption::open(keys, &public_id, name, v)?;
             let value = serde_json::from_str(&clear)

@@ -18,6 +18,7 @@
 //! Stored form: `enc1:<key id, 8 hex>:<base64url(nonce ‖ ciphertext)>`,
 //! which is never valid JSON, so sealed and clear values cannot be confused.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use base64::Engine as _;
@@ -185,19 +186,20 @@ fn associated(session: &PublicId, field: &str) -> Vec<u8> {
     format!("{session}\0{field}").into_bytes()
 }
 
-/// Opens a value of session `session` when a ring is configured.
-pub(crate) fn open(
+/// Opens a value of session `session` when a ring is configured (a clear
+/// value is borrowed, not copied).
+pub(crate) fn open<'a>(
     keys: Option<&EncryptionKeys>,
     session: &PublicId,
     field: &str,
-    stored: &str,
-) -> Result<String, StoreFailure> {
+    stored: &'a str,
+) -> Result<Cow<'a, str>, StoreFailure> {
     match keys {
-        Some(k) => k.open(session, field, stored),
+        Some(k) => k.open(session, field, stored).map(Cow::Owned),
         None if stored.starts_with(PREFIX) => Err(StoreFailure::Corrupt(format!(
             "data key {field:?} is encrypted but no encryption keys are configured"
         ))),
-        None => Ok(stored.to_owned()),
+        None => Ok(Cow::Borrowed(stored)),
     }
 }
 
