@@ -195,7 +195,8 @@ fn record_from(
         fields.push((borrowed(k)?, borrowed(v)?));
     }
     let field = |name: &str| fields.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
-    let get = |name: &str| field(name).ok_or_else(|| corrupt(format!("the session lacks field {name}")));
+    let get =
+        |name: &str| field(name).ok_or_else(|| corrupt(format!("the session lacks field {name}")));
     let number = |name: &str| {
         get(name)?
             .parse::<u64>()

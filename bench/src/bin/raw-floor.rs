@@ -34,7 +34,9 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .unwrap_or_else(|e| panic!("cannot listen: {e}"));
-    axum::serve(listener, app).await.unwrap_or_else(|e| panic!("{e}"));
+    axum::serve(listener, app)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 fn key_of(headers: &HeaderMap) -> Result<String, (StatusCode, String)> {

@@ -37,7 +37,9 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .unwrap_or_else(|e| panic!("cannot listen: {e}"));
-    axum::serve(listener, app).await.unwrap_or_else(|e| panic!("{e}"));
+    axum::serve(listener, app)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 async fn seed(session: Session) -> Answer {
