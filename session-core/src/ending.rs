@@ -20,8 +20,9 @@ pub enum EndReason {
     Limit,
     /// The id was rotated; the session lives on under a new id.
     Rotated,
-    /// Ended by "sign out everywhere" (revoke all of a user's sessions).
-    RevokeAll,
+    /// Ended by "sign out everywhere" (revoke all of a user's sessions),
+    /// with the caller's reason text ("password changed"; may be empty).
+    RevokeAll(String),
     /// The idle timeout or the absolute lifetime passed.
     Expired,
 }
@@ -30,15 +31,22 @@ impl EndReason {
     /// A revocation with `text` (cut to [`MAX_REASON_BYTES`] at a character
     /// boundary).
     pub fn revoked(text: impl Into<String>) -> Self {
-        let mut text = text.into();
-        if text.len() > MAX_REASON_BYTES {
-            let mut cut = MAX_REASON_BYTES;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
+        EndReason::Revoked(cut(text.into()))
+    }
+
+    /// A "sign out everywhere" with `text` (cut to [`MAX_REASON_BYTES`] at
+    /// a character boundary; empty when no reason was given).
+    pub fn revoked_all(text: impl Into<String>) -> Self {
+        EndReason::RevokeAll(cut(text.into()))
+    }
+
+    /// The caller's reason text of a revocation or a revoke-all; `None` for
+    /// the other reasons and for an empty text.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            EndReason::Revoked(t) | EndReason::RevokeAll(t) if !t.is_empty() => Some(t),
+            _ => None,
         }
-        EndReason::Revoked(text)
     }
 
     /// A stable machine-readable code: `logout`, `revoked`, `limit`,
@@ -49,7 +57,7 @@ impl EndReason {
             EndReason::Revoked(_) => "revoked",
             EndReason::Limit => "limit",
             EndReason::Rotated => "rotated",
-            EndReason::RevokeAll => "revoke-all",
+            EndReason::RevokeAll(_) => "revoke-all",
             EndReason::Expired => "expired",
         }
     }
@@ -58,6 +66,7 @@ impl EndReason {
     pub fn to_stored(&self) -> String {
         match self {
             EndReason::Revoked(text) => format!("revoked:{text}"),
+            EndReason::RevokeAll(text) if !text.is_empty() => format!("revoke-all:{text}"),
             other => other.code().to_owned(),
         }
     }
@@ -68,9 +77,12 @@ impl EndReason {
             "logout" => EndReason::Logout,
             "limit" => EndReason::Limit,
             "rotated" => EndReason::Rotated,
-            "revoke-all" => EndReason::RevokeAll,
+            "revoke-all" => EndReason::RevokeAll(String::new()),
             "expired" => EndReason::Expired,
-            other => EndReason::revoked(other.strip_prefix("revoked:")?),
+            other => match other.strip_prefix("revoke-all:") {
+                Some(text) => EndReason::revoked_all(text),
+                None => EndReason::revoked(other.strip_prefix("revoked:")?),
+            },
         })
     }
 }
@@ -90,10 +102,22 @@ impl fmt::Display for EndReason {
             EndReason::Revoked(text) => write!(f, "revoked: {text}"),
             EndReason::Limit => f.write_str("signed out: too many sessions for this user"),
             EndReason::Rotated => f.write_str("replaced by a new session id"),
-            EndReason::RevokeAll => f.write_str("signed out everywhere"),
+            EndReason::RevokeAll(text) if text.is_empty() => f.write_str("signed out everywhere"),
+            EndReason::RevokeAll(text) => write!(f, "signed out everywhere: {text}"),
             EndReason::Expired => f.write_str("expired"),
         }
     }
+}
+
+fn cut(mut text: String) -> String {
+    if text.len() > MAX_REASON_BYTES {
+        let mut cut = MAX_REASON_BYTES;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
 }
 
 /// A session's end: why, and when.
@@ -123,7 +147,9 @@ mod tests {
             EndReason::revoked(""),
             EndReason::Limit,
             EndReason::Rotated,
-            EndReason::RevokeAll,
+            EndReason::revoked_all(""),
+            EndReason::revoked_all("password changed"),
+            EndReason::revoked_all("revoked:not a revocation"),
             EndReason::Expired,
         ] {
             assert_eq!(EndReason::from_stored(&r.to_stored()), Some(r));

@@ -72,8 +72,8 @@ impl HttpError {
         map.insert("message".into(), self.message.clone().into());
         if let Some(e) = &self.ending {
             map.insert("reason".into(), e.reason.code().into());
-            if let crate::EndReason::Revoked(text) = &e.reason {
-                map.insert("reason_text".into(), text.clone().into());
+            if let Some(text) = e.reason.text() {
+                map.insert("reason_text".into(), text.into());
             }
             map.insert("ended_at".into(), e.at.to_rfc3339().into());
         }

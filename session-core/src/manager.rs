@@ -160,13 +160,27 @@ impl SessionManager {
 
     /// Ends every session of `user` but `except` (sign out everywhere, or
     /// "sign out my other devices"), in one store operation. Returns how
-    /// many ended.
+    /// many ended. [`Self::revoke_all_with_reason`] also says why.
     pub async fn revoke_all(
         &self,
         user: &UserId,
         except: Option<&PublicId>,
     ) -> Result<u64, StoreFailure> {
-        self.shared.revoke_all(user, except).await
+        self.revoke_all_with_reason(user, except, "").await
+    }
+
+    /// As [`Self::revoke_all`], with a reason text ("password changed")
+    /// that each signed-out device is shown, as with
+    /// [`Self::revoke_device`] (cut to [`crate::MAX_REASON_BYTES`]).
+    pub async fn revoke_all_with_reason(
+        &self,
+        user: &UserId,
+        except: Option<&PublicId>,
+        reason: &str,
+    ) -> Result<u64, StoreFailure> {
+        self.shared
+            .revoke_all(user, except, EndReason::revoked_all(reason))
+            .await
     }
 
     /// `user`'s active sessions, newest first.

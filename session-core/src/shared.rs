@@ -177,8 +177,8 @@ impl Shared {
         &self,
         user: &UserId,
         except: Option<&PublicId>,
+        reason: EndReason,
     ) -> Result<u64, StoreFailure> {
-        let reason = EndReason::RevokeAll;
         let r = self
             .store
             .revoke_all(&self.user_key(user), except, reason.clone(), &self.cx())

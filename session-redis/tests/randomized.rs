@@ -272,7 +272,7 @@ async fn client(
             6 => {
                 let begin = h.tick();
                 if store
-                    .revoke_all(&user_key(&ring, u), None, EndReason::RevokeAll, &cx())
+                    .revoke_all(&user_key(&ring, u), None, EndReason::revoked_all(""), &cx())
                     .await
                     .is_ok()
                 {

@@ -630,7 +630,7 @@ pub async fn logout_all_and_revoke_device(l: &dyn Launcher, kind: StoreKind) {
         .send(
             Method::POST,
             "/api/logout-all",
-            Some(json!({"keep_current": true})),
+            Some(json!({"keep_current": true, "reason": "password changed"})),
         )
         .await;
     assert_eq!(all.json["revoked"], 1);
@@ -638,6 +638,10 @@ pub async fn logout_all_and_revoke_device(l: &dyn Launcher, kind: StoreKind) {
     let cut = c.me().await;
     assert_eq!(cut.status, 401);
     assert_eq!(cut.json["reason"], "revoke-all");
+    assert_eq!(
+        cut.json["reason_text"], "password changed",
+        "the revoke-all reason reaches the signed-out device"
+    );
     a.login("alice", "again").await;
     let all = a
         .send(

@@ -223,20 +223,29 @@ pub async fn revoke_device(session: &Session, manager: &SessionManager, public_i
 struct LogoutAllBody {
     #[serde(default)]
     keep_current: bool,
+    /// Shown to each signed-out device ("password changed").
+    #[serde(default)]
+    reason: String,
 }
 
 /// `POST /api/logout-all`: one store call; without `keep_current` this
 /// session ends too and its cookie is removed.
 pub async fn logout_all(session: &Session, body: &[u8]) -> Answer {
     signed_in(session).await?;
-    let LogoutAllBody { keep_current } = if body.is_empty() {
+    let LogoutAllBody {
+        keep_current,
+        reason,
+    } = if body.is_empty() {
         LogoutAllBody {
             keep_current: false,
+            reason: String::new(),
         }
     } else {
         parse(body)?
     };
-    let revoked = session.revoke_all(keep_current).await?;
+    let revoked = session
+        .revoke_all_with_reason(keep_current, &reason)
+        .await?;
     Ok(Reply::Json(json!({ "revoked": revoked })))
 }
 

@@ -358,8 +358,20 @@ impl Session {
     /// store call after the load, keeping this one when `keep_current` is
     /// true. Otherwise this session ends too, as "revoke-all", and its
     /// cookie is removed without a further call. Returns how many sessions
-    /// ended.
+    /// ended. [`Self::revoke_all_with_reason`] also says why.
     pub async fn revoke_all(&self, keep_current: bool) -> Result<u64, SessionError> {
+        self.revoke_all_with_reason(keep_current, "").await
+    }
+
+    /// As [`Self::revoke_all`], with a reason text ("password changed")
+    /// that each signed-out device is shown in its 401, as a revoked
+    /// device is (cut to [`crate::MAX_REASON_BYTES`]).
+    pub async fn revoke_all_with_reason(
+        &self,
+        keep_current: bool,
+        reason: &str,
+    ) -> Result<u64, SessionError> {
+        let reason = EndReason::revoked_all(reason);
         let user = self.require_user().await?;
         let mut inner = self.inner.lock().await;
         let public_id = match &inner.state {
@@ -367,11 +379,11 @@ impl Session {
             _ => return Err(SessionError::NoSession),
         };
         let except = keep_current.then_some(&public_id);
-        let result = self.shared.revoke_all(&user, except).await;
+        let result = self.shared.revoke_all(&user, except, reason.clone()).await;
         let applied = matches!(result, Ok(_) | Err(StoreFailure::NotReplicated(_)));
         if applied && !keep_current {
             inner.state = State::ended(Some(Ending {
-                reason: EndReason::RevokeAll,
+                reason,
                 at: self.shared.clock.now(),
             }));
         }

@@ -61,10 +61,10 @@ pub async fn g08_every_reason_is_kept_then_forgotten(h: Arc<dyn Harness>) {
     b.must_login("u-all").await;
     let sid = b.sid();
     k.manager
-        .revoke_all(&user("u-all"), None)
+        .revoke_all_with_reason(&user("u-all"), None, "password changed")
         .await
         .expect("revoke all");
-    ended.push((sid, EndReason::RevokeAll));
+    ended.push((sid, EndReason::revoked_all("password changed")));
 
     let at = k.clock.now();
     k.clock.advance(Duration::from_secs(3600) - MILLI);
