@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::cookie::{CookieConfig, CookieConfigError};
 use crate::csrf::CsrfGuard;
-use crate::expiry::{ExpiryError, ExpiryPolicy, MAX_DURATION};
+use crate::expiry::{ExpiryError, ExpiryMode, ExpiryPolicy, MAX_DURATION};
 use crate::limit::{LimitPolicy, UserLimit};
 use crate::secret::{KeyRing, KeyRingError};
 
@@ -49,7 +49,11 @@ pub struct SessionConfig {
     key_prefix: String,
     id_header: Option<String>,
     csrf: CsrfGuard,
+    max_data_bytes: usize,
 }
+
+/// The default per-session data cap: 64 KiB.
+pub const DEFAULT_MAX_DATA_BYTES: usize = 64 * 1024;
 
 /// Builds a [`SessionConfig`]; every setting has a secure default.
 #[derive(Debug, Clone)]
@@ -80,6 +84,7 @@ impl SessionConfig {
                 key_prefix: "session".into(),
                 id_header: None,
                 csrf: CsrfGuard::default(),
+                max_data_bytes: DEFAULT_MAX_DATA_BYTES,
             },
         }
     }
@@ -100,6 +105,8 @@ impl SessionConfig {
     /// | `SESSION_TTL_SECONDS` | idle timeout | 86400 |
     /// | `SESSION_ABSOLUTE_SECONDS` | absolute lifetime | 604800 |
     /// | `SESSION_REFRESH_THRESHOLD` | refresh threshold, seconds | 3600, or the idle timeout if shorter |
+    /// | `SESSION_SLIDING_WINDOW` | `false`: fixed expiry ([`ExpiryMode::Fixed`]) | `true` |
+    /// | `SESSION_MAX_DATA_BYTES` | per-session data cap in bytes ([`SessionConfigBuilder::with_max_data_bytes`]) | 65536 |
     /// | `SESSION_MAX_CONCURRENT` | per-user limit, 0 = none | 0 |
     /// | `SESSION_LIMIT_POLICY` | `evict-idle`, `evict-oldest`, `deny` | `evict-idle` |
     /// | `SESSION_COOKIE_SECURE` | `true`/`false` | `true` |
@@ -165,15 +172,32 @@ impl SessionConfig {
                 .parse()
                 .map_err(|e| ConfigError::new("SESSION_LIMIT_POLICY", e))?,
         };
-        let secure = match get("SESSION_COOKIE_SECURE").as_deref().map(str::trim) {
-            None | Some("true" | "1" | "yes") => true,
-            Some("false" | "0" | "no") => false,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "SESSION_COOKIE_SECURE",
+        let flag = |name: &str| -> Result<bool, ConfigError> {
+            match get(name).as_deref().map(str::trim) {
+                None | Some("true" | "1" | "yes") => Ok(true),
+                Some("false" | "0" | "no") => Ok(false),
+                Some(other) => Err(ConfigError::new(
+                    name,
                     format!("expected true or false, got {other:?}"),
-                ));
+                )),
             }
+        };
+        let secure = flag("SESSION_COOKIE_SECURE")?;
+        let mode = match flag("SESSION_SLIDING_WINDOW")? {
+            true => ExpiryMode::Sliding,
+            false => ExpiryMode::Fixed,
+        };
+        let max_data_bytes = match get("SESSION_MAX_DATA_BYTES") {
+            None => DEFAULT_MAX_DATA_BYTES,
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(ConfigError::new(
+                        "SESSION_MAX_DATA_BYTES",
+                        format!("expected a positive whole number of bytes, got {v:?}"),
+                    ));
+                }
+            },
         };
         let mut cookie = CookieConfig::default().with_secure(secure);
         if let Some(name) = get("SESSION_COOKIE_NAME") {
@@ -185,9 +209,11 @@ impl SessionConfig {
                 ExpiryPolicy::default()
                     .with_idle_timeout(idle)
                     .with_absolute_lifetime(absolute)
-                    .with_refresh_threshold(threshold),
+                    .with_refresh_threshold(threshold)
+                    .with_mode(mode),
             )
-            .with_limit(UserLimit::at_most(max, policy));
+            .with_limit(UserLimit::at_most(max, policy))
+            .with_max_data_bytes(max_data_bytes);
         if let Some(prefix) = get("SESSION_KEY_PREFIX") {
             builder = builder.with_key_prefix(prefix.trim());
         }
@@ -207,6 +233,11 @@ impl SessionConfig {
             config,
             secret_generated,
         })
+    }
+
+    /// The per-session data cap in bytes.
+    pub fn max_data_bytes(&self) -> usize {
+        self.max_data_bytes
     }
 
     /// The server secret.
@@ -300,6 +331,15 @@ impl SessionConfigBuilder {
         self
     }
 
+    /// Caps a session's data at `bytes` (default
+    /// [`DEFAULT_MAX_DATA_BYTES`], 64 KiB), counted as the sum of each key's
+    /// length and its JSON value's length. An `insert` that would go past
+    /// it fails with [`crate::SessionError::TooLarge`] and changes nothing.
+    pub fn with_max_data_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_data_bytes = bytes;
+        self
+    }
+
     /// Sets the CSRF guard (default: the origin check on, any body type).
     /// See [`CsrfGuard`] for what it stops and when to turn it off.
     pub fn with_csrf(mut self, guard: CsrfGuard) -> Self {
@@ -364,6 +404,20 @@ mod tests {
         assert_eq!(c.expiry().refresh_threshold(), Duration::from_secs(3_600));
         assert_eq!(c.limit(), UserLimit::unlimited());
         assert_eq!(c.key_prefix(), "session");
+        assert_eq!(c.expiry().mode(), ExpiryMode::Sliding);
+        assert_eq!(c.max_data_bytes(), DEFAULT_MAX_DATA_BYTES);
+    }
+
+    #[test]
+    fn fixed_expiry_and_the_size_cap_from_the_environment() {
+        let c = from(&[
+            ("SESSION_SLIDING_WINDOW", "false"),
+            ("SESSION_MAX_DATA_BYTES", "1024"),
+        ])
+        .unwrap()
+        .config;
+        assert_eq!(c.expiry().mode(), ExpiryMode::Fixed);
+        assert_eq!(c.max_data_bytes(), 1024);
     }
 
     #[test]
@@ -407,6 +461,9 @@ mod tests {
             ("SESSION_KEY_PREFIX", "a b"),
             ("SESSION_ID_HEADER", "x session"),
             ("SESSION_TTL_SECONDS", "3155760001"),
+            ("SESSION_SLIDING_WINDOW", "sometimes"),
+            ("SESSION_MAX_DATA_BYTES", "0"),
+            ("SESSION_MAX_DATA_BYTES", "64k"),
         ] {
             let err = from(&[(var, value)]).unwrap_err();
             assert_eq!(err.setting, var, "{value}: {err}");

@@ -145,6 +145,17 @@ pub enum SessionError {
     /// [`crate::MAX_DURATION`] (100 years).
     #[error("a session duration must be from 1 second to 100 years")]
     InvalidDuration,
+    /// The insert would take the session's data past the configured cap
+    /// ([`crate::SessionConfigBuilder::with_max_data_bytes`]); nothing was
+    /// changed. Store less in the session (an id pointing to your own
+    /// storage), or raise the cap.
+    #[error("the session data would be {size} bytes, over the cap of {limit}; nothing was changed")]
+    TooLarge {
+        /// The size the data would have had, in bytes.
+        size: usize,
+        /// The configured cap.
+        limit: usize,
+    },
     /// A value could not be turned into JSON.
     #[error("the value for {key:?} could not be serialized: {message}")]
     Serialize {

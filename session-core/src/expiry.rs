@@ -70,6 +70,20 @@ pub struct ExpiryPolicy {
     absolute_lifetime: Duration,
     refresh_threshold: Duration,
     ended_retention: Option<Duration>,
+    mode: ExpiryMode,
+}
+
+/// Whether activity moves a session's idle deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExpiryMode {
+    /// Activity pushes the idle deadline to `now + idle timeout` (once less
+    /// than the refresh threshold remains), never past the absolute one.
+    #[default]
+    Sliding,
+    /// The session expires at `created + idle timeout` (or its absolute
+    /// deadline, if earlier) however active it is; loads never write.
+    /// `SESSION_SLIDING_WINDOW=false`.
+    Fixed,
 }
 
 impl Default for ExpiryPolicy {
@@ -79,6 +93,7 @@ impl Default for ExpiryPolicy {
             absolute_lifetime: Duration::from_secs(604_800),
             refresh_threshold: Duration::from_secs(3_600),
             ended_retention: None,
+            mode: ExpiryMode::Sliding,
         }
     }
 }
@@ -112,6 +127,27 @@ impl ExpiryPolicy {
     pub fn with_ended_retention(mut self, d: Duration) -> Self {
         self.ended_retention = Some(d);
         self
+    }
+
+    /// Sets whether activity moves the idle deadline (default
+    /// [`ExpiryMode::Sliding`]).
+    pub fn with_mode(mut self, mode: ExpiryMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Whether activity moves the idle deadline.
+    pub fn mode(&self) -> ExpiryMode {
+        self.mode
+    }
+
+    /// The threshold stores apply: the refresh threshold when sliding, zero
+    /// (never refresh) when fixed.
+    pub(crate) fn effective_threshold(&self) -> Duration {
+        match self.mode {
+            ExpiryMode::Sliding => self.refresh_threshold,
+            ExpiryMode::Fixed => Duration::ZERO,
+        }
     }
 
     /// The idle timeout.

@@ -108,6 +108,11 @@ impl From<&SessionError> for HttpError {
                 "limit",
                 format!("this user already has the maximum of {limit} active sessions"),
             ),
+            SessionError::TooLarge { .. } => HttpError::new(
+                500,
+                "session_too_large",
+                "the session data would exceed its size cap; nothing was changed",
+            ),
             SessionError::InvalidKey
             | SessionError::InvalidDuration
             | SessionError::Serialize { .. } => {

@@ -59,12 +59,14 @@ pub mod store;
 mod time;
 mod user;
 
-pub use config::{ConfigError, EnvConfig, SessionConfig, SessionConfigBuilder};
+pub use config::{
+    ConfigError, DEFAULT_MAX_DATA_BYTES, EnvConfig, SessionConfig, SessionConfigBuilder,
+};
 pub use cookie::{CookieConfig, CookieConfigError, CookieLifetime, SameSite};
 pub use csrf::CsrfGuard;
 pub use ending::{EndReason, Ending, MAX_REASON_BYTES};
 pub use error::{SessionError, StoreFailure};
-pub use expiry::{ExpiryError, ExpiryPolicy, MAX_DURATION};
+pub use expiry::{ExpiryError, ExpiryMode, ExpiryPolicy, MAX_DURATION};
 pub use handle::{LoginOutcome, MAX_DATA_KEY_BYTES, Session};
 pub use http::HttpError;
 pub use id::{IdError, PublicId, SessionId};

@@ -139,6 +139,13 @@ impl SessionManager {
         self.shared.load(id).await
     }
 
+    /// Reads a session by id without refreshing it, whatever the threshold
+    /// (for admin views: looking at a session must not keep it alive). One
+    /// plain read on Redis.
+    pub async fn peek(&self, id: &SessionId) -> Result<Loaded, StoreFailure> {
+        self.shared.peek(id).await
+    }
+
     /// Ends the session `id` with `reason`. True if an active session ended.
     pub async fn revoke(&self, id: &SessionId, reason: EndReason) -> Result<bool, StoreFailure> {
         Ok(self.shared.invalidate(id, reason).await?.is_some())

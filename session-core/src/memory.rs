@@ -382,7 +382,16 @@ impl SessionStore for MemoryStore {
         state.sweep(cx);
         let live = state.live_mut(key)?;
         live.apply(delta);
-        live.touch(cx.now);
+        let due = refresh_due(
+            cx.now,
+            live.idle_deadline,
+            live.idle_timeout,
+            live.absolute_deadline,
+            cx.refresh_threshold,
+        );
+        if due || delta.idle_timeout.is_some() {
+            live.touch(cx.now);
+        }
         let applied = Applied {
             idle_deadline: live.idle_deadline,
             absolute_deadline: live.absolute_deadline,

@@ -9,6 +9,7 @@
 //! emit an event themselves.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::SessionConfig;
 use crate::delta::Delta;
@@ -48,7 +49,7 @@ impl Shared {
         StoreContext {
             now: self.clock.now(),
             ended_retention: expiry.ended_retention(),
-            refresh_threshold: expiry.refresh_threshold(),
+            refresh_threshold: expiry.effective_threshold(),
         }
     }
 
@@ -68,6 +69,16 @@ impl Shared {
     pub(crate) async fn load(&self, id: &SessionId) -> Result<Loaded, StoreFailure> {
         let r = self.store.load(&id.storage_key(), &self.cx()).await;
         observe("load", r)
+    }
+
+    /// Loads without refreshing: a zero threshold is never reached.
+    pub(crate) async fn peek(&self, id: &SessionId) -> Result<Loaded, StoreFailure> {
+        let cx = StoreContext {
+            refresh_threshold: Duration::ZERO,
+            ..self.cx()
+        };
+        let r = self.store.load(&id.storage_key(), &cx).await;
+        observe("peek", r)
     }
 
     /// Creates `new` (signed in when `new.user` is set, under `limit`).

@@ -176,6 +176,29 @@ impl RedisStore {
         Self::builder_from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// The store the environment names (`REDIS_URL`, or `REDIS_HOST` and
+    /// the rest: see [`RedisStore::builder_from_lookup`]), connected, with
+    /// the defaults; `None` when no Redis is configured (use the in-memory
+    /// store). Use [`RedisStore::builder_from_env`] to change settings
+    /// before connecting.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), session_redis::RedisStoreError> {
+    /// use std::sync::Arc;
+    /// use session_core::{MemoryStore, SessionStore};
+    /// let store: Arc<dyn SessionStore> = match session_redis::RedisStore::from_env().await? {
+    ///     Some(redis) => Arc::new(redis),
+    ///     None => Arc::new(MemoryStore::new()),
+    /// };
+    /// # Ok(()) }
+    /// ```
+    pub async fn from_env() -> Result<Option<RedisStore>, RedisStoreError> {
+        match Self::builder_from_env()? {
+            Some(builder) => builder.build().await.map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// A builder for a Redis Cluster, from seed `host:port`s (any
     /// reachable nodes); the same as the URL `redis+cluster://h:p,h:p`.
     ///

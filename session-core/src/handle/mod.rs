@@ -129,6 +129,11 @@ impl Session {
         })?;
         let mut inner = self.loaded().await;
         inner.writable(&self.shared)?;
+        let limit = self.shared.config.max_data_bytes();
+        let size = inner.state.data_size_with(key, &value);
+        if size > limit {
+            return Err(SessionError::TooLarge { size, limit });
+        }
         inner.state.set_data(key, Some(value));
         Ok(())
     }

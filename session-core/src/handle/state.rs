@@ -185,6 +185,22 @@ impl State {
         }
     }
 
+    /// The size the session's data would have with `key` set to `value`:
+    /// the sum of each key's length and its JSON value's length.
+    pub(super) fn data_size_with(&self, key: &str, value: &serde_json::Value) -> usize {
+        let data = match self {
+            State::Active(a) => &a.record.data,
+            State::New(d) => &d.record.data,
+            _ => return key.len() + json_len(value),
+        };
+        let others: usize = data
+            .iter()
+            .filter(|(k, _)| k.as_str() != key)
+            .map(|(k, v)| k.len() + json_len(v))
+            .sum();
+        others + key.len() + json_len(value)
+    }
+
     /// Sets (`Some`) or removes (`None`) a data key of the current session,
     /// recording it as unsaved on a stored one.
     pub(super) fn set_data(&mut self, key: &str, value: Option<serde_json::Value>) {
@@ -236,4 +252,22 @@ impl State {
         record.idle_deadline =
             idle_deadline(record.last_seen_at, timeout, record.absolute_deadline);
     }
+}
+
+/// The length of a value's JSON text, without building it.
+fn json_len(value: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a Value into a counter cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }

@@ -192,8 +192,9 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     /// the refresh threshold remains (one round trip).
     async fn load(&self, key: &SessionKey, cx: &StoreContext) -> Result<Loaded, StoreFailure>;
 
-    /// Writes a delta to an active session and pushes its idle deadline.
-    /// Refused with `Ended`/`UnknownId` otherwise; never re-creates.
+    /// Writes a delta to an active session, pushing its idle deadline when
+    /// less than the refresh threshold remains or the delta changes the idle
+    /// timeout (as `load` does; a zero threshold never pushes). Refused with `Ended`/`UnknownId` otherwise; never re-creates.
     /// `public_id` is the session's (stores that bind values to their
     /// session, as encryption at rest does, use it).
     async fn apply(

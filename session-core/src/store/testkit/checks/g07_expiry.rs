@@ -84,6 +84,59 @@ pub async fn g07_absolute_lifetime_caps_refreshes(h: Arc<dyn Harness>) {
     assert!(inactive(&l), "G7: active at its absolute deadline: {l:?}");
 }
 
+/// Guarantee 7: a peek (the manager's read for admin views) never moves
+/// the idle deadline, even within the threshold; and under
+/// [`crate::ExpiryMode::Fixed`] neither loads nor saves do, so the session
+/// ends at `created + idle timeout` however active it is.
+pub async fn g07_peek_and_fixed_expiry_never_refresh(h: Arc<dyn Harness>) {
+    let k = kit(&h, |b| b.with_expiry(expiry(600, 60, 86_400))).await;
+    let a = k.browser();
+    a.must_login("alice").await;
+    let sid = a.sid();
+    let first = START.plus(Duration::from_secs(600));
+    k.clock.advance(Duration::from_secs(580));
+    for _ in 0..2 {
+        let Ok(Loaded::Active { record, refreshed }) = k.manager.peek(&sid).await else {
+            panic!("G7: active when peeked");
+        };
+        assert!(!refreshed, "G7: a peek refreshed the session");
+        assert_eq!(record.idle_deadline, first, "G7: a peek moved the deadline");
+    }
+    let Loaded::Active { record, .. } = k.load(&sid).await else {
+        panic!("G7: active");
+    };
+    assert!(
+        record.idle_deadline > first,
+        "G7: a load within the threshold after peeks must still refresh"
+    );
+
+    let fixed = expiry(600, 60, 86_400).with_mode(crate::ExpiryMode::Fixed);
+    let k = kit(&h, |b| b.with_expiry(fixed)).await;
+    let a = k.browser();
+    a.must_login("bob").await;
+    let sid = a.sid();
+    let deadline = k.clock.now().plus(Duration::from_secs(600));
+    k.clock.advance(Duration::from_secs(590));
+    let Loaded::Active { record, refreshed } = k.load(&sid).await else {
+        panic!("G7: active before the fixed deadline");
+    };
+    assert!(!refreshed, "G7: fixed expiry refreshed on load");
+    assert_eq!(record.idle_deadline, deadline, "G7: fixed expiry moved");
+    a.insert("n", 1.into()).await;
+    let Loaded::Active { record, .. } = k.load(&sid).await else {
+        panic!("G7: active after a save");
+    };
+    assert_eq!(
+        record.idle_deadline, deadline,
+        "G7: a save moved a fixed expiry"
+    );
+    k.clock.advance(Duration::from_secs(10));
+    assert!(
+        !k.is_active(&sid).await,
+        "G7: a fixed-expiry session outlived created + idle timeout"
+    );
+}
+
 /// Guarantee 7: a load writes nothing while more than the threshold
 /// remains, and pushes the deadline once less remains.
 pub async fn g07_refresh_only_within_threshold(h: Arc<dyn Harness>) {

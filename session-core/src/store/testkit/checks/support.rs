@@ -75,7 +75,7 @@ impl Kit {
         StoreContext {
             now: self.clock.now(),
             ended_retention: expiry.ended_retention(),
-            refresh_threshold: expiry.refresh_threshold(),
+            refresh_threshold: expiry.effective_threshold(),
         }
     }
 
