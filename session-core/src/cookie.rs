@@ -46,7 +46,8 @@ impl SameSite {
 }
 
 /// How long the browser keeps the cookie.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum CookieLifetime {
     /// `Max-Age` until the session's absolute deadline (the default).
     #[default]
@@ -204,6 +205,12 @@ impl CookieConfig {
         }
     }
 
+    /// How long the browser keeps the cookie, unless a session chose its
+    /// own at sign-in.
+    pub fn lifetime(&self) -> CookieLifetime {
+        self.lifetime
+    }
+
     /// Whether `Secure` is sent.
     pub fn secure(&self) -> bool {
         self.secure || self.prefixed()
@@ -248,8 +255,19 @@ impl CookieConfig {
     /// The `Set-Cookie` value that hands `sid` to the browser; `max_age` is
     /// the time left to the session's absolute deadline.
     pub fn set_cookie(&self, sid: &SessionId, max_age: Duration) -> String {
+        self.set_cookie_as(sid, max_age, self.lifetime)
+    }
+
+    /// As [`Self::set_cookie`], with this session's own cookie lifetime
+    /// (chosen at sign-in, [`crate::SignInOptions`]).
+    pub(crate) fn set_cookie_as(
+        &self,
+        sid: &SessionId,
+        max_age: Duration,
+        lifetime: CookieLifetime,
+    ) -> String {
         let mut out = format!("{}={}", self.cookie_name(), sid.expose_secret());
-        if self.lifetime == CookieLifetime::Persistent {
+        if lifetime == CookieLifetime::Persistent {
             let _ = write!(out, "; Max-Age={}", max_age.as_secs());
         }
         self.attributes(&mut out);

@@ -41,6 +41,19 @@ pub enum StoreFailure {
 }
 
 impl StoreFailure {
+    /// A stable label for the kind of failure: `unavailable`, `timed_out`,
+    /// `corrupt`, `outcome_unknown`, `not_replicated` (the `kind` label of
+    /// the failure metric).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreFailure::Unavailable(_) => "unavailable",
+            StoreFailure::TimedOut(_) => "timed_out",
+            StoreFailure::Corrupt(_) => "corrupt",
+            StoreFailure::OutcomeUnknown(_) => "outcome_unknown",
+            StoreFailure::NotReplicated(_) => "not_replicated",
+        }
+    }
+
     /// An [`StoreFailure::Unavailable`] from any error.
     pub fn unavailable(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
         StoreFailure::Unavailable(Arc::new(cause))

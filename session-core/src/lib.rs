@@ -67,7 +67,7 @@ pub use csrf::CsrfGuard;
 pub use ending::{EndReason, Ending, MAX_REASON_BYTES};
 pub use error::{SessionError, StoreFailure};
 pub use expiry::{ExpiryError, ExpiryMode, ExpiryPolicy, MAX_DURATION};
-pub use handle::{LoginOutcome, MAX_DATA_KEY_BYTES, Session};
+pub use handle::{LoginOutcome, MAX_DATA_KEY_BYTES, Session, SignInOptions};
 pub use http::HttpError;
 pub use id::{IdError, PublicId, SessionId};
 pub use limit::{LimitPolicy, UnknownLimitPolicy, UserLimit};

@@ -1,6 +1,23 @@
 //! Lifecycle events (guarantee 12): every creation, rotation, sign-in,
 //! ending and store failure is a `tracing` event under the target
 //! `session_core::lifecycle`, carrying the public id and never the session id.
+//!
+//! With the `metrics` feature, the same moments also go through the
+//! [`metrics`](https://docs.rs/metrics) facade (install any recorder, a
+//! Prometheus exporter say):
+//!
+//! | metric | kind | labels |
+//! | --- | --- | --- |
+//! | `session_created_total` | counter | `signed_in` (`true`/`false`) |
+//! | `session_ended_total` | counter | `reason` ([`EndReason::code`]: `logout`, `revoked`, `revoke-all`, `limit`, `rotated`) |
+//! | `session_store_failures_total` | counter | `operation`, `kind` ([`StoreFailure::kind`]) |
+//! | `session_store_duration_seconds` | histogram | `operation` (`load`, `create`, `apply`, `increment`, `rotate`, `invalidate`, …) |
+//!
+//! Sessions that simply expire are not counted as ended: stores let them
+//! lapse without telling the core.
+
+#[cfg(feature = "metrics")]
+use std::time::Duration;
 
 use crate::ending::EndReason;
 use crate::error::StoreFailure;
@@ -11,6 +28,9 @@ pub const TARGET: &str = "session_core::lifecycle";
 
 pub(crate) fn created(public_id: &PublicId, signed_in: bool) {
     tracing::info!(target: TARGET, event = "created", public_id = %public_id, signed_in, "session created");
+    #[cfg(feature = "metrics")]
+    metrics::counter!("session_created_total", "signed_in" => if signed_in { "true" } else { "false" })
+        .increment(1);
 }
 
 pub(crate) fn rotated(public_id: &PublicId) {
@@ -38,6 +58,15 @@ pub(crate) fn ended(public_id: &PublicId, reason: &EndReason) {
         reason = reason.code(),
         "session ended"
     );
+    #[cfg(feature = "metrics")]
+    metrics::counter!("session_ended_total", "reason" => reason.code()).increment(1);
+}
+
+/// How long a store call took.
+#[cfg(feature = "metrics")]
+pub(crate) fn store_call(operation: &'static str, took: Duration) {
+    metrics::histogram!("session_store_duration_seconds", "operation" => operation)
+        .record(took.as_secs_f64());
 }
 
 pub(crate) fn revoked_all(count: u64) {
@@ -49,6 +78,13 @@ pub(crate) fn store_failed(
     public_id: Option<&PublicId>,
     failure: &StoreFailure,
 ) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(
+        "session_store_failures_total",
+        "operation" => operation,
+        "kind" => failure.kind()
+    )
+    .increment(1);
     match public_id {
         Some(p) => tracing::warn!(
             target: TARGET,

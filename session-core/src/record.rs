@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cookie::CookieLifetime;
 use crate::id::PublicId;
 use crate::time::Timestamp;
 use crate::user::UserId;
@@ -27,6 +28,12 @@ pub struct Metadata {
     /// A device label the user chose.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// The cookie this session's browser holds, when chosen at sign-in
+    /// ("remember me", [`crate::SignInOptions`]); `None`: the configured
+    /// [`crate::CookieConfig::with_lifetime`]. Kept with the session, so a
+    /// later rotation sends the same kind of cookie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<CookieLifetime>,
     /// Anything else the application wants to show in a device list.
     #[serde(flatten)]
     pub extra: BTreeMap<String, String>,

@@ -35,6 +35,23 @@ pub(crate) struct Shared {
 }
 
 /// Reports a failed call once, with the operation's name.
+/// Runs one store call; with the `metrics` feature, records how long it
+/// took.
+async fn timed<T>(operation: &'static str, call: impl Future<Output = T>) -> T {
+    #[cfg(feature = "metrics")]
+    {
+        let started = std::time::Instant::now();
+        let r = call.await;
+        lifecycle::store_call(operation, started.elapsed());
+        r
+    }
+    #[cfg(not(feature = "metrics"))]
+    {
+        let _ = operation;
+        call.await
+    }
+}
+
 fn observe<T>(operation: &'static str, r: Result<T, StoreFailure>) -> Result<T, StoreFailure> {
     if let Err(f) = &r {
         lifecycle::store_failed(operation, None, f);
@@ -67,7 +84,7 @@ impl Shared {
     }
 
     pub(crate) async fn load(&self, id: &SessionId) -> Result<Loaded, StoreFailure> {
-        let r = self.store.load(&id.storage_key(), &self.cx()).await;
+        let r = timed("load", self.store.load(&id.storage_key(), &self.cx())).await;
         observe("load", r)
     }
 
@@ -77,7 +94,7 @@ impl Shared {
             refresh_threshold: Duration::ZERO,
             ..self.cx()
         };
-        let r = self.store.load(&id.storage_key(), &cx).await;
+        let r = timed("load", self.store.load(&id.storage_key(), &cx)).await;
         observe("peek", r)
     }
 
@@ -88,7 +105,7 @@ impl Shared {
         limit: UserLimit,
     ) -> Result<Created, CreateError> {
         let signed_in = new.user.is_some();
-        let r = self.store.create(new, limit, &self.cx()).await;
+        let r = timed("create", self.store.create(new, limit, &self.cx())).await;
         match &r {
             Ok(created) => {
                 lifecycle::created(&created.record.public_id, signed_in);
@@ -108,10 +125,12 @@ impl Shared {
         delta: &Delta,
         public_id: &PublicId,
     ) -> Result<Applied, UpdateError> {
-        let r = self
-            .store
-            .apply(&id.storage_key(), public_id, delta, &self.cx())
-            .await;
+        let r = timed(
+            "apply",
+            self.store
+                .apply(&id.storage_key(), public_id, delta, &self.cx()),
+        )
+        .await;
         if let Err(UpdateError::Store(f)) = &r {
             lifecycle::store_failed("apply", Some(public_id), f);
         }
@@ -124,10 +143,12 @@ impl Shared {
         field: &str,
         by: i64,
     ) -> Result<i64, UpdateError> {
-        let r = self
-            .store
-            .increment(&id.storage_key(), field, by, &self.cx())
-            .await;
+        let r = timed(
+            "increment",
+            self.store
+                .increment(&id.storage_key(), field, by, &self.cx()),
+        )
+        .await;
         if let Err(UpdateError::Store(f)) = &r {
             lifecycle::store_failed("increment", None, f);
         }
@@ -136,7 +157,7 @@ impl Shared {
 
     pub(crate) async fn rotate(&self, rotation: Rotation) -> Result<Created, RotateError> {
         let signed_in = rotation.sign_in.is_some();
-        let r = self.store.rotate(rotation, &self.cx()).await;
+        let r = timed("rotate", self.store.rotate(rotation, &self.cx())).await;
         match &r {
             Ok(created) => {
                 lifecycle::rotated(&created.record.public_id);
@@ -156,10 +177,12 @@ impl Shared {
         id: &SessionId,
         reason: EndReason,
     ) -> Result<Option<PublicId>, StoreFailure> {
-        let r = self
-            .store
-            .invalidate(&id.storage_key(), reason.clone(), &self.cx())
-            .await;
+        let r = timed(
+            "invalidate",
+            self.store
+                .invalidate(&id.storage_key(), reason.clone(), &self.cx()),
+        )
+        .await;
         let ended = observe("invalidate", r)?;
         if let Some(p) = &ended {
             lifecycle::ended(p, &reason);
@@ -173,10 +196,16 @@ impl Shared {
         public_id: &PublicId,
         reason: EndReason,
     ) -> Result<bool, StoreFailure> {
-        let r = self
-            .store
-            .revoke_by_public_id(&self.user_key(user), public_id, reason.clone(), &self.cx())
-            .await;
+        let r = timed(
+            "revoke_by_public_id",
+            self.store.revoke_by_public_id(
+                &self.user_key(user),
+                public_id,
+                reason.clone(),
+                &self.cx(),
+            ),
+        )
+        .await;
         let ended = observe("revoke", r)?;
         if ended {
             lifecycle::ended(public_id, &reason);
@@ -190,10 +219,12 @@ impl Shared {
         except: Option<&PublicId>,
         reason: EndReason,
     ) -> Result<u64, StoreFailure> {
-        let r = self
-            .store
-            .revoke_all(&self.user_key(user), except, reason.clone(), &self.cx())
-            .await;
+        let r = timed(
+            "revoke_all",
+            self.store
+                .revoke_all(&self.user_key(user), except, reason.clone(), &self.cx()),
+        )
+        .await;
         let ended = observe("revoke_all", r)?;
         for p in &ended {
             lifecycle::ended(p, &reason);
@@ -206,36 +237,47 @@ impl Shared {
         &self,
         user: &UserId,
     ) -> Result<Vec<SessionSummary>, StoreFailure> {
-        let r = self
-            .store
-            .list_user_sessions(&self.user_key(user), &self.cx())
-            .await;
+        let r = timed(
+            "list_user_sessions",
+            self.store
+                .list_user_sessions(&self.user_key(user), &self.cx()),
+        )
+        .await;
         observe("list", r)
     }
 
     pub(crate) async fn count_user_sessions(&self, user: &UserId) -> Result<u64, StoreFailure> {
-        let r = self
-            .store
-            .count_user_sessions(&self.user_key(user), &self.cx())
-            .await;
+        let r = timed(
+            "count_user_sessions",
+            self.store
+                .count_user_sessions(&self.user_key(user), &self.cx()),
+        )
+        .await;
         observe("count_user", r)
     }
 
     pub(crate) async fn count_active(&self) -> Result<u64, StoreFailure> {
-        observe("count_active", self.store.count_active(&self.cx()).await)
+        observe(
+            "count_active",
+            timed("count_active", self.store.count_active(&self.cx())).await,
+        )
     }
 
     pub(crate) async fn count_active_users(&self) -> Result<u64, StoreFailure> {
         observe(
             "count_users",
-            self.store.count_active_users(&self.cx()).await,
+            timed(
+                "count_active_users",
+                self.store.count_active_users(&self.cx()),
+            )
+            .await,
         )
     }
 
     pub(crate) async fn active_users(&self, page: PageRequest) -> Result<Page, StoreFailure> {
         observe(
             "active_users",
-            self.store.active_users(page, &self.cx()).await,
+            timed("active_users", self.store.active_users(page, &self.cx())).await,
         )
     }
 }

@@ -185,7 +185,7 @@ impl RedisStore {
     /// ```no_run
     /// # async fn demo() -> Result<(), session_redis::RedisStoreError> {
     /// use std::sync::Arc;
-    /// use session_core::{MemoryStore, SessionStore};
+    /// use session_core::{MemoryStore, store::SessionStore};
     /// let store: Arc<dyn SessionStore> = match session_redis::RedisStore::from_env().await? {
     ///     Some(redis) => Arc::new(redis),
     ///     None => Arc::new(MemoryStore::new()),

@@ -903,6 +903,83 @@ pub async fn store_down_and_recovery(l: &dyn Launcher, kind: StoreKind) {
     assert_eq!(b.me().await.status, 200, "the session survives the outage");
 }
 
+/// Days between two RFC 3339 UTC timestamps with the same time of day (the
+/// test asserts that too).
+fn whole_days_between(from: &serde_json::Value, to: &serde_json::Value) -> i64 {
+    fn day_number(t: &str) -> i64 {
+        let date: Vec<i64> = t[..10]
+            .split('-')
+            .map(|p| p.parse().expect("a date"))
+            .collect();
+        let (y, m, d) = (date[0], date[1], date[2]);
+        // Days from civil (Howard Hinnant's algorithm).
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (m + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + d - 1;
+        era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy
+    }
+    let (from, to) = (from.as_str().expect("a time"), to.as_str().expect("a time"));
+    assert_eq!(from[10..], to[10..], "not whole days apart: {from} {to}");
+    day_number(to) - day_number(from)
+}
+
+/// Remember me: `"remember": true` gives a persistent cookie and a session
+/// living 30 days from sign-in; `false` a browser-session cookie (no
+/// `Max-Age`) and the configured 7 days. The choice is kept with the
+/// session: a rotation sends the same kind of cookie.
+pub async fn remember_me(l: &dyn Launcher, kind: StoreKind) {
+    let env = start(l, kind, |b| b).await;
+    let login = |b: &Browser, remember: Option<bool>| {
+        let mut body = json!({"username": "alice", "device": "d"});
+        if let Some(r) = remember {
+            body["remember"] = json!(r);
+        }
+        let b = b.clone();
+        async move { b.send(Method::POST, "/api/login", Some(body)).await }
+    };
+    let lifetime =
+        |me: &Answer| whole_days_between(&me.json["created_at"], &me.json["absolute_expires_at"]);
+
+    let kept = env.browser();
+    let r = login(&kept, Some(true)).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert!(
+        r.set_cookies[0].contains("; Max-Age=2592000"),
+        "{:?}",
+        r.set_cookies
+    );
+    assert_eq!(lifetime(&kept.me().await), 30, "remember me lives 30 days");
+
+    let closing = env.browser();
+    let r = login(&closing, Some(false)).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert!(!r.set_cookies[0].contains("Max-Age"), "{:?}", r.set_cookies);
+    assert_eq!(lifetime(&closing.me().await), 7);
+    let rotated = closing.send(Method::POST, "/api/rotate", None).await;
+    assert_eq!(rotated.status, 200);
+    assert!(
+        !rotated.set_cookies.is_empty() && !rotated.set_cookies[0].contains("Max-Age"),
+        "a rotation keeps the browser-session cookie: {:?}",
+        rotated.set_cookies
+    );
+    let rotated = kept.send(Method::POST, "/api/rotate", None).await;
+    assert!(
+        rotated.set_cookies[0].contains("; Max-Age="),
+        "a rotation keeps the persistent cookie: {:?}",
+        rotated.set_cookies
+    );
+
+    let plain = env.browser();
+    let r = login(&plain, None).await;
+    assert!(
+        r.set_cookies[0].contains("; Max-Age=604800"),
+        "{:?}",
+        r.set_cookies
+    );
+}
+
 /// Expands to one `#[tokio::test]` per scenario, for `$launcher` on `$store`.
 #[macro_export]
 macro_rules! http_contract_tests {
@@ -911,7 +988,7 @@ macro_rules! http_contract_tests {
             routes_and_cookie_attributes login_rotates_the_id slow_request_overlapped_by_logout
             concurrent_counter_and_no_lost_update limit_under_concurrent_logins
             logout_all_and_revoke_device rotation ttl_expiry garbage_cookies store_down_and_recovery
-            csrf_rules id_header_clients);
+            csrf_rules id_header_clients remember_me);
     };
     (@each $launcher:expr, $store:expr; $($name:ident)*) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

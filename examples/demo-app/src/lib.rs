@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use session_core::{
     CsrfGuard, HttpError, Metadata, PublicId, Session, SessionConfigBuilder, SessionManager,
-    SessionRecord, SessionSummary, Timestamp, UserId,
+    SessionRecord, SessionSummary, SignInOptions, Timestamp, UserId,
 };
 
 /// The demo page, shared by every demo.
@@ -70,7 +70,13 @@ fn json<T: Serialize>(value: T) -> Answer {
 struct LoginBody {
     username: String,
     device: Option<String>,
+    /// `true`: a persistent cookie and [`REMEMBER_FOR`]; `false`: a
+    /// browser-session cookie; absent: the configured cookie.
+    remember: Option<bool>,
 }
+
+/// How long a "remember me" session lives from sign-in: 30 days.
+pub const REMEMBER_FOR: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
 
 #[derive(Serialize)]
 struct LoginAnswer<'a> {
@@ -82,7 +88,11 @@ struct LoginAnswer<'a> {
 
 /// `POST /api/login`.
 pub async fn login(session: &Session, client: Client, body: &[u8]) -> Answer {
-    let LoginBody { username, device } = parse(body)?;
+    let LoginBody {
+        username,
+        device,
+        remember,
+    } = parse(body)?;
     let user = UserId::new(username.trim()).map_err(|e| bad_request(&format!("username: {e}")))?;
     session
         .set_metadata(Metadata {
@@ -92,7 +102,12 @@ pub async fn login(session: &Session, client: Client, body: &[u8]) -> Answer {
             ..Metadata::default()
         })
         .await?;
-    let record = session.login(user).await?.record;
+    let options = match remember {
+        Some(true) => SignInOptions::remember(REMEMBER_FOR),
+        Some(false) => SignInOptions::browser_session(),
+        None => SignInOptions::default(),
+    };
+    let record = session.login_with(user, options).await?.record;
     json(LoginAnswer {
         user: record.user.as_ref(),
         public_id: record.public_id,

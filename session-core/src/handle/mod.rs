@@ -20,6 +20,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::{Mutex, MutexGuard};
 
+use crate::cookie::CookieLifetime;
 use crate::ending::{EndReason, Ending};
 use crate::error::{CreateError, RotateError, SessionError, StoreFailure, UpdateError};
 use crate::expiry::check_duration;
@@ -75,6 +76,37 @@ struct Inner {
     incoming: IncomingId,
     /// Where the session stands.
     state: State,
+}
+
+/// How a sign-in's session lives, for [`Session::login_with`]: its own
+/// absolute lifetime and cookie ("remember me"). The default takes both
+/// from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SignInOptions {
+    /// The absolute lifetime from this sign-in; `None`: the configured one.
+    pub absolute_lifetime: Option<Duration>,
+    /// The cookie the browser gets; `None`: the configured one.
+    pub cookie: Option<CookieLifetime>,
+}
+
+impl SignInOptions {
+    /// "Remember me": a persistent cookie, and the session lives `lifetime`
+    /// from sign-in (30 days, say, instead of the default 7).
+    pub fn remember(lifetime: Duration) -> Self {
+        SignInOptions {
+            absolute_lifetime: Some(lifetime),
+            cookie: Some(CookieLifetime::Persistent),
+        }
+    }
+
+    /// "Do not remember me": a browser-session cookie (no `Max-Age`, gone
+    /// when the browser closes), the configured lifetime.
+    pub fn browser_session() -> Self {
+        SignInOptions {
+            absolute_lifetime: None,
+            cookie: Some(CookieLifetime::BrowserSession),
+        }
+    }
 }
 
 /// The result of [`Session::login`].
@@ -202,14 +234,56 @@ impl Session {
     /// session ends as a logout), and applies the per-user limit atomically.
     /// One store call, two when another user's session must end first.
     pub async fn login(&self, user: UserId) -> Result<LoginOutcome, SessionError> {
-        let mut inner = self.inner.lock().await;
+        self.login_with(user, SignInOptions::default()).await
+    }
+
+    /// As [`Self::login`], with this session's own absolute lifetime and
+    /// cookie ("remember me"):
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use session_core::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), SessionError> {
+    /// # let config = SessionConfig::builder(KeyRing::generate()).build().unwrap();
+    /// # let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
+    /// let session = manager.session_for_request([]);
+    /// let thirty_days = Duration::from_secs(30 * 86_400);
+    /// session
+    ///     .login_with(UserId::new("alice").unwrap(), SignInOptions::remember(thirty_days))
+    ///     .await?;
+    /// let cookie = session.finish().await.set_cookie().unwrap().to_owned();
+    /// assert!(cookie.contains("Max-Age=2592000"));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// A lifetime under a second or over [`crate::MAX_DURATION`] fails with
+    /// [`SessionError::InvalidDuration`] before any store call. Choosing a
+    /// cookie loads the session first when nothing read it yet (one more
+    /// round trip); the choice is kept in [`Metadata::cookie`].
+    pub async fn login_with(
+        &self,
+        user: UserId,
+        options: SignInOptions,
+    ) -> Result<LoginOutcome, SessionError> {
+        let lifetime = match options.absolute_lifetime {
+            Some(d) => check_duration(d).map_err(|_| SessionError::InvalidDuration)?,
+            None => self.shared.config.expiry().absolute_lifetime(),
+        };
+        let mut inner = match options.cookie {
+            Some(cookie) => {
+                let mut inner = self.loaded().await;
+                inner.state.set_cookie_choice(cookie);
+                inner
+            }
+            None => self.inner.lock().await,
+        };
         let s = &self.shared;
         let user_key = s.user_key(&user);
         let new_id = s.new_id(user_key.slot);
         let sign_in = SignIn {
             user: user_key.clone(),
             limit: s.config.limit(),
-            absolute_deadline: s.clock.now().plus(s.config.expiry().absolute_lifetime()),
+            absolute_deadline: s.clock.now().plus(lifetime),
         };
         // The stored session to rotate into the signed-in one, if any, and
         // another user's session to end first.
@@ -485,7 +559,8 @@ impl Session {
             (State::Active(a), _, client) if a.id_is == IdOrigin::Issued => match client {
                 Client::Browser => {
                     let max_age = self.shared.clock.now().until(a.record.absolute_deadline);
-                    update.push_cookie(cookie.set_cookie(&a.id, max_age));
+                    let lifetime = a.record.metadata.cookie.unwrap_or(cookie.lifetime());
+                    update.push_cookie(cookie.set_cookie_as(&a.id, max_age, lifetime));
                 }
                 Client::Header => {
                     if let Some(name) = self.shared.config.id_header() {

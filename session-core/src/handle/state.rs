@@ -17,6 +17,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::cookie::CookieLifetime;
 use crate::delta::Delta;
 use crate::ending::Ending;
 use crate::error::{SessionError, StoreFailure};
@@ -231,6 +232,19 @@ impl State {
             State::Absent(a) => a.settings.metadata = Some(metadata),
             State::Unloaded(_) | State::Failed(_) => {}
         }
+    }
+
+    /// Records the cookie kind chosen at sign-in in the metadata of the
+    /// current session (or of the session this request may start).
+    pub(super) fn set_cookie_choice(&mut self, cookie: CookieLifetime) {
+        let mut metadata = match self {
+            State::Active(a) => a.record.metadata.clone(),
+            State::New(d) => d.record.metadata.clone(),
+            State::Absent(a) => a.settings.metadata.clone().unwrap_or_default(),
+            State::Unloaded(_) | State::Failed(_) => return,
+        };
+        metadata.cookie = Some(cookie);
+        self.set_metadata(metadata);
     }
 
     /// Sets the idle timeout of the current session, or keeps it for the
