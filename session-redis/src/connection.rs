@@ -23,7 +23,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{
@@ -36,6 +36,17 @@ use session_core::StoreFailure;
 enum Link {
     Direct(Arc<Direct>),
     Pool(bb8::Pool<PoolManager>),
+    Cluster(ClusterConnection),
+    /// The application's own connection manager (it reconnects by itself).
+    Manager(ConnectionManager),
+}
+
+/// A connection the application already has, for the store to share.
+#[derive(Clone)]
+pub(crate) enum Provided {
+    /// A redis-rs `ConnectionManager` to one server.
+    Manager(ConnectionManager),
+    /// A redis-rs cluster connection.
     Cluster(ClusterConnection),
 }
 
@@ -310,6 +321,21 @@ impl Connection {
         })
     }
 
+    /// The application's own connection: no second connection for WAIT
+    /// (an invalidation waiting for replicas holds up the app's commands on
+    /// it meanwhile).
+    pub(crate) fn provided(provided: Provided, command_timeout: Duration) -> Self {
+        let link = match provided {
+            Provided::Manager(m) => Link::Manager(m),
+            Provided::Cluster(c) => Link::Cluster(c),
+        };
+        Connection {
+            link,
+            waiting: None,
+            deadline: command_timeout,
+        }
+    }
+
     /// A primary watched by sentinels.
     pub(crate) async fn sentinel(
         sentinels: Vec<String>,
@@ -439,6 +465,16 @@ impl Connection {
                             }
                         },
                     },
+                    Link::Manager(m) => {
+                        let mut m = m.clone();
+                        match call.send(&mut m).await {
+                            Ok(v) => Ok((v, acks(&mut m, wait_cmd.as_ref()).await)),
+                            Err(e) => {
+                                let v = verdict(&e);
+                                Err((e, v))
+                            }
+                        }
+                    }
                     Link::Cluster(c) => {
                         let mut c = c.clone();
                         match call.send(&mut c).await {
@@ -533,6 +569,7 @@ impl Connection {
                 let mut pooled = pool.get().await.ok()?;
                 pooled.conn.send_packed_command(&cmd).await.ok()?
             }
+            Link::Manager(m) => m.clone().send_packed_command(&cmd).await.ok()?,
             Link::Cluster(c) => {
                 let routing = RoutingInfo::MultiNode((
                     MultipleNodeRoutingInfo::AllMasters,
@@ -571,8 +608,8 @@ impl Connection {
 
 /// Runs WAIT (when asked) on `conn`, the connection that just wrote:
 /// how many replicas acknowledged, or `None` when WAIT itself failed.
-async fn acks(conn: &mut MultiplexedConnection, wait: Option<&redis::Cmd>) -> Option<i64> {
-    conn.send_packed_command(wait?)
+async fn acks(conn: &mut impl ConnectionLike, wait: Option<&redis::Cmd>) -> Option<i64> {
+    conn.req_packed_command(wait?)
         .await
         .ok()
         .and_then(|v| redis::from_redis_value(v).ok())

@@ -16,7 +16,7 @@ use session_core::{
 };
 
 use crate::codec::{self, at, ms};
-use crate::connection::{Combine, Connection, ReplicaWait};
+use crate::connection::{Combine, Connection, Provided, ReplicaWait};
 use crate::encryption::EncryptionKeys;
 use crate::error::RedisStoreError;
 use crate::keys::KeyLayout;
@@ -67,12 +67,20 @@ pub struct RedisStoreBuilder {
     pool_size: Option<u32>,
     tls_root: Option<Vec<u8>>,
     replica_acks: ReplicaAcks,
+    /// The application's own connection, when the store shares it.
+    provided: Option<Provided>,
 }
 
 impl std::fmt::Debug for RedisStoreBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStoreBuilder")
-            .field("url", &crate::topology::redacted(&self.url))
+            .field(
+                "url",
+                &match self.provided {
+                    Some(_) => "(the application's connection)".to_owned(),
+                    None => crate::topology::redacted(&self.url),
+                },
+            )
             .field("prefix", &self.prefix)
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
@@ -249,6 +257,49 @@ impl RedisStore {
             pool_size: None,
             tls_root: None,
             replica_acks: ReplicaAcks::ByTopology,
+            provided: None,
+        }
+    }
+
+    /// A builder around the application's own redis-rs `ConnectionManager`
+    /// to one server, so one client serves the application and its
+    /// sessions. The store sends its commands on it and never retries one
+    /// whose reply was lost (the manager reconnects by itself). The
+    /// builder's connection settings (pool, TLS root, connect timeout) do
+    /// not apply; the command timeout still bounds each call.
+    ///
+    /// Replica acknowledgements are off unless turned on with
+    /// [`RedisStoreBuilder::with_replica_acks`]; then each invalidation's
+    /// `WAIT` runs on this shared connection and holds up the
+    /// application's commands on it until the replicas answer.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = redis::Client::open("redis://127.0.0.1:6379")?;
+    /// let shared = client.get_connection_manager().await?;
+    /// let store = session_redis::RedisStore::with_connection_manager(shared.clone())
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_connection_manager(conn: redis::aio::ConnectionManager) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            provided: Some(Provided::Manager(conn)),
+            ..Self::builder(String::new())
+        }
+    }
+
+    /// A builder around the application's own redis-rs cluster connection.
+    /// Build that connection's client with `.retries(0)`: a cluster client
+    /// that retries resends a command whose reply was lost, which could
+    /// apply a session change twice; the store retries on its own only what
+    /// provably did not run (`MOVED`, `ASK`, `TRYAGAIN`, …).
+    pub fn with_cluster_connection(
+        conn: redis::cluster_async::ClusterConnection,
+    ) -> RedisStoreBuilder {
+        RedisStoreBuilder {
+            provided: Some(Provided::Cluster(conn)),
+            ..Self::builder(String::new())
         }
     }
 
@@ -411,6 +462,20 @@ impl RedisStoreBuilder {
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
         if !prefix_ok {
             return Err(RedisStoreError::BadPrefix(self.prefix));
+        }
+        if let Some(provided) = self.provided {
+            let replica_wait = match self.replica_acks {
+                ReplicaAcks::Wait(w) => Some(w),
+                ReplicaAcks::ByTopology | ReplicaAcks::Off => None,
+            };
+            let conn = Connection::provided(provided, self.command_timeout);
+            check_maxmemory_policy(&conn).await;
+            return Ok(RedisStore {
+                conn,
+                keys: KeyLayout::new(&self.prefix),
+                encryption: self.encryption,
+                replica_wait,
+            });
         }
         let topology = topology::parse(&self.url)?;
         let replica_wait = match (self.replica_acks, &topology) {

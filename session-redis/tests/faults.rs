@@ -159,6 +159,19 @@ async fn pool_a_lost_reply_is_reported_unknown_and_applied_once() {
     lost_reply_is_applied_once(&store, &[&proxy]).await;
 }
 
+#[tokio::test]
+async fn app_connection_a_lost_reply_is_reported_unknown_and_applied_once() {
+    let server = Server::standalone().expect("redis");
+    let proxy = FaultProxy::start(server.port()).expect("proxy");
+    let client = redis::Client::open(proxy.url()).expect("a client");
+    let shared = client.get_connection_manager().await.expect("a manager");
+    let store = RedisStore::with_connection_manager(shared)
+        .build()
+        .await
+        .expect("store");
+    lost_reply_is_applied_once(&store, &[&proxy]).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_a_lost_reply_is_reported_unknown_and_applied_once() {
     let (cluster, proxies) = Cluster::start_behind_proxies(3).expect("cluster");
@@ -208,6 +221,14 @@ async fn restart_and_recover(builder: session_redis::RedisStoreBuilder, server: 
 async fn standalone_recovers_after_a_restart() {
     let mut server = Server::standalone().expect("redis");
     restart_and_recover(RedisStore::builder(server.url()), &mut server).await;
+}
+
+#[tokio::test]
+async fn app_connection_recovers_after_a_restart() {
+    let mut server = Server::standalone().expect("redis");
+    let client = redis::Client::open(server.url()).expect("a client");
+    let shared = client.get_connection_manager().await.expect("a manager");
+    restart_and_recover(RedisStore::with_connection_manager(shared), &mut server).await;
 }
 
 #[tokio::test]

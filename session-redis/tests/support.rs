@@ -94,6 +94,9 @@ pub struct Standalone {
     made: Made,
     encryption: Option<session_redis::EncryptionKeys>,
     pool: Option<u32>,
+    /// Stores built around a redis-rs `ConnectionManager` made here, as an
+    /// application would share its own.
+    app_connection: bool,
     /// For TLS: the `rediss://` URL and the CA that signed the server.
     tls: Option<(String, Vec<u8>)>,
     _certs: Option<CertDir>,
@@ -106,6 +109,7 @@ impl Standalone {
             made: Made::default(),
             encryption: None,
             pool: None,
+            app_connection: false,
             tls: None,
             _certs: None,
         }
@@ -135,6 +139,7 @@ impl Standalone {
             made: Made::default(),
             encryption: None,
             pool: None,
+            app_connection: false,
             tls: Some((format!("rediss://127.0.0.1:{tls_port}"), ca)),
             _certs: Some(certs),
         }
@@ -144,6 +149,14 @@ impl Standalone {
     pub fn start_pooled() -> Self {
         Standalone {
             pool: Some(8),
+            ..Self::start()
+        }
+    }
+
+    /// Stores around the application's own `ConnectionManager`.
+    pub fn start_with_app_connection() -> Self {
+        Standalone {
+            app_connection: true,
             ..Self::start()
         }
     }
@@ -162,6 +175,17 @@ impl Standalone {
     }
 
     pub async fn redis_store(&self) -> RedisStore {
+        if self.app_connection {
+            let client = redis::Client::open(self.server.url()).expect("a client");
+            let shared = client
+                .get_connection_manager()
+                .await
+                .expect("a connection manager");
+            return self
+                .made
+                .build(RedisStore::with_connection_manager(shared))
+                .await;
+        }
         let mut builder = match &self.tls {
             Some((url, ca)) => {
                 RedisStore::builder(url.clone()).with_tls_root_certificate(ca.clone())
