@@ -13,6 +13,10 @@
 //! Each answers with the counter's value as plain text.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use session_core::{KeyRing, Session, SessionConfig, SessionError, SessionManager};
+use session_redis::RedisStore;
 
 /// The key every server stores in its sessions.
 pub const COUNTER: &str = "counter";
@@ -42,5 +46,58 @@ impl Args {
                 std::process::exit(2);
             }
         }
+    }
+}
+
+/// Serves `app` (an axum router) on `addr` until the process ends.
+pub async fn serve_axum(addr: SocketAddr, app: axum::Router) {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .unwrap_or_else(|e| panic!("cannot listen: {e}"));
+    axum::serve(listener, app)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// This project's side: one manager over the Redis store, defaults
+/// throughout (one multiplexed connection, the CSRF guard on, Secure
+/// `__Host-` cookie, 24 h idle timeout with refresh threshold 1 h), and the
+/// four routes' bodies, shared by the axum and actix-web servers.
+pub mod ours {
+    use super::*;
+
+    /// The session manager every `ours-*` server uses.
+    pub async fn manager(redis_url: &str) -> SessionManager {
+        let store = RedisStore::connect(redis_url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach Redis: {e}"));
+        let config = SessionConfig::builder(KeyRing::generate())
+            .build()
+            .unwrap_or_else(|e| panic!("bad configuration: {e}"));
+        SessionManager::new(Arc::new(store), config)
+    }
+
+    /// `GET /seed`.
+    pub async fn seed(session: &Session) -> Result<String, SessionError> {
+        session.insert(COUNTER, 0i64).await?;
+        Ok("0".into())
+    }
+
+    /// `GET /read`.
+    pub async fn read(session: &Session) -> Result<String, SessionError> {
+        let n: i64 = session.get(COUNTER).await?.unwrap_or(0);
+        Ok(n.to_string())
+    }
+
+    /// `POST /write`: read, then store plus one.
+    pub async fn write(session: &Session) -> Result<String, SessionError> {
+        let n: i64 = session.get(COUNTER).await?.unwrap_or(0) + 1;
+        session.insert(COUNTER, n).await?;
+        Ok(n.to_string())
+    }
+
+    /// `POST /incr`: the atomic increment.
+    pub async fn incr(session: &Session) -> Result<String, SessionError> {
+        Ok(session.increment(COUNTER, 1).await?.to_string())
     }
 }

@@ -85,6 +85,18 @@ struct Live {
 }
 
 impl Live {
+    /// Whether a call at `cx.now` pushes the idle deadline (less than the
+    /// threshold left, and pushing it moves it later).
+    fn refresh_due(&self, cx: &StoreContext) -> bool {
+        refresh_due(
+            cx.now,
+            self.idle_deadline,
+            self.idle_timeout,
+            self.absolute_deadline,
+            cx.refresh_threshold,
+        )
+    }
+
     fn expires_at(&self) -> Timestamp {
         self.idle_deadline.min(self.absolute_deadline)
     }
@@ -351,13 +363,7 @@ impl SessionStore for MemoryStore {
             Some(Entry::Live(live)) => live,
         };
         let mut record = live.record()?;
-        let due = refresh_due(
-            cx.now,
-            live.idle_deadline,
-            live.idle_timeout,
-            live.absolute_deadline,
-            cx.refresh_threshold,
-        );
+        let due = live.refresh_due(cx);
         if due {
             live.touch(cx.now);
             record.last_seen_at = live.last_seen_at;
@@ -382,13 +388,7 @@ impl SessionStore for MemoryStore {
         state.sweep(cx);
         let live = state.live_mut(key)?;
         live.apply(delta);
-        let due = refresh_due(
-            cx.now,
-            live.idle_deadline,
-            live.idle_timeout,
-            live.absolute_deadline,
-            cx.refresh_threshold,
-        );
+        let due = live.refresh_due(cx);
         if due || delta.idle_timeout.is_some() {
             live.touch(cx.now);
         }
@@ -425,13 +425,7 @@ impl SessionStore for MemoryStore {
                 key: field.to_owned(),
             })?;
         live.data.insert(field.to_owned(), next.to_string());
-        if refresh_due(
-            cx.now,
-            live.idle_deadline,
-            live.idle_timeout,
-            live.absolute_deadline,
-            cx.refresh_threshold,
-        ) {
+        if live.refresh_due(cx) {
             live.touch(cx.now);
             let wake = live.expires_at();
             state.wakeups.insert((wake, *key));

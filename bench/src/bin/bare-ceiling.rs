@@ -4,7 +4,7 @@
 
 use axum::Router;
 use axum::routing::{get, post};
-use bench_servers::Args;
+use bench_servers::{Args, serve_axum};
 
 #[tokio::main]
 async fn main() {
@@ -14,10 +14,5 @@ async fn main() {
         .route("/read", get(|| async { "0" }))
         .route("/write", post(|| async { "0" }))
         .route("/incr", post(|| async { "0" }));
-    let listener = tokio::net::TcpListener::bind(args.addr)
-        .await
-        .unwrap_or_else(|e| panic!("cannot listen: {e}"));
-    axum::serve(listener, app)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    serve_axum(args.addr, app).await;
 }

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use bench_servers::Args;
+use bench_servers::{Args, serve_axum};
 use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 
@@ -31,12 +31,7 @@ async fn main() {
         .route("/write", post(write))
         .route("/incr", post(incr))
         .with_state(redis);
-    let listener = tokio::net::TcpListener::bind(args.addr)
-        .await
-        .unwrap_or_else(|e| panic!("cannot listen: {e}"));
-    axum::serve(listener, app)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    serve_axum(args.addr, app).await;
 }
 
 fn key_of(headers: &HeaderMap) -> Result<String, (StatusCode, String)> {

@@ -7,7 +7,7 @@
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use bench_servers::{Args, COUNTER};
+use bench_servers::{Args, COUNTER, serve_axum};
 use tower_sessions::{Session, SessionManagerLayer};
 use tower_sessions_redis_store::RedisStore;
 use tower_sessions_redis_store::fred::prelude::{ClientLike, Config, Pool};
@@ -34,12 +34,7 @@ async fn main() {
         .route("/write", post(write))
         .route("/incr", post(write))
         .layer(layer);
-    let listener = tokio::net::TcpListener::bind(args.addr)
-        .await
-        .unwrap_or_else(|e| panic!("cannot listen: {e}"));
-    axum::serve(listener, app)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    serve_axum(args.addr, app).await;
 }
 
 async fn seed(session: Session) -> Answer {
