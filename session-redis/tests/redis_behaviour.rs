@@ -351,28 +351,32 @@ async fn an_evicting_maxmemory_policy_is_warned_about_at_start() {
     );
 }
 
-/// Commands Redis runs for one request of `handler` on the session behind
-/// `cookie`, steady state (no idle refresh due).
-async fn request_cost<F, Fut>(m: &SessionManager, port: u16, cookie: &str, handler: F) -> u64
+/// Commands the Redis servers on `ports` run for one request of `handler`
+/// on the session behind `cookie`, steady state (no idle refresh due).
+async fn request_cost<F, Fut>(m: &SessionManager, ports: &[u16], cookie: &str, handler: F) -> u64
 where
     F: FnOnce(session_core::Session) -> Fut,
     Fut: std::future::Future<Output = session_core::Session>,
 {
-    assert!(
-        raw_command(port, &["CONFIG", "RESETSTAT"])
-            .unwrap()
-            .starts_with("+OK")
-    );
+    reset_stats(ports);
     let s = handler(m.session_for_request([cookie.as_bytes()])).await;
     assert!(s.finish().await.error().is_none());
-    support::commands_run(port)
+    ports.iter().map(|p| support::commands_run(*p)).sum()
 }
 
-#[tokio::test]
-async fn requests_keep_to_the_command_budget() {
-    let h = Standalone::start();
-    let port = h.server.port();
-    let m = manager(Arc::new(h.redis_store().await));
+fn reset_stats(ports: &[u16]) {
+    for port in ports {
+        assert!(
+            raw_command(*port, &["CONFIG", "RESETSTAT"])
+                .unwrap()
+                .starts_with("+OK")
+        );
+    }
+}
+
+/// The commands of a read, a read-then-write and an increment of a
+/// signed-in session on `m`, whose Redis servers are `ports`.
+async fn route_costs(m: &SessionManager, ports: &[u16]) -> (u64, u64, u64) {
     let s = m.session_for_request([]);
     s.login(UserId::new("alice").unwrap()).await.unwrap();
     s.insert("counter", 1).await.unwrap();
@@ -384,22 +388,46 @@ async fn requests_keep_to_the_command_budget() {
         s.increment("counter", 1).await.unwrap();
         s.finish().await;
     }
-    let read = request_cost(&m, port, &cookie, |s| async move {
+    let read = request_cost(m, ports, &cookie, |s| async move {
         let _: Option<i64> = s.get("counter").await.unwrap();
         s
     })
     .await;
-    let write = request_cost(&m, port, &cookie, |s| async move {
+    let write = request_cost(m, ports, &cookie, |s| async move {
         let n: i64 = s.get("counter").await.unwrap().unwrap_or(0);
         s.insert("counter", n + 1).await.unwrap();
         s
     })
     .await;
-    let increment = request_cost(&m, port, &cookie, |s| async move {
+    let increment = request_cost(m, ports, &cookie, |s| async move {
         s.increment("counter", 1).await.unwrap();
         s
     })
     .await;
+    (read, write, increment)
+}
+
+/// Issue 9: on a 3-primary Cluster the same requests cost the same
+/// commands as on one Redis (counted over every primary).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_cluster_requests_cost_the_same_commands() {
+    let one = Standalone::start();
+    let m = manager(Arc::new(one.redis_store().await));
+    let single = route_costs(&m, &[one.server.port()]).await;
+    let h = support::OnCluster::start();
+    let m = manager(Arc::new(h.redis_store().await));
+    let ports = h.ports();
+    let cluster = route_costs(&m, &ports).await;
+    println!("read, read+write, increment: one Redis {single:?}, Cluster {cluster:?}");
+    assert_eq!(cluster, single, "a route costs more commands on Cluster");
+}
+
+#[tokio::test]
+async fn requests_keep_to_the_command_budget() {
+    let h = Standalone::start();
+    let port = h.server.port();
+    let m = manager(Arc::new(h.redis_store().await));
+    let (read, write, increment) = route_costs(&m, &[port]).await;
     println!("commands in Redis: read {read}, read+write {write}, increment {increment}");
     assert_eq!(read, 1, "a read is one plain command");
     assert!(

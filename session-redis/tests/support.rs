@@ -237,7 +237,8 @@ impl OnCluster {
         self.made.build(RedisStore::cluster(seeds)).await
     }
 
-    fn ports(&self) -> Vec<u16> {
+    /// The primaries' ports.
+    pub fn ports(&self) -> Vec<u16> {
         self.cluster.nodes().iter().map(Server::port).collect()
     }
 }
