@@ -221,6 +221,9 @@ impl Harness for Standalone {
 pub struct OnCluster {
     pub cluster: redis_harness::Cluster,
     made: Made,
+    /// Stores built around a cluster connection made here (retries off),
+    /// as an application would share its own.
+    app_connection: bool,
 }
 
 impl OnCluster {
@@ -228,10 +231,37 @@ impl OnCluster {
         OnCluster {
             cluster: redis_harness::Cluster::start(3).expect("the cluster starts"),
             made: Made::default(),
+            app_connection: false,
+        }
+    }
+
+    /// Stores around the application's own cluster connection.
+    pub fn start_with_app_connection() -> Self {
+        OnCluster {
+            app_connection: true,
+            ..Self::start()
         }
     }
 
     pub async fn redis_store(&self) -> RedisStore {
+        if self.app_connection {
+            let seeds: Vec<String> = self
+                .ports()
+                .into_iter()
+                .map(|p| format!("redis://127.0.0.1:{p}"))
+                .collect();
+            let shared = redis::cluster::ClusterClient::builder(seeds)
+                .retries(0)
+                .build()
+                .expect("a cluster client")
+                .get_async_connection()
+                .await
+                .expect("a cluster connection");
+            return self
+                .made
+                .build(RedisStore::with_cluster_connection(shared))
+                .await;
+        }
         // The explicit form; the other harnesses use URLs.
         let seeds = self.ports().into_iter().map(|p| format!("127.0.0.1:{p}"));
         self.made.build(RedisStore::cluster(seeds)).await
