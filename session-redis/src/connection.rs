@@ -39,6 +39,33 @@ enum Link {
     Cluster(ClusterConnection),
     /// The application's own connection manager (it reconnects by itself).
     Manager(ConnectionManager),
+    /// The application's own bb8 pool of multiplexed connections.
+    AppPool(Arc<dyn SharedPool>),
+}
+
+/// A pool the application owns, lending multiplexed connections
+/// (`bb8::Pool<bb8_redis::RedisConnectionManager>`, or any bb8 manager of
+/// redis-rs multiplexed connections).
+#[async_trait::async_trait]
+pub(crate) trait SharedPool: Send + Sync {
+    /// A connection, returned to the pool when dropped.
+    async fn checkout(
+        &self,
+    ) -> Result<Box<dyn std::ops::DerefMut<Target = MultiplexedConnection> + Send>, RedisError>;
+}
+
+#[async_trait::async_trait]
+impl<M> SharedPool for bb8::Pool<M>
+where
+    M: bb8::ManageConnection<Connection = MultiplexedConnection, Error = RedisError>,
+{
+    async fn checkout(
+        &self,
+    ) -> Result<Box<dyn std::ops::DerefMut<Target = MultiplexedConnection> + Send>, RedisError>
+    {
+        let conn = self.get_owned().await.map_err(pool_error)?;
+        Ok(Box::new(conn))
+    }
 }
 
 /// A connection the application already has, for the store to share.
@@ -48,6 +75,8 @@ pub(crate) enum Provided {
     Manager(ConnectionManager),
     /// A redis-rs cluster connection.
     Cluster(ClusterConnection),
+    /// A bb8 pool of multiplexed connections.
+    Pool(Arc<dyn SharedPool>),
 }
 
 /// Where a direct connection comes from.
@@ -328,6 +357,7 @@ impl Connection {
         let link = match provided {
             Provided::Manager(m) => Link::Manager(m),
             Provided::Cluster(c) => Link::Cluster(c),
+            Provided::Pool(p) => Link::AppPool(p),
         };
         Connection {
             link,
@@ -465,6 +495,17 @@ impl Connection {
                             }
                         },
                     },
+                    Link::AppPool(pool) => match pool.checkout().await {
+                        // Nothing was sent: try again.
+                        Err(e) => Err((e, Verdict::NotApplied { reconnect: true })),
+                        Ok(mut conn) => match call.send(&mut **conn).await {
+                            Ok(v) => Ok((v, acks(&mut **conn, wait_cmd.as_ref()).await)),
+                            Err(e) => {
+                                let v = verdict(&e);
+                                Err((e, v))
+                            }
+                        },
+                    },
                     Link::Manager(m) => {
                         let mut m = m.clone();
                         match call.send(&mut m).await {
@@ -570,6 +611,10 @@ impl Connection {
                 pooled.conn.send_packed_command(&cmd).await.ok()?
             }
             Link::Manager(m) => m.clone().send_packed_command(&cmd).await.ok()?,
+            Link::AppPool(pool) => {
+                let mut conn = pool.checkout().await.ok()?;
+                conn.send_packed_command(&cmd).await.ok()?
+            }
             Link::Cluster(c) => {
                 let routing = RoutingInfo::MultiNode((
                     MultipleNodeRoutingInfo::AllMasters,
@@ -641,7 +686,7 @@ fn slot_of(key: &str) -> u16 {
 }
 
 /// A pool checkout failure as a Redis error.
-fn pool_error(e: bb8::RunError<RedisError>) -> RedisError {
+pub(crate) fn pool_error(e: bb8::RunError<RedisError>) -> RedisError {
     match e {
         bb8::RunError::User(e) => e,
         bb8::RunError::TimedOut => {

@@ -289,6 +289,28 @@ impl RedisStore {
         }
     }
 
+    /// A builder around the application's own bb8 pool of redis-rs
+    /// multiplexed connections to one server
+    /// (`bb8::Pool<bb8_redis::RedisConnectionManager>`, bb8-redis 0.26 or
+    /// any manager of the same connections): the store borrows a
+    /// connection per call and never retries a command whose reply was
+    /// lost. Keep the pool's `test_on_check_out` on (bb8's default) so a
+    /// connection that died with a restart is replaced. The builder's
+    /// connection settings do not apply; replica acknowledgements are off
+    /// unless turned on.
+    pub fn with_bb8_pool<M>(pool: bb8::Pool<M>) -> RedisStoreBuilder
+    where
+        M: bb8::ManageConnection<
+                Connection = redis::aio::MultiplexedConnection,
+                Error = redis::RedisError,
+            >,
+    {
+        RedisStoreBuilder {
+            provided: Some(Provided::Pool(std::sync::Arc::new(pool))),
+            ..Self::builder(String::new())
+        }
+    }
+
     /// A builder around the application's own redis-rs cluster connection.
     /// Build that connection's client with `.retries(0)`: a cluster client
     /// that retries resends a command whose reply was lost, which could

@@ -4,4 +4,6 @@
 
 mod support;
 
-session_core::conformance_tests!(support::Standalone::start_with_app_connection());
+session_core::conformance_tests!(support::Standalone::start_with_app_connection(
+    support::AppConnection::Manager
+));

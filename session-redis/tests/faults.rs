@@ -172,6 +172,53 @@ async fn app_connection_a_lost_reply_is_reported_unknown_and_applied_once() {
     lost_reply_is_applied_once(&store, &[&proxy]).await;
 }
 
+/// The application's bb8 pool, without bb8's check-out PING (which would
+/// take the dropped reply itself): the increment's lost reply is an unknown
+/// outcome and the increment ran once (read back on a connection of its
+/// own). Recovery from a dead pooled connection is bb8's check-out test,
+/// covered by `app_pool_recovers_after_a_restart`.
+#[tokio::test]
+async fn app_pool_a_lost_reply_is_reported_unknown_and_applied_once() {
+    let server = Server::standalone().expect("redis");
+    let proxy = FaultProxy::start(server.port()).expect("proxy");
+    let manager = bb8_redis::RedisConnectionManager::new(proxy.url()).expect("a manager");
+    let pool = bb8_redis::bb8::Pool::builder()
+        .max_size(1)
+        .test_on_check_out(false)
+        .build(manager)
+        .await
+        .expect("a pool");
+    let store = RedisStore::with_bb8_pool(pool)
+        .build()
+        .await
+        .expect("store");
+    let ring = KeyRing::generate();
+    let s = new_session(&ring, None);
+    let key = s.key;
+    store
+        .create(s, UserLimit::unlimited(), &cx())
+        .await
+        .expect("create");
+    assert_eq!(store.increment(&key, "n", 1, &cx()).await.expect("incr"), 1);
+    proxy.set(Fault::DropNextReply);
+    let outcome = store.increment(&key, "n", 1, &cx()).await;
+    proxy.set(Fault::None);
+    assert_eq!(proxy.replies_dropped(), 1, "the proxy dropped one reply");
+    assert!(
+        matches!(
+            outcome,
+            Err(UpdateError::Store(StoreFailure::OutcomeUnknown(_)))
+        ),
+        "a lost reply is an unknown outcome, got {outcome:?}"
+    );
+    let name = store.session_key_name(&key);
+    let n = redis_harness::raw_command(server.port(), &["HGET", &name, "d:n"]).expect("HGET");
+    assert!(
+        n.contains("\r\n2\r\n"),
+        "G3: one increment whose reply was lost added exactly 1: {n:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_a_lost_reply_is_reported_unknown_and_applied_once() {
     let (cluster, proxies) = Cluster::start_behind_proxies(3).expect("cluster");
@@ -229,6 +276,18 @@ async fn app_connection_recovers_after_a_restart() {
     let client = redis::Client::open(server.url()).expect("a client");
     let shared = client.get_connection_manager().await.expect("a manager");
     restart_and_recover(RedisStore::with_connection_manager(shared), &mut server).await;
+}
+
+#[tokio::test]
+async fn app_pool_recovers_after_a_restart() {
+    let mut server = Server::standalone().expect("redis");
+    let manager = bb8_redis::RedisConnectionManager::new(server.url()).expect("a manager");
+    let pool = bb8_redis::bb8::Pool::builder()
+        .max_size(2)
+        .build(manager)
+        .await
+        .expect("a pool");
+    restart_and_recover(RedisStore::with_bb8_pool(pool), &mut server).await;
 }
 
 #[tokio::test]

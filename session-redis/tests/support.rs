@@ -88,15 +88,24 @@ impl Made {
     }
 }
 
+/// The kind of connection an application shares with its store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppConnection {
+    /// A redis-rs `ConnectionManager`.
+    Manager,
+    /// A bb8 pool from bb8-redis.
+    Bb8Pool,
+}
+
 /// One standalone server per test.
 pub struct Standalone {
     pub server: Server,
     made: Made,
     encryption: Option<session_redis::EncryptionKeys>,
     pool: Option<u32>,
-    /// Stores built around a redis-rs `ConnectionManager` made here, as an
-    /// application would share its own.
-    app_connection: bool,
+    /// Stores built around a connection made here, as an application would
+    /// share its own.
+    app_connection: Option<AppConnection>,
     /// For TLS: the `rediss://` URL and the CA that signed the server.
     tls: Option<(String, Vec<u8>)>,
     _certs: Option<CertDir>,
@@ -109,7 +118,7 @@ impl Standalone {
             made: Made::default(),
             encryption: None,
             pool: None,
-            app_connection: false,
+            app_connection: None,
             tls: None,
             _certs: None,
         }
@@ -139,7 +148,7 @@ impl Standalone {
             made: Made::default(),
             encryption: None,
             pool: None,
-            app_connection: false,
+            app_connection: None,
             tls: Some((format!("rediss://127.0.0.1:{tls_port}"), ca)),
             _certs: Some(certs),
         }
@@ -153,10 +162,10 @@ impl Standalone {
         }
     }
 
-    /// Stores around the application's own `ConnectionManager`.
-    pub fn start_with_app_connection() -> Self {
+    /// Stores around the application's own connection of `kind`.
+    pub fn start_with_app_connection(kind: AppConnection) -> Self {
         Standalone {
-            app_connection: true,
+            app_connection: Some(kind),
             ..Self::start()
         }
     }
@@ -175,16 +184,29 @@ impl Standalone {
     }
 
     pub async fn redis_store(&self) -> RedisStore {
-        if self.app_connection {
-            let client = redis::Client::open(self.server.url()).expect("a client");
-            let shared = client
-                .get_connection_manager()
-                .await
-                .expect("a connection manager");
-            return self
-                .made
-                .build(RedisStore::with_connection_manager(shared))
-                .await;
+        match self.app_connection {
+            Some(AppConnection::Manager) => {
+                let client = redis::Client::open(self.server.url()).expect("a client");
+                let shared = client
+                    .get_connection_manager()
+                    .await
+                    .expect("a connection manager");
+                return self
+                    .made
+                    .build(RedisStore::with_connection_manager(shared))
+                    .await;
+            }
+            Some(AppConnection::Bb8Pool) => {
+                let manager = bb8_redis::RedisConnectionManager::new(self.server.url())
+                    .expect("a bb8-redis manager");
+                let pool = bb8_redis::bb8::Pool::builder()
+                    .max_size(4)
+                    .build(manager)
+                    .await
+                    .expect("a pool");
+                return self.made.build(RedisStore::with_bb8_pool(pool)).await;
+            }
+            None => {}
         }
         let mut builder = match &self.tls {
             Some((url, ca)) => {
