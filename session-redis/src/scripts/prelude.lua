@@ -167,9 +167,13 @@ local PRUNE = 8
 -- The number of buckets (keys.rs BUCKETS; a unit test keeps them equal).
 local BUCKETS = 64
 -- Prunes up to PRUNE expired sessions and users from the analytics of
--- `st`, expiring each pruned session (so it also leaves its index).
-local function prune_bucket(st, now, retention)
-  local old = redis.call('ZRANGEBYSCORE', st.sessions, '-inf', I(now), 'LIMIT', 0, PRUNE)
+-- `st`, expiring each pruned session (so it also leaves its index). With
+-- `probe`, the bucket may live on another Cluster node: its first read is
+-- a pcall, and an error (a key this node does not hold) skips the bucket.
+local function prune_bucket(st, now, retention, probe)
+  local read = probe and redis.pcall or redis.call
+  local old = read('ZRANGEBYSCORE', st.sessions, '-inf', I(now), 'LIMIT', 0, PRUNE)
+  if type(old) == 'table' and old.err then return end
   for _, m in ipairs(old) do
     local h = head(m)
     if h and not h['@end'] and h['@idl'] then
@@ -200,9 +204,7 @@ local function prune(st, key, now, retention)
   local function move(name) return (string.gsub(name, '{b%d+}', '{b' .. other .. '}', 1)) end
   local sw = { sessions = move(st.sessions), users = move(st.users), names = move(st.names) }
   if sw.sessions == st.sessions then return end
-  local probe = redis.pcall('EXISTS', sw.sessions)
-  if type(probe) == 'table' and probe.err then return end
-  prune_bucket(sw, now, retention)
+  prune_bucket(sw, now, retention, true)
 end
 -- Ends sessions of the user until one more fits under `max` (0: no limit),
 -- or refuses. O(log n) under the limit; at the limit, one pass over the
