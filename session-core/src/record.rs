@@ -31,12 +31,26 @@ pub struct Metadata {
     /// The cookie this session's browser holds, when chosen at sign-in
     /// ("remember me", [`crate::SignInOptions`]); `None`: the configured
     /// [`crate::CookieConfig::with_lifetime`]. Kept with the session, so a
-    /// later rotation sends the same kind of cookie.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// later rotation sends the same kind of cookie. Read leniently: a
+    /// stored value that is not a cookie kind (an `extra` entry named
+    /// `cookie`, say) reads as `None`, never as a corrupt record.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_cookie"
+    )]
     pub cookie: Option<CookieLifetime>,
-    /// Anything else the application wants to show in a device list.
+    /// Anything else the application wants to show in a device list. The
+    /// names `ip`, `user_agent`, `device` and `cookie` are taken by the
+    /// fields above.
     #[serde(flatten)]
     pub extra: BTreeMap<String, String>,
+}
+
+fn lenient_cookie<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<CookieLifetime>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(CookieLifetime::deserialize(value).ok())
 }
 
 /// One active session as a store returns it.
@@ -114,4 +128,24 @@ pub struct SessionSummary {
     pub absolute_deadline: Timestamp,
     /// Client facts.
     pub metadata: Metadata,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cookie_choice_round_trips_and_a_stray_value_reads_as_none() {
+        let m = Metadata {
+            cookie: Some(CookieLifetime::BrowserSession),
+            ..Metadata::default()
+        };
+        let text = serde_json::to_string(&m).unwrap();
+        assert_eq!(text, r#"{"cookie":"browser-session"}"#);
+        assert_eq!(serde_json::from_str::<Metadata>(&text).unwrap(), m);
+        let stray: Metadata =
+            serde_json::from_str(r#"{"device":"phone","cookie":"consent given"}"#).unwrap();
+        assert_eq!(stray.cookie, None);
+        assert_eq!(stray.device.as_deref(), Some("phone"));
+    }
 }
