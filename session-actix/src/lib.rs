@@ -61,19 +61,16 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-use std::fmt;
 use std::future::{Ready, ready};
-use std::ops::Deref;
 use std::rc::Rc;
 
 use actix_web::body::EitherBody;
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::guard::GuardContext;
-use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::{StatusCode, header::HeaderName, header::HeaderValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::LocalBoxFuture;
-use session_core::adapter::{HeaderLookup, begin_request};
+use session_core::adapter::{begin_request_with, installed, signed_in};
 use session_core::{HttpError, SessionManager, UserId};
 
 /// The middleware that gives every request a session handle.
@@ -114,14 +111,6 @@ pub struct SessionService<S> {
     manager: SessionManager,
 }
 
-struct Headers<'a>(&'a actix_web::http::header::HeaderMap);
-
-impl HeaderLookup for Headers<'_> {
-    fn values(&self, name: &str) -> Vec<&[u8]> {
-        self.0.get_all(name).map(HeaderValue::as_bytes).collect()
-    }
-}
-
 impl<S, B> Service<ServiceRequest> for SessionService<S>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
@@ -135,10 +124,12 @@ where
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let method = request.method().as_str();
-        let session = match begin_request(&self.manager, method, &Headers(request.headers())) {
+        let map = request.headers();
+        let headers = |name: &str| map.get_all(name).map(HeaderValue::as_bytes).collect();
+        let session = match begin_request_with(&self.manager, method, headers) {
             Ok(session) => session,
             Err(refused) => {
-                let response = request.into_response(respond(&refused));
+                let response = request.into_response(SessionRejection(refused).error_response());
                 return Box::pin(ready(Ok(response.map_into_right_body())));
             }
         };
@@ -149,7 +140,7 @@ where
             let update = session.finish().await;
             let mut response = match update.replacement() {
                 Some(replacement) => response
-                    .into_response(respond(&replacement))
+                    .into_response(SessionRejection(replacement).error_response())
                     .map_into_right_body(),
                 None => response.map_into_left_body(),
             };
@@ -163,19 +154,12 @@ where
     }
 }
 
-fn respond(error: &HttpError) -> HttpResponse {
-    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    HttpResponse::build(status)
-        .content_type(HttpError::CONTENT_TYPE)
-        .body(error.body())
-}
-
 /// The per-request session handle, as an extractor. Derefs to
 /// [`session_core::Session`].
 #[derive(Debug, Clone)]
 pub struct Session(pub session_core::Session);
 
-impl Deref for Session {
+impl std::ops::Deref for Session {
     type Target = session_core::Session;
 
     fn deref(&self) -> &Self::Target {
@@ -188,11 +172,8 @@ impl FromRequest for Session {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            request
-                .get_session()
-                .ok_or_else(|| HttpError::not_installed().into()),
-        )
+        let session = installed(core_session(&request.extensions()));
+        ready(session.map(Session).map_err(Into::into))
     }
 }
 
@@ -213,10 +194,10 @@ impl FromRequest for SignedIn {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let session = request.get_session();
+        let session = core_session(&request.extensions());
         Box::pin(async move {
-            let session = session.ok_or_else(HttpError::not_installed)?;
-            let user = session.require_user().await?;
+            let (user, session) = signed_in(session).await?;
+            let session = Session(session);
             Ok(SignedIn { user, session })
         })
     }
@@ -230,46 +211,38 @@ pub trait SessionExt {
     fn get_session(&self) -> Option<Session>;
 }
 
-fn session_in(extensions: &actix_web::dev::Extensions) -> Option<Session> {
-    extensions
-        .get::<session_core::Session>()
-        .cloned()
-        .map(Session)
+fn core_session(extensions: &actix_web::dev::Extensions) -> Option<session_core::Session> {
+    extensions.get::<session_core::Session>().cloned()
 }
 
-impl SessionExt for HttpRequest {
-    fn get_session(&self) -> Option<Session> {
-        session_in(&self.extensions())
-    }
+/// `SessionExt` for each type that carries the request's extensions, read
+/// through its accessor.
+macro_rules! session_ext {
+    ($($carrier:ty => $extensions:ident),*) => {$(
+        impl SessionExt for $carrier {
+            fn get_session(&self) -> Option<Session> {
+                core_session(&self.$extensions()).map(Session)
+            }
+        }
+    )*};
 }
 
-impl SessionExt for ServiceRequest {
-    fn get_session(&self) -> Option<Session> {
-        session_in(&self.extensions())
-    }
-}
-
-impl SessionExt for GuardContext<'_> {
-    fn get_session(&self) -> Option<Session> {
-        session_in(&self.req_data())
-    }
-}
+session_ext!(HttpRequest => extensions, ServiceRequest => extensions, GuardContext<'_> => req_data);
 
 /// A session answer as an actix error: core's [`HttpError`] (401 with the
 /// reason, 409 limit, 503 store down, 500 middleware missing, or the
 /// application's own). Handlers return it with `?`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(transparent)]
 pub struct SessionRejection(pub HttpError);
-
-impl fmt::Display for SessionRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.0.status, self.0.code, self.0.message)
-    }
-}
 
 impl ResponseError for SessionRejection {
     fn error_response(&self) -> HttpResponse {
-        respond(&self.0)
+        let status =
+            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        HttpResponse::build(status)
+            .content_type(HttpError::CONTENT_TYPE)
+            .body(self.0.body())
     }
 }
 

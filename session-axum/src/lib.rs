@@ -53,7 +53,7 @@ use axum::response::{IntoResponse, Response};
 use http::header::CONTENT_TYPE;
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
-use session_core::adapter::{HeaderLookup, begin_request};
+use session_core::adapter::{HeaderLookup, begin_request, installed, signed_in};
 use session_core::{HttpError, SessionError, SessionManager, StoreFailure, UserId};
 
 /// The tower layer that gives every request a session handle.
@@ -163,9 +163,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let session = parts.extensions.get::<session_core::Session>().cloned();
-        session
-            .map(Session)
-            .ok_or_else(|| HttpError::not_installed().into())
+        Ok(Session(installed(session)?))
     }
 }
 
@@ -184,9 +182,10 @@ pub struct SignedIn {
 impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
     type Rejection = SessionRejection;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let session = Session::from_request_parts(parts, state).await?;
-        let user = session.require_user().await?;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let session = parts.extensions.get::<session_core::Session>().cloned();
+        let (user, session) = signed_in(session).await?;
+        let session = Session(session);
         Ok(SignedIn { user, session })
     }
 }

@@ -12,8 +12,12 @@
 //!   answer ([`ResponseUpdate::replacement`]: 503 when the final save
 //!   failed in the store, 401 when it was refused because the session ended
 //!   meanwhile).
-//! * [`HttpError::not_installed`] is the answer of an extractor that finds
-//!   no session because the adapter's middleware is missing on the route.
+//! * Extractors: [`installed`] gives the handle the middleware stored (or
+//!   [`HttpError::not_installed`], 500, when the middleware is missing on
+//!   the route) and [`signed_in`] the signed-in user with it (401 with why
+//!   the session ended, 503 when the store fails).
+//! * [`begin_request_with`] takes the headers as a closure instead of a
+//!   [`HeaderLookup`] type.
 //!
 //! Every answer is a status, [`HttpError::CONTENT_TYPE`] and
 //! [`HttpError::body`]: adapters need one function that turns an
@@ -98,11 +102,14 @@
 //! # }
 //! ```
 
+use std::marker::PhantomData;
+
 use crate::csrf::RequestFacts;
 use crate::handle::Session;
 use crate::http::HttpError;
 use crate::manager::SessionManager;
 pub use crate::response::ResponseUpdate;
+use crate::user::UserId;
 
 /// A request's headers, as core reads them. Implement it for your
 /// framework's header map.
@@ -131,6 +138,56 @@ impl<N: AsRef<str>, V: AsRef<[u8]>> HeaderLookup for [(N, V)] {
             .map(|(_, v)| v.as_ref())
             .collect()
     }
+}
+
+/// [`begin_request`] with the headers read through `values` (every value of
+/// a header name, given in ASCII lowercase), so an adapter needs no
+/// [`HeaderLookup`] type of its own.
+pub fn begin_request_with<'a>(
+    manager: &SessionManager,
+    method: &str,
+    values: impl Fn(&str) -> Vec<&'a [u8]>,
+) -> Result<Session, HttpError> {
+    begin_request(manager, method, &LookupFn(values, PhantomData))
+}
+
+/// A closure as a [`HeaderLookup`]; the marker ties the values' lifetime to
+/// the lookup, so they outlive any borrow of it.
+struct LookupFn<'a, F>(F, PhantomData<&'a ()>);
+
+impl<'a, F: Fn(&str) -> Vec<&'a [u8]>> HeaderLookup for LookupFn<'a, F> {
+    fn values(&self, name: &str) -> Vec<&[u8]> {
+        (self.0)(name)
+    }
+}
+
+/// For a `Session` extractor: the handle the middleware stored on the
+/// request, or [`HttpError::not_installed`] (500) when the middleware is
+/// missing on the route.
+///
+/// ```
+/// use session_core::adapter::{begin_request_with, installed, signed_in};
+/// # use session_core::{KeyRing, MemoryStore, SessionConfig, SessionManager};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # let manager = SessionManager::new(std::sync::Arc::new(MemoryStore::new()),
+/// #     SessionConfig::builder(KeyRing::generate()).build().unwrap());
+/// assert_eq!(installed(None).unwrap_err().status, 500);
+/// // A request without a cookie: a handle, but nobody signed in (401).
+/// let session = begin_request_with(&manager, "GET", |_| Vec::new()).unwrap();
+/// assert_eq!(signed_in(Some(session)).await.unwrap_err().status, 401);
+/// # }
+/// ```
+pub fn installed(session: Option<Session>) -> Result<Session, HttpError> {
+    session.ok_or_else(HttpError::not_installed)
+}
+
+/// For a `SignedIn` extractor: the signed-in user and the handle. Loads the
+/// session (one store call); 500 without the middleware, 401 with why the
+/// session ended when nobody is signed in, 503 when the store fails.
+pub async fn signed_in(session: Option<Session>) -> Result<(UserId, Session), HttpError> {
+    let session = installed(session)?;
+    let user = session.require_user().await?;
+    Ok((user, session))
 }
 
 impl<N: AsRef<str>, V: AsRef<[u8]>, const K: usize> HeaderLookup for [(N, V); K] {

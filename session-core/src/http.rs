@@ -22,6 +22,16 @@ pub struct HttpError {
     pub ending: Option<Ending>,
 }
 
+/// `401 unauthenticated: not signed in`: status, code and message, for
+/// logs and for frameworks whose errors must be displayable.
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status, self.code, self.message)
+    }
+}
+
+impl std::error::Error for HttpError {}
+
 impl HttpError {
     /// The content type of every [`HttpError::body`].
     pub const CONTENT_TYPE: &'static str = "application/json";

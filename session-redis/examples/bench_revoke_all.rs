@@ -15,9 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use redis_harness::{Server, raw_command};
-use session_core::{KeyRing, Metadata, SessionConfig, SessionManager, UserId};
-use session_redis::RedisStore;
+use redis_harness::raw_command;
+use session_core::{Metadata, UserId};
+
+mod common;
 
 const SESSIONS: usize = 10_000;
 const ROUNDS: usize = 3;
@@ -40,17 +41,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let server = Server::standalone().expect("redis-server starts");
+    let (server, m) = common::own_server_and_manager().await;
     let port = server.port();
-    let store = RedisStore::builder(server.url())
-        .with_command_timeout(Duration::from_secs(30))
-        .build()
-        .await
-        .expect("store");
-    let config = SessionConfig::builder(KeyRing::generate())
-        .build()
-        .expect("config");
-    let m = SessionManager::new(Arc::new(store), config);
     let (mut redis_ms, mut rtt_ms, mut ping_ms) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..ROUNDS {
         let user = UserId::new(format!("bench-{round}")).expect("user id");

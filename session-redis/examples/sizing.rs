@@ -16,12 +16,12 @@
 //!
 //! Prints one line per figure; docs/operations.md quotes a run.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use redis_harness::{Server, raw_command};
-use session_core::{KeyRing, Metadata, PageRequest, SessionConfig, SessionManager, UserId};
-use session_redis::RedisStore;
+use redis_harness::raw_command;
+use session_core::{Metadata, PageRequest, SessionManager, UserId};
+
+mod common;
 
 /// Concurrent creators (the store multiplexes them on one connection).
 const WORKERS: usize = 64;
@@ -106,17 +106,8 @@ async fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let server = Server::standalone().expect("redis-server starts");
+    let (server, m) = common::own_server_and_manager().await;
     let port = server.port();
-    let store = RedisStore::builder(server.url())
-        .with_command_timeout(Duration::from_secs(30))
-        .build()
-        .await
-        .expect("store");
-    let config = SessionConfig::builder(KeyRing::generate())
-        .build()
-        .expect("config");
-    let m = SessionManager::new(Arc::new(store), config);
     let version = raw_command(port, &["INFO", "server"])
         .unwrap_or_default()
         .lines()
@@ -128,21 +119,18 @@ async fn main() {
         .unwrap_or_default();
     println!("redis-server {version}, {n} sessions per kind");
 
-    let before = used_memory(port);
-    let took = create_all(&m, n, false).await;
-    let anonymous = used_memory(port).saturating_sub(before) as f64 / n as f64;
-    println!(
-        "anonymous sessions (one integer): {anonymous:.0} bytes each; created in {took:?} ({:.0}/s)",
-        n as f64 / took.as_secs_f64()
-    );
-
-    let before = used_memory(port);
-    let took = create_all(&m, n, true).await;
-    let signed_in = used_memory(port).saturating_sub(before) as f64 / n as f64;
-    println!(
-        "signed-in sessions (two per user): {signed_in:.0} bytes each; created in {took:?} ({:.0}/s)",
-        n as f64 / took.as_secs_f64()
-    );
+    for (kind, signed_in) in [
+        ("anonymous sessions (one integer)", false),
+        ("signed-in sessions (two per user)", true),
+    ] {
+        let before = used_memory(port);
+        let took = create_all(&m, n, signed_in).await;
+        let bytes = used_memory(port).saturating_sub(before) as f64 / n as f64;
+        println!(
+            "{kind}: {bytes:.0} bytes each; created in {took:?} ({:.0}/s)",
+            n as f64 / took.as_secs_f64()
+        );
+    }
     println!(
         "used_memory with {} sessions: {} MB",
         2 * n,

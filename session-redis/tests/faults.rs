@@ -47,10 +47,10 @@ async fn counter(store: &RedisStore, key: &SessionKey) -> i64 {
     }
 }
 
-/// A reply lost after an increment ran: reported as an unknown outcome,
-/// never repeated, so the counter moved by exactly one; the next calls
-/// work (the dead connection was dropped).
-async fn lost_reply_is_applied_once(store: &RedisStore, proxies: &[&FaultProxy]) {
+/// Creates a session and increments it once, then increments it again
+/// while the proxies drop the reply: that outcome must be unknown.
+/// Returns the session's key; its counter ran twice.
+async fn increment_with_a_lost_reply(store: &RedisStore, proxies: &[&FaultProxy]) -> SessionKey {
     let ring = KeyRing::generate();
     let s = new_session(&ring, None);
     let key = s.key;
@@ -76,6 +76,15 @@ async fn lost_reply_is_applied_once(store: &RedisStore, proxies: &[&FaultProxy])
         ),
         "a lost reply is an unknown outcome, got {outcome:?}"
     );
+    key
+}
+
+/// A reply lost after an increment ran: reported as an unknown outcome,
+/// never repeated, so the counter moved by exactly one; the next calls
+/// work (the dead connection was dropped).
+async fn lost_reply_is_applied_once(store: &RedisStore, proxies: &[&FaultProxy]) {
+    let key = increment_with_a_lost_reply(store, proxies).await;
+    let ring = KeyRing::generate();
     let mut n = None;
     for _ in 0..20 {
         if let Ok(Loaded::Active { record, .. }) = store.load(&key, &cx()).await {
@@ -192,25 +201,7 @@ async fn app_pool_a_lost_reply_is_reported_unknown_and_applied_once() {
         .build()
         .await
         .expect("store");
-    let ring = KeyRing::generate();
-    let s = new_session(&ring, None);
-    let key = s.key;
-    store
-        .create(s, UserLimit::unlimited(), &cx())
-        .await
-        .expect("create");
-    assert_eq!(store.increment(&key, "n", 1, &cx()).await.expect("incr"), 1);
-    proxy.set(Fault::DropNextReply);
-    let outcome = store.increment(&key, "n", 1, &cx()).await;
-    proxy.set(Fault::None);
-    assert_eq!(proxy.replies_dropped(), 1, "the proxy dropped one reply");
-    assert!(
-        matches!(
-            outcome,
-            Err(UpdateError::Store(StoreFailure::OutcomeUnknown(_)))
-        ),
-        "a lost reply is an unknown outcome, got {outcome:?}"
-    );
+    let key = increment_with_a_lost_reply(&store, &[&proxy]).await;
     let name = store.session_key_name(&key);
     let n = redis_harness::raw_command(server.port(), &["HGET", &name, "d:n"]).expect("HGET");
     assert!(
