@@ -1,7 +1,10 @@
 //! The Lua scripts, each loaded once and called by SHA (reloaded by
 //! redis-rs when the server answers NOSCRIPT, after a restart, a failover
 //! or `SCRIPT FLUSH`). Each `.lua` file states its KEYS, ARGV, reply and the
-//! guarantee it implements; `prelude.lua` is prepended to each.
+//! guarantee it implements. Each is sent with the parts of `prelude.lua`
+//! it uses (its definitions, found by name, and theirs in turn): Redis runs
+//! a script's whole text on every call, so an unused helper still costs
+//! the time to create it.
 //!
 //! Every script starts with `#!lua flags=allow-cross-slot-keys` (Redis 7):
 //! on Cluster, that lets a step prune the analytics of another bucket on
@@ -23,11 +26,8 @@ pub(crate) struct NamedScript {
 macro_rules! script {
     ($name:ident, $file:literal) => {
         pub(crate) static $name: LazyLock<NamedScript> = LazyLock::new(|| {
-            let source = concat!(
-                "#!lua flags=allow-cross-slot-keys\n",
-                include_str!("scripts/prelude.lua"),
-                "\n",
-                include_str!($file)
+            let source: &'static str = Box::leak(
+                assemble(include_str!("scripts/prelude.lua"), include_str!($file)).into_boxed_str(),
             );
             NamedScript {
                 name: $file,
@@ -36,6 +36,84 @@ macro_rules! script {
             }
         });
     };
+}
+
+/// One top-level definition of the prelude: its name and its text (with
+/// the comment lines above it).
+struct Definition<'a> {
+    name: &'a str,
+    text: String,
+}
+
+/// Splits the prelude into its top-level `local function NAME` and
+/// `local NAME =` definitions, each with the comments before it.
+fn definitions(prelude: &str) -> Vec<Definition<'_>> {
+    let mut defs = Vec::new();
+    let mut pending = String::new();
+    for line in prelude.lines() {
+        let name = line
+            .strip_prefix("local function ")
+            .or_else(|| line.strip_prefix("local "))
+            .map(|rest| rest.split(|c: char| !is_word(c)).next().unwrap_or(""))
+            .filter(|name| !name.is_empty());
+        match name {
+            Some(name) => defs.push(Definition {
+                name,
+                text: std::mem::take(&mut pending) + line + "\n",
+            }),
+            None if line.starts_with("--") || line.trim().is_empty() => {
+                pending.push_str(line);
+                pending.push('\n');
+            }
+            None => match defs.last_mut() {
+                Some(last) => {
+                    last.text.push_str(&pending);
+                    pending.clear();
+                    last.text.push_str(line);
+                    last.text.push('\n');
+                }
+                None => pending.clear(),
+            },
+        }
+    }
+    defs
+}
+
+fn is_word(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// The words of `code`, comments left out.
+fn words(code: &str) -> impl Iterator<Item = &str> {
+    code.lines()
+        .map(|line| line.split("--").next().unwrap_or(""))
+        .flat_map(|line| line.split(|c: char| !is_word(c)))
+        .filter(|w| !w.is_empty())
+}
+
+/// The script's text: the Redis 7 flags line, the prelude definitions the
+/// body uses (directly or through another definition, in the prelude's
+/// order), then the body.
+fn assemble(prelude: &str, body: &str) -> String {
+    let defs = definitions(prelude);
+    let mut wanted: Vec<&str> = words(body).collect();
+    let mut used = vec![false; defs.len()];
+    while let Some(word) = wanted.pop() {
+        for (i, def) in defs.iter().enumerate() {
+            if def.name == word && !used[i] {
+                used[i] = true;
+                wanted.extend(words(&def.text).filter(|w| *w != def.name));
+            }
+        }
+    }
+    let mut out = String::from("#!lua flags=allow-cross-slot-keys\n");
+    for (def, used) in defs.iter().zip(used) {
+        if used {
+            out.push_str(&def.text);
+        }
+    }
+    out.push_str(body);
+    out
 }
 
 script!(CREATE, "scripts/create.lua");
@@ -50,6 +128,51 @@ script!(ANALYTICS, "scripts/analytics.lua");
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn a_script_carries_the_helpers_it_uses_and_no_other() {
+        let prelude = "-- a\nlocal function a(x)\n  return b(x)\nend\n-- b\nlocal function b(x) return x end\nlocal C = { 1 }\nlocal function d() return C end\n";
+        let text = assemble(prelude, "return a(1)");
+        assert_eq!(
+            text,
+            "#!lua flags=allow-cross-slot-keys\n-- a\nlocal function a(x)\n  return b(x)\nend\n-- b\nlocal function b(x) return x end\nreturn a(1)"
+        );
+        assert!(assemble(prelude, "return d()").contains("local C = { 1 }"));
+        assert!(!assemble(prelude, "-- a(1)\nreturn 1").contains("local function a"));
+    }
+
+    #[test]
+    fn every_script_carries_each_helper_it_names() {
+        // A prelude name that a script's text mentions is defined in it.
+        let prelude = include_str!("scripts/prelude.lua");
+        let all = [
+            &*CREATE,
+            &*LOAD,
+            &*APPLY,
+            &*INCREMENT,
+            &*ROTATE,
+            &*INVALIDATE,
+            &*REVOKE_USER,
+            &*USER_SESSIONS,
+            &*ANALYTICS,
+        ];
+        for s in all {
+            for def in definitions(prelude) {
+                let carried = s.source.contains(&format!("local function {}(", def.name))
+                    || s.source.contains(&format!("local {} =", def.name));
+                if !carried {
+                    assert!(
+                        !words(s.source).any(|w| w == def.name),
+                        "{} uses {} without carrying it",
+                        s.name,
+                        def.name
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_scripts_agree_with_the_key_layout_on_the_bucket_count() {
         let prelude = include_str!("scripts/prelude.lua");

@@ -43,17 +43,28 @@ local function read(key)
   for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
   return h
 end
--- The reserved fields scripts judge and index by, without the data.
-local HEAD = { '@end', '@at', '@forget', '@pub', '@idl', '@abs', '@idle', '@seen', '@created',
-               '@user', '@ukey' }
+-- The reserved fields scripts judge and index by, without the data: the
+-- few every step needs come first (one short HMGET, a missing one reads as
+-- false), and the rest only when a step first asks for one of them (a
+-- tombstone's, or the ones indexing and ending need).
+local FIRST = { '@end', '@idl', '@abs', '@idle' }
+local REST = { '@at', '@forget', '@pub', '@seen', '@created', '@user', '@ukey' }
 local function head(key)
-  local v = redis.call('HMGET', key, unpack(HEAD))
+  local v = redis.call('HMGET', key, unpack(FIRST))
   local h, any = {}, false
-  for i, f in ipairs(HEAD) do
-    if v[i] then h[f] = v[i]; any = true end
+  for i, f in ipairs(FIRST) do
+    h[f] = v[i] or false
+    if v[i] then any = true end
   end
   if not any then return nil end
-  return h
+  return setmetatable(h, { __index = function(t, f)
+    setmetatable(t, nil)
+    local r = redis.call('HMGET', key, unpack(REST))
+    for i, g in ipairs(REST) do
+      if r[i] and rawget(t, g) == nil then t[g] = r[i] end
+    end
+    return rawget(t, f)
+  end })
 end
 local function flat(h)
   local out = {}
