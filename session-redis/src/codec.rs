@@ -195,21 +195,14 @@ fn record_from(
         fields.push((borrowed(k)?, borrowed(v)?));
     }
     let field = |name: &str| fields.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
-    let get =
-        |name: &str| field(name).ok_or_else(|| corrupt(format!("the session lacks field {name}")));
-    let number = |name: &str| {
-        get(name)?
-            .parse::<u64>()
-            .map_err(|_| corrupt(format!("field {name} is not a whole number")))
+    let packed = Packed::parse(field("@").ok_or_else(|| corrupt("the session lacks field @"))?)?;
+    let public_id = PublicId::parse(packed.public_id)
+        .ok_or_else(|| corrupt("field @ does not hold a public id"))?;
+    let metadata: Metadata = match field("@meta") {
+        None => Metadata::default(),
+        Some(json) => serde_json::from_str(json)
+            .map_err(|e| corrupt(format!("field @meta is not metadata JSON: {e}")))?,
     };
-    let version = number("@v")?;
-    if version != u64::from(FORMAT_VERSION) {
-        return Err(corrupt(format!("unknown format version {version}")));
-    }
-    let public_id =
-        PublicId::parse(get("@pub")?).ok_or_else(|| corrupt("field @pub is not a public id"))?;
-    let metadata: Metadata = serde_json::from_str(get("@meta")?)
-        .map_err(|e| corrupt(format!("field @meta is not metadata JSON: {e}")))?;
     let user = match field("@user") {
         None => None,
         Some(u) => Some(UserId::new(u).map_err(|e| corrupt(format!("field @user: {e}")))?),
@@ -227,14 +220,66 @@ fn record_from(
         format_version: FORMAT_VERSION,
         public_id,
         user,
-        created_at: Timestamp::from_unix_millis(number("@created")?),
-        last_seen_at: Timestamp::from_unix_millis(number("@seen")?),
-        idle_timeout: Duration::from_millis(number("@idle")?),
-        idle_deadline: Timestamp::from_unix_millis(number("@idl")?),
-        absolute_deadline: Timestamp::from_unix_millis(number("@abs")?),
+        created_at: Timestamp::from_unix_millis(packed.created),
+        last_seen_at: Timestamp::from_unix_millis(packed.seen),
+        idle_timeout: Duration::from_millis(packed.idle),
+        idle_deadline: Timestamp::from_unix_millis(packed.idle_deadline),
+        absolute_deadline: Timestamp::from_unix_millis(packed.absolute_deadline),
         metadata,
         data,
     })
+}
+
+/// The layout of session hashes this build reads and writes: field `@`
+/// starts with it.
+pub(crate) const LAYOUT: &str = "2";
+
+/// Field `@` of a live session: the layout, the public id and the times
+/// (milliseconds), packed as
+/// `2:<public id>:<created>:<seen>:<idle ms>:<idle deadline>:<absolute deadline>`
+/// so a load parses one field instead of seven (`prelude.lua` packs and
+/// unpacks it the same way).
+struct Packed<'a> {
+    public_id: &'a str,
+    created: u64,
+    seen: u64,
+    idle: u64,
+    idle_deadline: u64,
+    absolute_deadline: u64,
+}
+
+impl<'a> Packed<'a> {
+    fn parse(text: &'a str) -> Result<Self, StoreFailure> {
+        let mut parts = text.split(':');
+        match parts.next() {
+            Some(LAYOUT) => {}
+            Some(other) => {
+                return Err(corrupt(format!(
+                    "unknown session layout {other:?} (this build reads {LAYOUT})"
+                )));
+            }
+            None => return Err(corrupt("field @ is empty")),
+        }
+        let public_id = parts.next().unwrap_or("");
+        let mut number = |what: &str| {
+            parts
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .ok_or_else(|| corrupt(format!("field @ lacks a whole-number {what}")))
+        };
+        let packed = Packed {
+            public_id,
+            created: number("creation time")?,
+            seen: number("last-seen time")?,
+            idle: number("idle timeout")?,
+            idle_deadline: number("idle deadline")?,
+            absolute_deadline: number("absolute deadline")?,
+        };
+        if parts.next().is_some() {
+            return Err(corrupt("field @ has more parts than layout 2"));
+        }
+        Ok(packed)
+    }
 }
 
 /// A data value of session `session` as stored: sealed when encryption is
@@ -307,13 +352,7 @@ mod tests {
 
     fn good() -> Vec<(&'static str, &'static str)> {
         vec![
-            ("@v", "1"),
-            ("@pub", "AAAAAAAAAAAAAAAAAAAAAA"),
-            ("@created", "1000"),
-            ("@seen", "1000"),
-            ("@idle", "60000"),
-            ("@idl", "61000"),
-            ("@abs", "99000"),
+            ("@", "2:AAAAAAAAAAAAAAAAAAAAAA:1000:1000:60000:61000:99000"),
             ("@meta", "{\"device\":\"phone\"}"),
             ("@user", "alice"),
             ("d:n", "5"),
@@ -330,13 +369,34 @@ mod tests {
     }
 
     #[test]
+    fn empty_metadata_is_not_stored_and_reads_as_default() {
+        let pairs: Vec<_> = good().into_iter().filter(|(k, _)| *k != "@meta").collect();
+        let r = record(&fields(&pairs), None).unwrap();
+        assert_eq!(r.metadata, Metadata::default());
+    }
+
+    #[test]
     fn damaged_sessions_are_corrupt_not_panics() {
-        let cases: Vec<Vec<(&str, &str)>> = vec![
-            good().into_iter().filter(|(k, _)| *k != "@abs").collect(),
+        let packed = |v: &'static str| {
             good()
                 .into_iter()
-                .map(|(k, v)| if k == "@v" { (k, "2") } else { (k, v) })
-                .collect(),
+                .map(move |(k, old)| if k == "@" { (k, v) } else { (k, old) })
+                .collect::<Vec<_>>()
+        };
+        let cases: Vec<Vec<(&str, &str)>> = vec![
+            good().into_iter().filter(|(k, _)| *k != "@").collect(),
+            // a layout-1 record (before the fields were packed)
+            vec![
+                ("@v", "1"),
+                ("@pub", "AAAAAAAAAAAAAAAAAAAAAA"),
+                ("@idl", "61000"),
+            ],
+            packed("3:AAAAAAAAAAAAAAAAAAAAAA:1000:1000:60000:61000:99000"),
+            packed("2:AAAAAAAAAAAAAAAAAAAAAA:1000:1000:60000:61000"),
+            packed("2:AAAAAAAAAAAAAAAAAAAAAA:1000:1000:60000:61000:99000:7"),
+            packed("2:AAAAAAAAAAAAAAAAAAAAAA:1000:1000:60000:-5:99000"),
+            packed("2:short:1000:1000:60000:61000:99000"),
+            packed(""),
             good()
                 .into_iter()
                 .map(|(k, v)| if k == "d:n" { (k, "{oops") } else { (k, v) })
@@ -344,14 +404,6 @@ mod tests {
             good()
                 .into_iter()
                 .map(|(k, v)| if k == "@meta" { (k, "[]") } else { (k, v) })
-                .collect(),
-            good()
-                .into_iter()
-                .map(|(k, v)| if k == "@idl" { (k, "-5") } else { (k, v) })
-                .collect(),
-            good()
-                .into_iter()
-                .map(|(k, v)| if k == "@pub" { (k, "short") } else { (k, v) })
                 .collect(),
             good()
                 .into_iter()
@@ -365,7 +417,7 @@ mod tests {
             );
         }
         assert!(record(&Value::Nil, None).is_err());
-        assert!(record(&Value::Array(vec![bulk("@v")]), None).is_err());
+        assert!(record(&Value::Array(vec![bulk("@")]), None).is_err());
         assert!(ending(&[bulk("nonsense"), Value::Int(5)]).is_err());
         assert!(ending(&[]).is_err());
         assert!(status(Value::Array(vec![])).is_err());

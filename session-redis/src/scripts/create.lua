@@ -18,7 +18,7 @@ if user ~= '' then
 end
 local idle, abs = tonumber(ARGV[5]), tonumber(ARGV[6])
 local idl = math.min(now + idle, abs)
-local h = { ['@v'] = '1', ['@pub'] = ARGV[3], ['@created'] = I(now), ['@seen'] = I(now),
+local h = { ['@pub'] = ARGV[3], ['@created'] = I(now), ['@seen'] = I(now),
             ['@idle'] = ARGV[5], ['@idl'] = I(idl), ['@abs'] = ARGV[6], ['@meta'] = ARGV[7] }
 if user ~= '' then
   h['@user'] = user

@@ -2,9 +2,14 @@
 --
 -- Session hash fields: reserved ones start with '@', data fields with 'd:',
 -- so they never collide. A live session holds
---   @v (format version) @pub @created @seen @idle (ms) @idl (idle deadline)
---   @abs (absolute deadline) @meta (JSON) [@user @ukey (its user index key)]
+--   @     its layout version, public id and times, packed in one field:
+--         '2:<public id>:<created>:<seen>:<idle ms>:<idle deadline>:<absolute deadline>'
+--   @meta its metadata JSON (absent when empty: '{}')
+--   @user @ukey (signed in: the user id and the user's index key)
 -- and an ended one (a tombstone) holds @end (reason) @at @forget @pub.
+-- Scripts work on a table `h` holding the hash's fields, with the packed
+-- ones unpacked as @pub @created @seen @idle @idl @abs (and `packed`
+-- writes them back into '@').
 -- Times are milliseconds since the epoch, given by the caller as `now`:
 -- the store judges expiry by `now`, and key TTLs (relative, so they track
 -- the server's clock) only collect what is logically gone.
@@ -36,27 +41,42 @@ end
 local function stats_at(first)
   return { sessions = KEYS[first], users = KEYS[first + 1], names = KEYS[first + 2] }
 end
+-- The fields packed into '@', in order.
+local PACKED = { '@pub', '@created', '@seen', '@idle', '@idl', '@abs' }
+local IS_PACKED = { ['@pub'] = true, ['@created'] = true, ['@seen'] = true, ['@idle'] = true,
+                    ['@idl'] = true, ['@abs'] = true }
+-- Unpacks '@' value `s` into table `t`. A value in another layout (or
+-- damaged) fails the script with a 'corrupt' error, changing nothing.
+local function unpacked(t, s)
+  local v = { string.match(s, '^2:([%w_%-]+):(%d+):(%d+):(%d+):(%d+):(%d+)$') }
+  if #v ~= 6 then error({ err = 'ERR corrupt session record: field @ is not in layout 2' }) end
+  for i, f in ipairs(PACKED) do t[f] = v[i] end
+  return t
+end
+-- Packs the fields of `h` into h['@'] and returns it.
+local function packed(h)
+  h['@'] = '2:' .. h['@pub'] .. ':' .. h['@created'] .. ':' .. h['@seen'] .. ':'
+    .. h['@idle'] .. ':' .. h['@idl'] .. ':' .. h['@abs']
+  return h['@']
+end
 local function read(key)
-  local flat = redis.call('HGETALL', key)
-  if #flat == 0 then return nil end
+  local all = redis.call('HGETALL', key)
+  if #all == 0 then return nil end
   local h = {}
-  for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
+  for i = 1, #all, 2 do h[all[i]] = all[i + 1] end
+  if h['@'] then unpacked(h, h['@']) end
   return h
 end
--- The reserved fields scripts judge and index by, without the data: the
--- few every step needs come first (one short HMGET, a missing one reads as
--- false), and the rest only when a step first asks for one of them (a
--- tombstone's, or the ones indexing and ending need).
-local FIRST = { '@end', '@idl', '@abs', '@idle' }
-local REST = { '@at', '@forget', '@pub', '@seen', '@created', '@user', '@ukey' }
+-- The reserved fields scripts judge and index by, without the data: '@'
+-- and '@end' first (one short HMGET; a missing '@end' reads as false),
+-- and the rest only when a step first asks for one of them (a
+-- tombstone's, or the user's, which indexing and ending need).
+local REST = { '@at', '@forget', '@pub', '@user', '@ukey' }
 local function head(key)
-  local v = redis.call('HMGET', key, unpack(FIRST))
-  local h, any = {}, false
-  for i, f in ipairs(FIRST) do
-    h[f] = v[i] or false
-    if v[i] then any = true end
-  end
-  if not any then return nil end
+  local v = redis.call('HMGET', key, '@', '@end')
+  if not v[1] and not v[2] then return nil end
+  local h = { ['@end'] = v[2] or false }
+  if v[1] then unpacked(h, v[1]) end
   return setmetatable(h, { __index = function(t, f)
     setmetatable(t, nil)
     local r = redis.call('HMGET', key, unpack(REST))
@@ -66,11 +86,16 @@ local function head(key)
     return rawget(t, f)
   end })
 end
+-- The stored fields of live session `h` as a flat list for HSET: '@'
+-- packed, and '@meta' left out when empty.
 local function flat(h)
+  packed(h)
   local out = {}
   for k, v in pairs(h) do
-    out[#out + 1] = k
-    out[#out + 1] = v
+    if not IS_PACKED[k] and not (k == '@meta' and v == '{}') then
+      out[#out + 1] = k
+      out[#out + 1] = v
+    end
   end
   return out
 end
@@ -120,7 +145,7 @@ local function touch(st, key, h, now)
   local idl = math.min(now + tonumber(h['@idle']), tonumber(h['@abs']))
   h['@seen'] = I(now)
   h['@idl'] = I(idl)
-  redis.call('HSET', key, '@seen', h['@seen'], '@idl', h['@idl'])
+  redis.call('HSET', key, '@', packed(h))
   redis.call('PEXPIRE', key, I(math.max(idl - now, 1)))
   session_expiry(st, key, h, idl, now)
   return idl
@@ -136,14 +161,18 @@ end
 -- its index and the analytics. The caller re-derives the user's entry
 -- (user_changed) once, after ending all it ends. Returns the public id.
 local function finish(st, key, h, reason, now, retention)
+  -- Read the user's fields (lazily loaded by head) before the key changes.
+  local ukey = h['@ukey']
   tombstone(key, reason, now, now + retention, h['@pub'], now)
   redis.call('ZREM', st.sessions, key)
-  if h['@ukey'] then redis.call('ZREM', h['@ukey'], key) end
+  if ukey then redis.call('ZREM', ukey, key) end
   return h['@pub']
 end
 -- Ends live session `h`, found past its expiry, for good: an 'expired'
 -- tombstone (or nothing, past the retention), out of index and analytics.
 local function expire(st, key, h, now, retention)
+  -- Read the user's fields (lazily loaded by head) before the key changes.
+  local ukey = h['@ukey']
   local exp = expires_at(h)
   if now >= exp + retention then
     redis.call('DEL', key)
@@ -151,7 +180,7 @@ local function expire(st, key, h, now, retention)
     tombstone(key, 'expired', exp, exp + retention, h['@pub'], now)
   end
   redis.call('ZREM', st.sessions, key)
-  if h['@ukey'] then redis.call('ZREM', h['@ukey'], key) end
+  if ukey then redis.call('ZREM', ukey, key) end
 end
 -- 'live', or 'unknown', or 'ended' with the reason and time. A live
 -- session past its expiry is expired here, finally.
@@ -234,9 +263,10 @@ local function make_room(st, ukey, max, policy, except, now, retention)
   local all = {}
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', ukey, '(' .. I(now), '+inf')) do
     if m ~= except then
-      local v = redis.call('HMGET', m, '@seen', '@created')
-      if v[1] then
-        all[#all + 1] = { key = m, seen = tonumber(v[1]), created = tonumber(v[2]) }
+      local v = redis.call('HGET', m, '@')
+      if v then
+        local t = unpacked({}, v)
+        all[#all + 1] = { key = m, seen = tonumber(t['@seen']), created = tonumber(t['@created']) }
       else
         redis.call('ZREM', ukey, m)
       end
@@ -271,8 +301,20 @@ end
 local function apply_delta(key, h, i, write)
   local meta, idle = ARGV[i], ARGV[i + 1]
   local sets, dels = {}, {}
-  if meta ~= '' then h['@meta'] = meta; sets[#sets + 1] = '@meta'; sets[#sets + 1] = meta end
-  if idle ~= '' then h['@idle'] = idle; sets[#sets + 1] = '@idle'; sets[#sets + 1] = idle end
+  if meta ~= '' then
+    h['@meta'] = meta
+    if meta == '{}' then
+      dels[#dels + 1] = '@meta'
+    else
+      sets[#sets + 1] = '@meta'
+      sets[#sets + 1] = meta
+    end
+  end
+  if idle ~= '' then
+    h['@idle'] = idle
+    sets[#sets + 1] = '@'
+    sets[#sets + 1] = packed(h)
+  end
   local n = tonumber(ARGV[i + 2])
   local j = i + 3
   for _ = 1, n do

@@ -13,19 +13,20 @@ local ended, drop = {}, {}
 local forget = now + retention
 local at, until_ms, keep = I(now), I(forget), I(math.max(retention, 1))
 for _, m in ipairs(redis.call('ZRANGE', ukey, 0, -1)) do
-  -- Only the four fields this needs: this loop is the cost of revoke-all.
-  local v = redis.call('HMGET', m, '@end', '@pub', '@idl', '@abs')
-  if v[1] or not v[3] then
+  -- Only the two fields this needs: this loop is the cost of revoke-all.
+  local v = redis.call('HMGET', m, '@end', '@')
+  if v[1] or not v[2] then
     drop[#drop + 1] = m
   else
-    local hit = v[2] == pub
-    if math.min(tonumber(v[3]), tonumber(v[4])) <= now then
+    local t = unpacked({}, v[2])
+    local hit = t['@pub'] == pub
+    if expires_at(t) <= now then
       expire(st, m, head(m), now, retention)
     elseif (mode == 'one' and hit) or (mode == 'all' and not hit) then
       redis.call('DEL', m)
-      redis.call('HSET', m, '@end', reason, '@at', at, '@forget', until_ms, '@pub', v[2])
+      redis.call('HSET', m, '@end', reason, '@at', at, '@forget', until_ms, '@pub', t['@pub'])
       redis.call('PEXPIRE', m, keep)
-      ended[#ended + 1] = v[2]
+      ended[#ended + 1] = t['@pub']
       drop[#drop + 1] = m
     end
   end
