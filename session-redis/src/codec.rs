@@ -196,8 +196,8 @@ fn record_from(
     }
     let field = |name: &str| fields.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
     let packed = Packed::parse(field("@").ok_or_else(|| corrupt("the session lacks field @"))?)?;
-    let public_id = PublicId::parse(packed.public_id)
-        .ok_or_else(|| corrupt("field @ does not hold a public id"))?;
+    let public_id = PublicId::parse(field("@pub").unwrap_or(""))
+        .ok_or_else(|| corrupt("field @pub is missing or not a public id"))?;
     let metadata: Metadata = match field("@meta") {
         None => Metadata::default(),
         Some(json) => serde_json::from_str(json)
@@ -234,13 +234,13 @@ fn record_from(
 /// starts with it.
 pub(crate) const LAYOUT: &str = "2";
 
-/// Field `@` of a live session: the layout, the public id and the times
-/// (milliseconds), packed as
-/// `2:<public id>:<created>:<seen>:<idle ms>:<idle deadline>:<absolute deadline>`
-/// so a load parses one field instead of seven (`prelude.lua` packs and
-/// unpacks it the same way).
-struct Packed<'a> {
-    public_id: &'a str,
+/// Field `@` of a live session: the layout and the times (milliseconds,
+/// in hex), packed as
+/// `2:<created>:<seen>:<idle>:<idle deadline>:<absolute deadline>` so a
+/// load parses one field instead of six, in at most 64 bytes so Redis keeps
+/// the hash in its compact encoding (`prelude.lua` packs and unpacks it the
+/// same way).
+struct Packed {
     created: u64,
     seen: u64,
     idle: u64,
@@ -248,8 +248,8 @@ struct Packed<'a> {
     absolute_deadline: u64,
 }
 
-impl<'a> Packed<'a> {
-    fn parse(text: &'a str) -> Result<Self, StoreFailure> {
+impl Packed {
+    fn parse(text: &str) -> Result<Self, StoreFailure> {
         let mut parts = text.split(':');
         match parts.next() {
             Some(LAYOUT) => {}
@@ -260,15 +260,14 @@ impl<'a> Packed<'a> {
             }
             None => return Err(corrupt("field @ is empty")),
         }
-        let public_id = parts.next().unwrap_or("");
         let mut number = |what: &str| {
             parts
                 .next()
-                .and_then(|n| n.parse::<u64>().ok())
-                .ok_or_else(|| corrupt(format!("field @ lacks a whole-number {what}")))
+                .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_hexdigit()))
+                .and_then(|n| u64::from_str_radix(n, 16).ok())
+                .ok_or_else(|| corrupt(format!("field @ lacks a hex {what}")))
         };
         let packed = Packed {
-            public_id,
             created: number("creation time")?,
             seen: number("last-seen time")?,
             idle: number("idle timeout")?,
@@ -352,7 +351,8 @@ mod tests {
 
     fn good() -> Vec<(&'static str, &'static str)> {
         vec![
-            ("@", "2:AAAAAAAAAAAAAAAAAAAAAA:1000:1000:60000:61000:99000"),
+            ("@", "2:3e8:3e8:ea60:ee48:182b8"),
+            ("@pub", "AAAAAAAAAAAAAAAAAAAAAA"),
             ("@meta", "{\"device\":\"phone\"}"),
             ("@user", "alice"),
             ("d:n", "5"),

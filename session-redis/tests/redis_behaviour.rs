@@ -298,6 +298,33 @@ async fn a_session_with_three_small_values_costs_little_memory() {
     assert!(total < 4096, "{total} bytes for one session");
 }
 
+#[tokio::test]
+async fn an_anonymous_session_is_three_fields_in_the_compact_encoding() {
+    let h = Standalone::start();
+    let m = manager(Arc::new(h.redis_store().await));
+    let s = m.session_for_request([]);
+    s.insert("counter", 0).await.unwrap();
+    s.finish().await;
+    let sessions: Vec<String> = all_keys(&h)
+        .into_iter()
+        .filter(|k| k.contains(":s:"))
+        .collect();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    let key = &sessions[0];
+    // Layout 2: the times packed in `@`, the public id, the one data key;
+    // empty metadata is not stored.
+    let fields = h.server.cli(&["HKEYS", key]).unwrap();
+    let mut fields: Vec<&str> = fields.lines().collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["@", "@pub", "d:counter"]);
+    // Every value within Redis's listpack limit (64 bytes), so the hash
+    // keeps the compact encoding (a longer `@` would double its memory).
+    let packed = h.server.cli(&["HGET", key, "@"]).unwrap();
+    assert!(packed.trim().len() <= 64, "{packed:?}");
+    let encoding = h.server.cli(&["OBJECT", "ENCODING", key]).unwrap();
+    assert_eq!(encoding.trim(), "listpack");
+}
+
 /// Captures formatted tracing output for one test.
 #[derive(Clone, Default)]
 struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);

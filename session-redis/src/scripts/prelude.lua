@@ -2,14 +2,16 @@
 --
 -- Session hash fields: reserved ones start with '@', data fields with 'd:',
 -- so they never collide. A live session holds
---   @     its layout version, public id and times, packed in one field:
---         '2:<public id>:<created>:<seen>:<idle ms>:<idle deadline>:<absolute deadline>'
+--   @     its layout version and times (milliseconds, in hex), packed in
+--         one field: '2:<created>:<seen>:<idle>:<idle deadline>:<absolute deadline>'
+--         (at most 64 bytes, so Redis keeps the hash in its compact encoding)
+--   @pub  its public id
 --   @meta its metadata JSON (absent when empty: '{}')
 --   @user @ukey (signed in: the user id and the user's index key)
 -- and an ended one (a tombstone) holds @end (reason) @at @forget @pub.
 -- Scripts work on a table `h` holding the hash's fields, with the packed
--- ones unpacked as @pub @created @seen @idle @idl @abs (and `packed`
--- writes them back into '@').
+-- times unpacked (as decimal text) into @created @seen @idle @idl @abs;
+-- `packed` writes them back into '@'.
 -- Times are milliseconds since the epoch, given by the caller as `now`:
 -- the store judges expiry by `now`, and key TTLs (relative, so they track
 -- the server's clock) only collect what is logically gone.
@@ -41,22 +43,22 @@ end
 local function stats_at(first)
   return { sessions = KEYS[first], users = KEYS[first + 1], names = KEYS[first + 2] }
 end
--- The fields packed into '@', in order.
-local PACKED = { '@pub', '@created', '@seen', '@idle', '@idl', '@abs' }
-local IS_PACKED = { ['@pub'] = true, ['@created'] = true, ['@seen'] = true, ['@idle'] = true,
-                    ['@idl'] = true, ['@abs'] = true }
+-- The times packed into '@', in order.
+local PACKED = { '@created', '@seen', '@idle', '@idl', '@abs' }
+local IS_PACKED = { ['@created'] = true, ['@seen'] = true, ['@idle'] = true, ['@idl'] = true,
+                    ['@abs'] = true }
 -- Unpacks '@' value `s` into table `t`. A value in another layout (or
 -- damaged) fails the script with a 'corrupt' error, changing nothing.
 local function unpacked(t, s)
-  local v = { string.match(s, '^2:([%w_%-]+):(%d+):(%d+):(%d+):(%d+):(%d+)$') }
-  if #v ~= 6 then error({ err = 'ERR corrupt session record: field @ is not in layout 2' }) end
-  for i, f in ipairs(PACKED) do t[f] = v[i] end
+  local v = { string.match(s, '^2:(%x+):(%x+):(%x+):(%x+):(%x+)$') }
+  if #v ~= 5 then error({ err = 'ERR corrupt session record: field @ is not in layout 2' }) end
+  for i, f in ipairs(PACKED) do t[f] = string.format('%d', tonumber(v[i], 16)) end
   return t
 end
--- Packs the fields of `h` into h['@'] and returns it.
+-- Packs the times of `h` into h['@'] and returns it.
 local function packed(h)
-  h['@'] = '2:' .. h['@pub'] .. ':' .. h['@created'] .. ':' .. h['@seen'] .. ':'
-    .. h['@idle'] .. ':' .. h['@idl'] .. ':' .. h['@abs']
+  h['@'] = string.format('2:%x:%x:%x:%x:%x', tonumber(h['@created']), tonumber(h['@seen']),
+    tonumber(h['@idle']), tonumber(h['@idl']), tonumber(h['@abs']))
   return h['@']
 end
 local function read(key)
@@ -72,6 +74,7 @@ end
 -- and the rest only when a step first asks for one of them (a
 -- tombstone's, or the user's, which indexing and ending need).
 local REST = { '@at', '@forget', '@pub', '@user', '@ukey' }
+-- (a live session's '@pub' is among the rest too: only ending one needs it)
 local function head(key)
   local v = redis.call('HMGET', key, '@', '@end')
   if not v[1] and not v[2] then return nil end

@@ -13,12 +13,12 @@ local ended, drop = {}, {}
 local forget = now + retention
 local at, until_ms, keep = I(now), I(forget), I(math.max(retention, 1))
 for _, m in ipairs(redis.call('ZRANGE', ukey, 0, -1)) do
-  -- Only the two fields this needs: this loop is the cost of revoke-all.
-  local v = redis.call('HMGET', m, '@end', '@')
+  -- Only the three fields this needs: this loop is the cost of revoke-all.
+  local v = redis.call('HMGET', m, '@end', '@', '@pub')
   if v[1] or not v[2] then
     drop[#drop + 1] = m
   else
-    local t = unpacked({}, v[2])
+    local t = unpacked({ ['@pub'] = v[3] }, v[2])
     local hit = t['@pub'] == pub
     if expires_at(t) <= now then
       expire(st, m, head(m), now, retention)

@@ -7,10 +7,10 @@ local ukey, now = KEYS[1], tonumber(ARGV[1])
 if ARGV[2] == 'count' then return redis.call('ZCOUNT', ukey, '(' .. I(now), '+inf') end
 local out = {}
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', ukey, '(' .. I(now), '+inf')) do
-  local v = redis.call('HMGET', m, '@', '@meta', '@end')
+  local v = redis.call('HMGET', m, '@', '@meta', '@end', '@pub')
   if v[1] and not v[3] then
     local t = unpacked({}, v[1])
-    out[#out + 1] = { t['@pub'], t['@created'], t['@seen'], t['@idl'], t['@abs'], v[2] or '{}' }
+    out[#out + 1] = { v[4], t['@created'], t['@seen'], t['@idl'], t['@abs'], v[2] or '{}' }
   end
 end
 return out
