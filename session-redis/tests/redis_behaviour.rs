@@ -470,8 +470,10 @@ async fn requests_keep_to_the_command_budget() {
         1,
         "the increment is the only script"
     );
-    // Not yet within its budget of 4 (the performance issue): measured
-    // and printed, not asserted.
+    // Not yet within its budget of 4 (the performance issue): held to what
+    // it costs now. 8 in a fresh bucket: the script, EXISTS, HSET, PEXPIRE,
+    // ZADD, PEXPIRE GT on the bucket's set (and NX when it has no TTL yet),
+    // one sweep of its own bucket.
     assert!(
         raw_command(port, &["CONFIG", "RESETSTAT"])
             .unwrap()
@@ -480,8 +482,7 @@ async fn requests_keep_to_the_command_budget() {
     let s = m.session_for_request([]);
     s.insert("k", 1).await.unwrap();
     assert!(s.finish().await.error().is_none());
-    println!(
-        "an anonymous create: {} commands",
-        support::commands_run(port)
-    );
+    let create = support::commands_run(port);
+    println!("an anonymous create: {create} commands");
+    assert!(create <= 8, "an anonymous create ran {create} commands");
 }

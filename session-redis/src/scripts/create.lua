@@ -33,5 +33,5 @@ redis.call('HSET', key, unpack(flat(h)))
 redis.call('PEXPIRE', key, I(math.max(idl - now, 1)))
 session_expiry(st, key, h, idl, now)
 if #evicted > 0 then user_changed(st, user, KEYS[2], now) end
-prune(st, key, now, retention)
+prune(st, key, now, retention, user ~= '')
 return { 'ok', evicted }

@@ -209,11 +209,12 @@ end
 local PRUNE = 8
 -- The number of buckets (keys.rs BUCKETS; a unit test keeps them equal).
 local BUCKETS = 64
--- Prunes up to PRUNE expired sessions and users from the analytics of
--- `st`, expiring each pruned session (so it also leaves its index). With
--- `probe`, the bucket may live on another Cluster node: its first read is
--- a pcall, and an error (a key this node does not hold) skips the bucket.
-local function prune_bucket(st, now, retention, probe)
+-- Prunes up to PRUNE expired sessions (and, with `users`, users) from the
+-- analytics of `st`, expiring each pruned session (so it also leaves its
+-- index, and its user the analytics when it was their last). With `probe`,
+-- the bucket may live on another Cluster node: its first read is a pcall,
+-- and an error (a key this node does not hold) skips the bucket.
+local function prune_bucket(st, now, retention, probe, users)
   local read = probe and redis.pcall or redis.call
   local old = read('ZRANGEBYSCORE', st.sessions, '-inf', I(now), 'LIMIT', 0, PRUNE)
   if type(old) == 'table' and old.err then return end
@@ -231,23 +232,30 @@ local function prune_bucket(st, now, retention, probe)
       redis.call('ZREM', st.sessions, m)
     end
   end
-  local users = redis.call('ZRANGEBYSCORE', st.users, '-inf', I(now), 'LIMIT', 0, PRUNE)
-  if #users > 0 then
-    redis.call('ZREM', st.users, unpack(users))
-    redis.call('ZREM', st.names, unpack(users))
+  if not users then return end
+  local gone = redis.call('ZRANGEBYSCORE', st.users, '-inf', I(now), 'LIMIT', 0, PRUNE)
+  if #gone > 0 then
+    redis.call('ZREM', st.users, unpack(gone))
+    redis.call('ZREM', st.names, unpack(gone))
   end
 end
 -- Prunes the bucket of `st` and one other, picked from the hex digits
 -- ending `key` (random per session). On Cluster the other bucket may live
 -- on another node: then it is skipped (scripts are flagged
--- allow-cross-slot-keys, which reaches keys of this node only).
-local function prune(st, key, now, retention)
-  prune_bucket(st, now, retention)
+-- allow-cross-slot-keys, which reaches keys of this node only). A step
+-- that adds an anonymous session sweeps only its own bucket (random for
+-- an anonymous session) and only the sessions, two commands fewer on the
+-- commonest create: pruning a session already removes its user when it
+-- was their last, so the users' sweep is a safety net that steps signing
+-- in (`users`) run.
+local function prune(st, key, now, retention, users)
+  prune_bucket(st, now, retention, false, users)
+  if not users then return end
   local other = (tonumber(string.sub(key, -4), 16) or 0) % BUCKETS
   local function move(name) return (string.gsub(name, '{b%d+}', '{b' .. other .. '}', 1)) end
   local sw = { sessions = move(st.sessions), users = move(st.users), names = move(st.names) }
   if sw.sessions == st.sessions then return end
-  prune_bucket(sw, now, retention, true)
+  prune_bucket(sw, now, retention, true, users)
 end
 -- Ends sessions of the user until one more fits under `max` (0: no limit),
 -- or refuses. O(log n) under the limit; at the limit, one pass over the

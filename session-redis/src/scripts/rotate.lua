@@ -35,5 +35,5 @@ redis.call('HSET', new, unpack(flat(h)))
 redis.call('PEXPIRE', new, I(math.max(idl - now, 1)))
 session_expiry(st_new, new, h, idl, now)
 if h['@ukey'] then user_changed(st_new, h['@user'], h['@ukey'], now) end
-prune(st_new, new, now, retention)
+prune(st_new, new, now, retention, ARGV[3] == '1')
 return { 'ok', flat(h), evicted }
