@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::record::Metadata;
+use crate::record::{Metadata, SessionRecord};
+use crate::time::Timestamp;
 
 /// What a save writes: only the keys that changed, plus optional metadata
 /// and idle-timeout changes. Two overlapping requests that change different
@@ -18,6 +19,41 @@ pub struct Delta {
     pub metadata: Option<Metadata>,
     /// A new idle timeout for this session.
     pub idle_timeout: Option<Duration>,
+    /// The session's times as this request loaded them (`None` when it did
+    /// not load the session, or after a save). Not a change: a store may
+    /// use it to write without re-judging a session whose stored times are
+    /// still these (the Redis store does: two commands instead of a
+    /// judgement), and must judge afresh otherwise.
+    pub loaded: Option<LoadedTimes>,
+}
+
+/// The times of a stored session, as a request loaded them: see
+/// [`Delta::loaded`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadedTimes {
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When it was last seen by the store.
+    pub last_seen_at: Timestamp,
+    /// Its idle timeout.
+    pub idle_timeout: Duration,
+    /// When it expires unless used.
+    pub idle_deadline: Timestamp,
+    /// When it expires regardless.
+    pub absolute_deadline: Timestamp,
+}
+
+impl LoadedTimes {
+    /// The times of `record`.
+    pub fn of(record: &SessionRecord) -> Self {
+        LoadedTimes {
+            created_at: record.created_at,
+            last_seen_at: record.last_seen_at,
+            idle_timeout: record.idle_timeout,
+            idle_deadline: record.idle_deadline,
+            absolute_deadline: record.absolute_deadline,
+        }
+    }
 }
 
 impl Delta {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use redis::Value;
 
 use crate::encryption::{self, EncryptionKeys};
-use session_core::store::{Delta, FORMAT_VERSION};
+use session_core::store::{Delta, FORMAT_VERSION, LoadedTimes};
 use session_core::{
     EndReason, Ending, Metadata, PublicId, SessionRecord, StoreFailure, Timestamp, UserId,
 };
@@ -230,6 +230,20 @@ fn record_from(
     })
 }
 
+/// Field `@` as the scripts pack it for `times` (the same text, so equal
+/// times give an equal field: see `apply_unchanged.lua`).
+pub(crate) fn packed(times: &LoadedTimes) -> String {
+    let clamp = |n: u64| n.min(LUA_MAX);
+    format!(
+        "{LAYOUT}:{:x}:{:x}:{:x}:{:x}:{:x}",
+        clamp(times.created_at.as_unix_millis()),
+        clamp(times.last_seen_at.as_unix_millis()),
+        clamp(u64::try_from(times.idle_timeout.as_millis()).unwrap_or(u64::MAX)),
+        clamp(times.idle_deadline.as_unix_millis()),
+        clamp(times.absolute_deadline.as_unix_millis()),
+    )
+}
+
 /// The layout of session hashes this build reads and writes: field `@`
 /// starts with it.
 pub(crate) const LAYOUT: &str = "2";
@@ -316,6 +330,17 @@ pub(crate) fn delta_args(
         None => String::new(),
     });
     out.push(delta.idle_timeout.map(ms).unwrap_or_default());
+    data_args(delta, keys, session, out)
+}
+
+/// A delta's data changes as script arguments: n sets (field, json)…,
+/// m removals (field)….
+pub(crate) fn data_args(
+    delta: &Delta,
+    keys: Option<&EncryptionKeys>,
+    session: Option<&PublicId>,
+    out: &mut Vec<String>,
+) -> Result<(), StoreFailure> {
     let sets: Vec<(&String, &String)> = delta
         .data
         .iter()
@@ -366,6 +391,12 @@ mod tests {
         assert_eq!(r.metadata.device.as_deref(), Some("phone"));
         assert_eq!(r.data["n"], 5);
         assert_eq!(r.idle_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn times_pack_as_the_scripts_pack_them() {
+        let r = record(&fields(&good()), None).unwrap();
+        assert_eq!(packed(&LoadedTimes::of(&r)), "2:3e8:3e8:ea60:ee48:182b8");
     }
 
     #[test]

@@ -8,16 +8,27 @@ use session_core::store::{SessionKey, SlotTag, UserKey};
 /// so this is fixed: it is part of the key layout.
 pub(crate) const BUCKETS: u32 = 64;
 
-/// Builds the store's key names from its prefix.
+/// Builds the store's key names from its prefix. The per-bucket parts are
+/// formatted once, here: a request copies them instead of formatting.
 #[derive(Debug, Clone)]
 pub(crate) struct KeyLayout {
     prefix: String,
+    /// `P:{bN}:s:` for each bucket N.
+    sessions: Vec<String>,
+    /// The analytics keys of each bucket.
+    analytics: Vec<[String; 3]>,
 }
 
 impl KeyLayout {
     pub(crate) fn new(prefix: &str) -> Self {
         KeyLayout {
             prefix: prefix.to_owned(),
+            sessions: (0..BUCKETS)
+                .map(|b| format!("{prefix}:{{b{b}}}:s:"))
+                .collect(),
+            analytics: (0..BUCKETS)
+                .map(|b| ["sessions", "users", "names"].map(|k| format!("{prefix}:{{b{b}}}:a:{k}")))
+                .collect(),
         }
     }
 
@@ -33,12 +44,11 @@ impl KeyLayout {
 
     /// `P:{bN}:s:D`.
     pub(crate) fn session(&self, key: &SessionKey) -> String {
-        format!(
-            "{}:{{b{}}}:s:{}",
-            self.prefix,
-            Self::bucket(key.slot()),
-            key.digest_hex()
-        )
+        let start = &self.sessions[Self::bucket(key.slot()) as usize];
+        let mut name = String::with_capacity(start.len() + 32);
+        name.push_str(start);
+        name.push_str(&key.digest_hex());
+        name
     }
 
     /// `P:{bN}:u:U`.
@@ -53,7 +63,7 @@ impl KeyLayout {
 
     /// The three analytics keys of `bucket`, in the order the scripts take them.
     pub(crate) fn analytics(&self, bucket: u32) -> [String; 3] {
-        ["sessions", "users", "names"].map(|k| format!("{}:{{b{bucket}}}:a:{k}", self.prefix))
+        self.analytics[(bucket % BUCKETS) as usize].clone()
     }
 
     /// The key prefix (the analytics script derives bucket keys from it).
@@ -86,6 +96,21 @@ mod tests {
             tag(&layout.analytics(KeyLayout::bucket(uk.slot))[0])
         );
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn key_names_follow_the_layout() {
+        let layout = KeyLayout::new("p");
+        let key = SessionId::generate(&KeyRing::generate(), SlotTag::random()).storage_key();
+        let b = KeyLayout::bucket(key.slot());
+        assert_eq!(
+            layout.session(&key),
+            format!("p:{{b{b}}}:s:{}", key.digest_hex())
+        );
+        assert_eq!(
+            layout.analytics(b),
+            ["sessions", "users", "names"].map(|k| format!("p:{{b{b}}}:a:{k}"))
+        );
     }
 
     #[test]

@@ -119,6 +119,7 @@ fn assemble(prelude: &str, body: &str) -> String {
 script!(CREATE, "scripts/create.lua");
 script!(LOAD, "scripts/load.lua");
 script!(APPLY, "scripts/apply.lua");
+script!(APPLY_UNCHANGED, "scripts/apply_unchanged.lua");
 script!(INCREMENT, "scripts/increment.lua");
 script!(ROTATE, "scripts/rotate.lua");
 script!(INVALIDATE, "scripts/invalidate.lua");
@@ -171,6 +172,11 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_steady_state_save_carries_no_helper() {
+        assert!(!APPLY_UNCHANGED.source.contains("local function"));
     }
 
     #[test]

@@ -298,6 +298,55 @@ async fn a_session_with_three_small_values_costs_little_memory() {
     assert!(total < 4096, "{total} bytes for one session");
 }
 
+/// A read then a write of an unchanged session takes the steady-state save
+/// (`apply_unchanged.lua`: HGET of `@`, then HSET), not the full judgement
+/// (`apply.lua` reads with HMGET); a session changed between the load and
+/// the save still gets the write, through the full judgement.
+#[tokio::test]
+async fn a_save_skips_the_judgement_only_while_the_session_is_unchanged() {
+    let h = Standalone::start();
+    let port = h.server.port();
+    let m = manager(Arc::new(h.redis_store().await));
+    let s = m.session_for_request([]);
+    s.insert("counter", 1).await.unwrap();
+    let cookie = cookie_of(s.finish().await.set_cookie().map(str::to_owned));
+    // Load every script once, then count one read-then-write.
+    let warm = m.session_for_request([cookie.as_bytes()]);
+    warm.insert("warm", 1).await.unwrap();
+    assert!(warm.finish().await.error().is_none());
+    reset_stats(&[port]);
+    let s = m.session_for_request([cookie.as_bytes()]);
+    let n: i64 = s.get("counter").await.unwrap().unwrap();
+    s.insert("counter", n + 1).await.unwrap();
+    assert!(s.finish().await.error().is_none());
+    assert_eq!(
+        ["hgetall", "evalsha", "hget", "hset", "hmget"].map(|c| calls(port, c)),
+        [1, 1, 1, 1, 0],
+        "a steady-state read then write"
+    );
+    // Another request changes the session's times (its idle timeout)
+    // between this one's load and save: the save still lands.
+    let slow = m.session_for_request([cookie.as_bytes()]);
+    let _: Option<i64> = slow.get("counter").await.unwrap();
+    let other = m.session_for_request([cookie.as_bytes()]);
+    other
+        .set_idle_timeout(std::time::Duration::from_secs(600))
+        .await
+        .unwrap();
+    assert!(other.finish().await.error().is_none());
+    reset_stats(&[port]);
+    slow.insert("late", 7).await.unwrap();
+    assert!(slow.finish().await.error().is_none());
+    assert_eq!(
+        calls(port, "evalsha"),
+        2,
+        "the fast save, then the full one"
+    );
+    let check = m.session_for_request([cookie.as_bytes()]);
+    assert_eq!(check.get::<i64>("late").await.unwrap(), Some(7));
+    assert_eq!(check.get::<i64>("counter").await.unwrap(), Some(2));
+}
+
 #[tokio::test]
 async fn an_anonymous_session_is_three_fields_in_the_compact_encoding() {
     let h = Standalone::start();

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::cookie::CookieLifetime;
-use crate::delta::Delta;
+use crate::delta::{Delta, LoadedTimes};
 use crate::ending::Ending;
 use crate::error::{SessionError, StoreFailure};
 use crate::expiry::idle_deadline;
@@ -98,9 +98,12 @@ impl State {
         match loaded {
             Ok(Loaded::Active { record, .. }) => State::Active(Active {
                 id,
-                record,
                 id_is: IdOrigin::Presented,
-                pending: Delta::default(),
+                pending: Delta {
+                    loaded: Some(LoadedTimes::of(&record)),
+                    ..Delta::default()
+                },
+                record,
             }),
             Ok(Loaded::Ended(ending)) => State::ended(Some(ending)),
             Ok(Loaded::Unknown) => State::absent(),

@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use crate::delta::Delta;
+pub use crate::delta::{Delta, LoadedTimes};
 pub use crate::error::{BoxedCause, CreateError, RotateError, UpdateError};
 pub use crate::expiry::{idle_deadline, refresh_due};
 pub use crate::id::{SessionKey, SlotTag};

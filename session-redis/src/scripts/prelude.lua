@@ -10,7 +10,7 @@
 --   @user @ukey (signed in: the user id and the user's index key)
 -- and an ended one (a tombstone) holds @end (reason) @at @forget @pub.
 -- Scripts work on a table `h` holding the hash's fields, with the packed
--- times unpacked (as decimal text) into @created @seen @idle @idl @abs;
+-- times unpacked (as numbers) into @created @seen @idle @idl @abs;
 -- `packed` writes them back into '@'.
 -- Times are milliseconds since the epoch, given by the caller as `now`:
 -- the store judges expiry by `now`, and key TTLs (relative, so they track
@@ -52,7 +52,7 @@ local IS_PACKED = { ['@created'] = true, ['@seen'] = true, ['@idle'] = true, ['@
 local function unpacked(t, s)
   local v = { string.match(s, '^2:(%x+):(%x+):(%x+):(%x+):(%x+)$') }
   if #v ~= 5 then error({ err = 'ERR corrupt session record: field @ is not in layout 2' }) end
-  for i, f in ipairs(PACKED) do t[f] = string.format('%d', tonumber(v[i], 16)) end
+  for i, f in ipairs(PACKED) do t[f] = tonumber(v[i], 16) end
   return t
 end
 -- Packs the times of `h` into h['@'] and returns it.
