@@ -231,7 +231,7 @@ fn record_from(
 }
 
 /// Field `@` as the scripts pack it for `times` (the same text, so equal
-/// times give an equal field: see `apply_unchanged.lua`).
+/// times give an equal field: see `apply.lua`'s steady state).
 pub(crate) fn packed(times: &LoadedTimes) -> String {
     let clamp = |n: u64| n.min(LUA_MAX);
     format!(

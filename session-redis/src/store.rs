@@ -707,16 +707,26 @@ impl SessionStore for RedisStore {
         delta: &Delta,
         cx: &StoreContext,
     ) -> Result<Applied, UpdateError> {
-        if let Some(applied) = self.apply_unchanged(key, public_id, delta, cx).await? {
-            return Ok(applied);
-        }
         let keys = self.with_analytics(vec![self.keys.session(key)], key.slot());
-        let mut args = vec![at(cx.now), ms(cx.ended_retention), ms(cx.refresh_threshold)];
+        let mut args = vec![
+            at(cx.now),
+            ms(cx.ended_retention),
+            ms(cx.refresh_threshold),
+            Self::loaded_times(delta, cx),
+        ];
         codec::delta_args(delta, self.encryption.as_ref(), Some(public_id), &mut args)?;
         let (word, rest) = codec::status(self.run(&scripts::APPLY, keys, args).await?)?;
         match word.as_str() {
             "unknown" => Err(UpdateError::UnknownId),
             "ended" => Err(UpdateError::Ended(codec::ending(&rest)?)),
+            // The steady state: the loaded times stand (loaded_times).
+            "kept" => match delta.loaded {
+                Some(times) => Ok(Applied {
+                    idle_deadline: times.idle_deadline,
+                    absolute_deadline: times.absolute_deadline,
+                }),
+                None => Err(unexpected("kept").into()),
+            },
             "ok" => Ok(Applied {
                 idle_deadline: Timestamp::from_unix_millis(
                     codec::int(nth(&rest, 0)?)?.max(0) as u64
@@ -938,48 +948,25 @@ impl SessionStore for RedisStore {
 
 impl RedisStore {
     /// The load script: judges and refreshes in one atomic step.
-    /// The steady-state save (`apply_unchanged.lua`, two commands): when
-    /// the request loaded the session, changes only data, and judges it
-    /// live with no refresh due at `cx.now`, the script writes the data if
-    /// the stored times are still the loaded ones. `None`: the full
-    /// `apply.lua` must run (those conditions do not hold, or the stored
-    /// session changed since the load).
-    async fn apply_unchanged(
-        &self,
-        key: &SessionKey,
-        public_id: &PublicId,
-        delta: &Delta,
-        cx: &StoreContext,
-    ) -> Result<Option<Applied>, UpdateError> {
+    /// The `@` a save sends for `apply.lua`'s steady state: the times the
+    /// request loaded, when the delta changes data only and those times are
+    /// live with no refresh due at `cx.now`; else `""` (judge afresh).
+    fn loaded_times(delta: &Delta, cx: &StoreContext) -> String {
         let Some(times) = delta.loaded else {
-            return Ok(None);
+            return String::new();
         };
         let live = cx.now < times.idle_deadline.min(times.absolute_deadline);
-        if delta.metadata.is_some()
-            || delta.idle_timeout.is_some()
-            || !live
-            || refresh_due(
-                cx.now,
-                times.idle_deadline,
-                times.idle_timeout,
-                times.absolute_deadline,
-                cx.refresh_threshold,
-            )
-        {
-            return Ok(None);
+        let due = refresh_due(
+            cx.now,
+            times.idle_deadline,
+            times.idle_timeout,
+            times.absolute_deadline,
+            cx.refresh_threshold,
+        );
+        if delta.metadata.is_some() || delta.idle_timeout.is_some() || !live || due {
+            return String::new();
         }
-        let mut args = vec![codec::packed(&times)];
-        codec::data_args(delta, self.encryption.as_ref(), Some(public_id), &mut args)?;
-        let keys = vec![self.keys.session(key)];
-        let (word, _) = codec::status(self.run(&scripts::APPLY_UNCHANGED, keys, args).await?)?;
-        match word.as_str() {
-            "ok" => Ok(Some(Applied {
-                idle_deadline: times.idle_deadline,
-                absolute_deadline: times.absolute_deadline,
-            })),
-            "changed" => Ok(None),
-            other => Err(unexpected(other).into()),
-        }
+        codec::packed(&times)
     }
 
     async fn load_refreshing(

@@ -298,12 +298,13 @@ async fn a_session_with_three_small_values_costs_little_memory() {
     assert!(total < 4096, "{total} bytes for one session");
 }
 
-/// A read then a write of an unchanged session takes the steady-state save
-/// (`apply_unchanged.lua`: HGET of `@`, then HSET), not the full judgement
-/// (`apply.lua` reads with HMGET); a session changed between the load and
-/// the save still gets the write, through the full judgement.
+/// A read then a write of an unchanged session takes `apply.lua`'s steady
+/// state (HGET of `@`, then HSET), not its judgement (which reads with
+/// HMGET); a session changed between the load and the save still gets the
+/// write, through the judgement, in the same script. An increment likewise
+/// (`increment.lua`).
 #[tokio::test]
-async fn a_save_skips_the_judgement_only_while_the_session_is_unchanged() {
+async fn saves_and_increments_skip_the_judgement_only_while_the_session_is_unchanged() {
     let h = Standalone::start();
     let port = h.server.port();
     let m = manager(Arc::new(h.redis_store().await));
@@ -314,6 +315,9 @@ async fn a_save_skips_the_judgement_only_while_the_session_is_unchanged() {
     let warm = m.session_for_request([cookie.as_bytes()]);
     warm.insert("warm", 1).await.unwrap();
     assert!(warm.finish().await.error().is_none());
+    let warm = m.session_for_request([cookie.as_bytes()]);
+    warm.increment("warm", 1).await.unwrap();
+    assert!(warm.finish().await.error().is_none());
     reset_stats(&[port]);
     let s = m.session_for_request([cookie.as_bytes()]);
     let n: i64 = s.get("counter").await.unwrap().unwrap();
@@ -323,6 +327,17 @@ async fn a_save_skips_the_judgement_only_while_the_session_is_unchanged() {
         ["hgetall", "evalsha", "hget", "hset", "hmget"].map(|c| calls(port, c)),
         [1, 1, 1, 1, 0],
         "a steady-state read then write"
+    );
+    // An increment of a live session with no refresh due takes the
+    // steady-state script too (HGET of `@`, HINCRBY).
+    reset_stats(&[port]);
+    let s = m.session_for_request([cookie.as_bytes()]);
+    assert_eq!(s.increment("counter", 1).await.unwrap(), 3);
+    assert!(s.finish().await.error().is_none());
+    assert_eq!(
+        ["evalsha", "hget", "hincrby", "hmget"].map(|c| calls(port, c)),
+        [1, 1, 1, 0],
+        "a steady-state increment"
     );
     // Another request changes the session's times (its idle timeout)
     // between this one's load and save: the save still lands.
@@ -338,13 +353,13 @@ async fn a_save_skips_the_judgement_only_while_the_session_is_unchanged() {
     slow.insert("late", 7).await.unwrap();
     assert!(slow.finish().await.error().is_none());
     assert_eq!(
-        calls(port, "evalsha"),
-        2,
-        "the fast save, then the full one"
+        ["evalsha", "hget", "hmget"].map(|c| calls(port, c)),
+        [1, 1, 1],
+        "one script: the steady-state check, then the judgement"
     );
     let check = m.session_for_request([cookie.as_bytes()]);
     assert_eq!(check.get::<i64>("late").await.unwrap(), Some(7));
-    assert_eq!(check.get::<i64>("counter").await.unwrap(), Some(2));
+    assert_eq!(check.get::<i64>("counter").await.unwrap(), Some(3));
 }
 
 #[tokio::test]

@@ -7,8 +7,49 @@
 --       9 policy (evict-idle | evict-oldest | deny), 10 n data pairs,
 --       then field, json…
 -- Reply: {'dup'} | {'limit', max} | {'ok', {evicted public ids…}}
+--
+-- The steady state first: an anonymous session is stored with plain
+-- commands (the layout of prelude.lua's `flat` and `packed`, and the
+-- analytics of `session_expiry`), and when its bucket holds no expired
+-- session nothing else runs. Otherwise (a sign-in, or something to prune)
+-- the judgement below runs, in a function scripts.rs wraps it in so that
+-- its helpers are only defined then; `stored` tells it the anonymous
+-- session is in already.
+local stored = false
+if ARGV[4] == '' then
+  local key, now = KEYS[1], tonumber(ARGV[1])
+  if redis.call('EXISTS', key) == 1 then return { 'dup' } end
+  local idle, abs = tonumber(ARGV[5]), tonumber(ARGV[6])
+  local idl = math.min(now + idle, abs)
+  local fields = { '@', string.format('2:%x:%x:%x:%x:%x', now, now, idle, idl, abs), '@pub', ARGV[3] }
+  if ARGV[7] ~= '{}' then
+    fields[#fields + 1] = '@meta'
+    fields[#fields + 1] = ARGV[7]
+  end
+  local j = 11
+  for _ = 1, tonumber(ARGV[10]) do
+    fields[#fields + 1] = 'd:' .. ARGV[j]
+    fields[#fields + 1] = ARGV[j + 1]
+    j = j + 2
+  end
+  local ttl = string.format('%d', math.max(idl - now, 1))
+  redis.call('HSET', key, unpack(fields))
+  redis.call('PEXPIRE', key, ttl)
+  redis.call('ZADD', KEYS[3], string.format('%d', idl), key)
+  if redis.call('PEXPIRE', KEYS[3], ttl, 'GT') == 0 then
+    redis.call('PEXPIRE', KEYS[3], ttl, 'NX')
+  end
+  local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', string.format('%d', now), 'LIMIT', 0, 1)
+  if #expired == 0 then return { 'ok', {} } end
+  stored = true
+end
+-- @judge
 local st = stats_at(3)
 local key, now, retention = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
+if stored then
+  prune(st, key, now, retention, false)
+  return { 'ok', {} }
+end
 if redis.call('EXISTS', key) == 1 then return { 'dup' } end
 local user = ARGV[4]
 local evicted = {}

@@ -152,6 +152,7 @@ macro_rules! __testkit_for_each_check {
             g07_idle_timeout_is_exact
             g07_absolute_lifetime_caps_refreshes
             g07_refresh_only_within_threshold
+            g07_increments_refresh_only_within_threshold
             g07_peek_and_fixed_expiry_never_refresh
             g07_per_session_idle_timeout
             g07_skewed_clocks_expiry_is_final

@@ -137,6 +137,38 @@ pub async fn g07_peek_and_fixed_expiry_never_refresh(h: Arc<dyn Harness>) {
     );
 }
 
+/// Guarantee 7: an increment, like a load, pushes the idle deadline only
+/// when less than the refresh threshold remains.
+pub async fn g07_increments_refresh_only_within_threshold(h: Arc<dyn Harness>) {
+    let k = kit(&h, |b| b.with_expiry(expiry(600, 60, 86_400))).await;
+    let a = k.browser();
+    a.insert("n", 0.into()).await;
+    let sid = a.sid();
+    k.clock.advance(Duration::from_secs(100));
+    let s = a.request();
+    assert_eq!(s.increment("n", 1).await.expect("G7: increment"), 1);
+    a.finish(&s).await;
+    let Loaded::Active { record, .. } = k.load(&sid).await else {
+        panic!("G7: active");
+    };
+    assert_eq!(
+        record.idle_deadline,
+        START.plus(Duration::from_secs(600)),
+        "G7: an increment with more than the threshold left moved the idle deadline"
+    );
+    // 59 s left: the next increment refreshes, so the session outlives its
+    // first deadline.
+    k.clock.advance(Duration::from_secs(441));
+    let s = a.request();
+    assert_eq!(s.increment("n", 1).await.expect("G7: increment"), 2);
+    a.finish(&s).await;
+    k.clock.advance(Duration::from_secs(100));
+    assert!(
+        k.is_active(&sid).await,
+        "G7: an increment with less than the threshold left did not refresh"
+    );
+}
+
 /// Guarantee 7: a load writes nothing while more than the threshold
 /// remains, and pushes the deadline once less remains.
 pub async fn g07_refresh_only_within_threshold(h: Arc<dyn Harness>) {
