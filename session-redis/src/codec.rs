@@ -330,17 +330,6 @@ pub(crate) fn delta_args(
         None => String::new(),
     });
     out.push(delta.idle_timeout.map(ms).unwrap_or_default());
-    data_args(delta, keys, session, out)
-}
-
-/// A delta's data changes as script arguments: n sets (field, json)…,
-/// m removals (field)….
-pub(crate) fn data_args(
-    delta: &Delta,
-    keys: Option<&EncryptionKeys>,
-    session: Option<&PublicId>,
-    out: &mut Vec<String>,
-) -> Result<(), StoreFailure> {
     let sets: Vec<(&String, &String)> = delta
         .data
         .iter()

@@ -352,11 +352,15 @@ async fn saves_and_increments_skip_the_judgement_only_while_the_session_is_uncha
     reset_stats(&[port]);
     slow.insert("late", 7).await.unwrap();
     assert!(slow.finish().await.error().is_none());
+    // One script: the steady-state check (HGET), then the judgement (HMGET,
+    // twice when the save also refreshes, as it does once a millisecond
+    // has passed since the other request set the timeout).
     assert_eq!(
-        ["evalsha", "hget", "hmget"].map(|c| calls(port, c)),
-        [1, 1, 1],
-        "one script: the steady-state check, then the judgement"
+        ["evalsha", "hget"].map(|c| calls(port, c)),
+        [1, 1],
+        "one script, one steady-state check"
     );
+    assert!(calls(port, "hmget") >= 1, "the judgement ran");
     let check = m.session_for_request([cookie.as_bytes()]);
     assert_eq!(check.get::<i64>("late").await.unwrap(), Some(7));
     assert_eq!(check.get::<i64>("counter").await.unwrap(), Some(3));
