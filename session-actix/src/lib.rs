@@ -134,9 +134,11 @@ where
             }
         };
         request.extensions_mut().insert(session.clone());
-        let service = self.service.clone();
+        // Called now, awaited below: the boxed future then holds the
+        // handler's future, not the request and the service as well.
+        let handled = self.service.call(request);
         Box::pin(async move {
-            let response = service.call(request).await?;
+            let response = handled.await?;
             let update = session.finish().await;
             let mut response = match update.replacement() {
                 Some(replacement) => response

@@ -121,10 +121,13 @@ where
         };
         request.extensions_mut().insert(session.clone());
         // The clone that was made ready by poll_ready serves this request.
+        // It is called now and its future awaited below, so the boxed
+        // future holds that future, not the request and the service too.
         let ready = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, ready);
+        let handled = inner.call(request);
         Box::pin(async move {
-            let mut response = inner.call(request).await?;
+            let mut response = handled.await?;
             let update = session.finish().await;
             if let Some(replacement) = update.replacement() {
                 response = respond(&replacement);

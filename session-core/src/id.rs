@@ -244,11 +244,17 @@ impl SessionKey {
     /// The digest as 32 lowercase hex characters.
     pub fn digest_hex(&self) -> String {
         let mut s = String::with_capacity(32);
-        for b in self.digest {
-            s.push(char::from(HEX[usize::from(b >> 4)]));
-            s.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
+        self.push_digest_hex(&mut s);
         s
+    }
+
+    /// Appends [`SessionKey::digest_hex`] to `out` (a store building a key
+    /// name saves an allocation per call).
+    pub fn push_digest_hex(&self, out: &mut String) {
+        for b in self.digest {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
     }
 
     /// Rebuilds a key from its parts as [`SessionKey::slot`] and

@@ -56,6 +56,7 @@ impl SessionManager {
         SessionManager {
             shared: Arc::new(Shared {
                 store,
+                cookie_name: config.cookie().cookie_name().into_owned(),
                 config,
                 clock,
             }),
@@ -80,10 +81,9 @@ impl SessionManager {
         &self,
         cookie_headers: impl IntoIterator<Item = &'a [u8]>,
     ) -> Session {
-        let config = &self.shared.config;
         let incoming = IncomingId::from_cookies(
-            &config.cookie().cookie_name(),
-            config.keys(),
+            &self.shared.cookie_name,
+            self.shared.config.keys(),
             cookie_headers,
         );
         Session::new(self.shared.clone(), Client::Browser, incoming)

@@ -32,6 +32,9 @@ pub(crate) struct Shared {
     pub(crate) store: Arc<dyn SessionStore>,
     pub(crate) config: SessionConfig,
     pub(crate) clock: Arc<dyn Clock>,
+    /// The cookie's name on the wire (with `__Host-` when it applies),
+    /// formatted once rather than on every request.
+    pub(crate) cookie_name: String,
 }
 
 /// Reports a failed call once, with the operation's name.

@@ -176,26 +176,40 @@ pub(crate) enum Combine {
 }
 
 /// What is sent: a script by SHA (loaded on NOSCRIPT), or a plain command.
+/// Both borrow their command, so the future of every call stays small.
 enum Call<'a> {
-    Script(redis::ScriptInvocation<'a>),
+    /// The script and its `EVALSHA` command (see [`evalsha`]).
+    Script(&'a Script, &'a redis::Cmd),
     Command(&'a redis::Cmd),
 }
 
-impl<'a> Call<'a> {
-    fn script(script: &'a Script, keys: &[String], args: &[String]) -> Self {
-        let mut invocation = script.prepare_invoke();
-        for k in keys {
-            invocation.key(k);
-        }
-        for a in args {
-            invocation.arg(a);
-        }
-        Call::Script(invocation)
+/// The `EVALSHA` command of `script`, built once into one buffer
+/// (redis-rs's `ScriptInvocation` copies every key and argument into its
+/// own allocation, then again into the command).
+fn evalsha<K: AsRef<str>>(script: &Script, keys: &[K], args: &[String]) -> redis::Cmd {
+    let hash = script.get_hash();
+    let bytes = keys.iter().map(|k| k.as_ref().len()).sum::<usize>()
+        + args.iter().map(String::len).sum::<usize>();
+    let mut cmd = redis::Cmd::with_capacity(3 + keys.len() + args.len(), bytes + hash.len() + 16);
+    cmd.arg("EVALSHA").arg(hash).arg(keys.len());
+    for k in keys {
+        cmd.arg(k.as_ref());
     }
+    cmd.arg(args);
+    cmd
+}
 
+impl Call<'_> {
     async fn send(&self, conn: &mut impl redis::aio::ConnectionLike) -> redis::RedisResult<Value> {
         match self {
-            Call::Script(invocation) => invocation.invoke_async(conn).await,
+            Call::Script(script, cmd) => match cmd.query_async(conn).await {
+                // The script was not run: load it, then send the call again.
+                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    Box::pin(script.load_async(conn)).await?;
+                    cmd.query_async(conn).await
+                }
+                reply => reply,
+            },
             Call::Command(cmd) => cmd.query_async(conn).await,
         }
     }
@@ -228,6 +242,15 @@ fn verdict(e: &RedisError) -> Verdict {
         _ if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() => Verdict::Unknown,
         _ => Verdict::Refused,
     }
+}
+
+/// Whether an error means the connection must be dropped: the command may
+/// have run on it (its reply is lost), or the server behind it changed.
+fn forgets(v: Verdict) -> bool {
+    matches!(
+        v,
+        Verdict::Unknown | Verdict::NotApplied { reconnect: true }
+    )
 }
 
 /// How long to wait before trying again a command that did not run.
@@ -406,14 +429,19 @@ impl Connection {
 
     /// Runs `script` by SHA (loading it on NOSCRIPT) within the deadline,
     /// sending it again only when a reply proves it did not run.
-    pub(crate) async fn run(
+    pub(crate) async fn run<K: AsRef<str> + Sync>(
         &self,
         script: &Script,
-        keys: &[String],
+        keys: &[K],
         args: &[String],
     ) -> Result<Value, StoreFailure> {
         Ok(self
-            .run_on(&self.link, Call::script(script, keys, args), keys, None)
+            .run_on(
+                &self.link,
+                Call::Script(script, &evalsha(script, keys, args)),
+                keys,
+                None,
+            )
             .await?
             .0)
     }
@@ -421,7 +449,7 @@ impl Connection {
     /// Sends one plain command (a read) with the same deadline and rules.
     pub(crate) async fn query(&self, cmd: &redis::Cmd) -> Result<Value, StoreFailure> {
         Ok(self
-            .run_on(&self.link, Call::Command(cmd), &[], None)
+            .run_on(&self.link, Call::Command(cmd), &[] as &[&str], None)
             .await?
             .0)
     }
@@ -430,122 +458,34 @@ impl Connection {
     /// same connection) until `wait.replicas` replicas acknowledge it or
     /// `wait.within` passes. Returns the reply and whether enough replicas
     /// acknowledged.
-    pub(crate) async fn run_and_wait(
+    pub(crate) async fn run_and_wait<K: AsRef<str> + Sync>(
         &self,
         script: &Script,
-        keys: &[String],
+        keys: &[K],
         args: &[String],
         wait: ReplicaWait,
     ) -> Result<(Value, bool), StoreFailure> {
         let link = self.waiting.as_ref().unwrap_or(&self.link);
-        let call = Call::script(script, keys, args);
+        let cmd = evalsha(script, keys, args);
+        let call = Call::Script(script, &cmd);
         let (value, acked) = self.run_on(link, call, keys, Some(wait)).await?;
         Ok((value, acked.unwrap_or(0) >= i64::from(wait.replicas)))
     }
 
-    async fn run_on(
+    async fn run_on<K: AsRef<str> + Sync>(
         &self,
         link: &Link,
         call: Call<'_>,
-        keys: &[String],
+        keys: &[K],
         wait: Option<ReplicaWait>,
     ) -> Result<(Value, Option<i64>), StoreFailure> {
-        let wait_cmd = wait.map(|w| {
-            let mut cmd = redis::cmd("WAIT");
-            cmd.arg(w.replicas).arg(
-                u64::try_from(w.within.as_millis())
-                    .unwrap_or(u64::MAX)
-                    .max(1),
-            );
-            cmd
-        });
-        let forgets = |v: Verdict| {
-            matches!(
-                v,
-                Verdict::Unknown | Verdict::NotApplied { reconnect: true }
-            )
-        };
         let call = async {
             loop {
                 let attempt = match link {
-                    Link::Direct(d) => match d.connection().await {
-                        // Nothing was sent: try again.
-                        Err(e) => Err((e, Verdict::NotApplied { reconnect: true })),
-                        Ok(mut conn) => match call.send(&mut conn).await {
-                            Ok(v) => Ok((v, acks(&mut conn, wait_cmd.as_ref()).await)),
-                            Err(e) => {
-                                let v = verdict(&e);
-                                if forgets(v) {
-                                    d.forget();
-                                }
-                                Err((e, v))
-                            }
-                        },
-                    },
-                    Link::Pool(pool) => match pool.get().await {
-                        Err(e) => Err((pool_error(e), Verdict::NotApplied { reconnect: true })),
-                        Ok(mut pooled) => match call.send(&mut pooled.conn).await {
-                            Ok(v) => Ok((v, acks(&mut pooled.conn, wait_cmd.as_ref()).await)),
-                            Err(e) => {
-                                let v = verdict(&e);
-                                if forgets(v) {
-                                    pooled.broken = true;
-                                }
-                                Err((e, v))
-                            }
-                        },
-                    },
-                    Link::AppPool(pool) => match pool.checkout().await {
-                        // Nothing was sent: try again.
-                        Err(e) => Err((e, Verdict::NotApplied { reconnect: true })),
-                        Ok(mut conn) => match call.send(&mut **conn).await {
-                            Ok(v) => Ok((v, acks(&mut **conn, wait_cmd.as_ref()).await)),
-                            Err(e) => {
-                                let v = verdict(&e);
-                                Err((e, v))
-                            }
-                        },
-                    },
-                    Link::Manager(m) => {
-                        let mut m = m.clone();
-                        match call.send(&mut m).await {
-                            Ok(v) => Ok((v, acks(&mut m, wait_cmd.as_ref()).await)),
-                            Err(e) => {
-                                let v = verdict(&e);
-                                Err((e, v))
-                            }
-                        }
-                    }
-                    Link::Cluster(c) => {
-                        let mut c = c.clone();
-                        match call.send(&mut c).await {
-                            Ok(v) => {
-                                let acked = match (&wait_cmd, keys.first()) {
-                                    (Some(cmd), Some(key)) => {
-                                        use redis::cluster_routing::{
-                                            Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
-                                        };
-                                        let route = RoutingInfo::SingleNode(
-                                            SingleNodeRoutingInfo::SpecificNode(Route::new(
-                                                slot_of(key),
-                                                SlotAddr::Master,
-                                            )),
-                                        );
-                                        c.route_command(cmd.clone(), route)
-                                            .await
-                                            .ok()
-                                            .and_then(|v| redis::from_redis_value(v).ok())
-                                    }
-                                    _ => None,
-                                };
-                                Ok((v, acked))
-                            }
-                            Err(e) => {
-                                let v = verdict(&e);
-                                Err((e, v))
-                            }
-                        }
-                    }
+                    Link::Direct(d) => Self::attempt_direct(d, &call, wait).await,
+                    // Boxed: the pool's and the cluster client's futures
+                    // are kilobytes, and every call would carry them.
+                    other => Box::pin(Self::attempt_other(other, &call, keys, wait)).await,
                 };
                 match attempt {
                     Ok(done) => return Ok(done),
@@ -561,6 +501,116 @@ impl Connection {
         match tokio::time::timeout(deadline, call).await {
             Err(_) => Err(StoreFailure::TimedOut(deadline)),
             Ok(result) => result,
+        }
+    }
+
+    /// One attempt on the shared multiplexed connection (the default).
+    /// Connecting and waiting for replicas are boxed: they are rare, and
+    /// their futures would otherwise make every call's future kilobytes.
+    async fn attempt_direct(
+        d: &Direct,
+        call: &Call<'_>,
+        wait: Option<ReplicaWait>,
+    ) -> Result<(Value, Option<i64>), (RedisError, Verdict)> {
+        let mut conn = match d.current() {
+            Some(conn) => conn,
+            None => match Box::pin(d.connection()).await {
+                Ok(conn) => conn,
+                // Nothing was sent: try again.
+                Err(e) => return Err((e, Verdict::NotApplied { reconnect: true })),
+            },
+        };
+        match call.send(&mut conn).await {
+            Ok(v) => {
+                let acked = match wait {
+                    None => None,
+                    Some(w) => Box::pin(acks(&mut conn, Some(&wait_command(w)))).await,
+                };
+                Ok((v, acked))
+            }
+            Err(e) => {
+                let v = verdict(&e);
+                if forgets(v) {
+                    d.forget();
+                }
+                Err((e, v))
+            }
+        }
+    }
+
+    /// One attempt on a pool, the application's connection or a cluster.
+    async fn attempt_other<K: AsRef<str> + Sync>(
+        link: &Link,
+        call: &Call<'_>,
+        keys: &[K],
+        wait: Option<ReplicaWait>,
+    ) -> Result<(Value, Option<i64>), (RedisError, Verdict)> {
+        let wait_cmd = wait.map(wait_command);
+        let wait_cmd = wait_cmd.as_ref();
+        match link {
+            Link::Direct(d) => Self::attempt_direct(d, call, wait).await,
+            Link::Pool(pool) => match pool.get().await {
+                Err(e) => Err((pool_error(e), Verdict::NotApplied { reconnect: true })),
+                Ok(mut pooled) => match call.send(&mut pooled.conn).await {
+                    Ok(v) => Ok((v, acks(&mut pooled.conn, wait_cmd).await)),
+                    Err(e) => {
+                        let v = verdict(&e);
+                        if forgets(v) {
+                            pooled.broken = true;
+                        }
+                        Err((e, v))
+                    }
+                },
+            },
+            Link::AppPool(pool) => match pool.checkout().await {
+                // Nothing was sent: try again.
+                Err(e) => Err((e, Verdict::NotApplied { reconnect: true })),
+                Ok(mut conn) => match call.send(&mut **conn).await {
+                    Ok(v) => Ok((v, acks(&mut **conn, wait_cmd).await)),
+                    Err(e) => {
+                        let v = verdict(&e);
+                        Err((e, v))
+                    }
+                },
+            },
+            Link::Manager(m) => {
+                let mut m = m.clone();
+                match call.send(&mut m).await {
+                    Ok(v) => Ok((v, acks(&mut m, wait_cmd).await)),
+                    Err(e) => {
+                        let v = verdict(&e);
+                        Err((e, v))
+                    }
+                }
+            }
+            Link::Cluster(c) => {
+                let mut c = c.clone();
+                match call.send(&mut c).await {
+                    Ok(v) => {
+                        let acked = match (wait_cmd, keys.first()) {
+                            (Some(cmd), Some(key)) => {
+                                use redis::cluster_routing::{
+                                    Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
+                                };
+                                let route =
+                                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                                        Route::new(slot_of(key.as_ref()), SlotAddr::Master),
+                                    ));
+                                c.route_command(cmd.clone(), route)
+                                    .await
+                                    .ok()
+                                    .and_then(|v| redis::from_redis_value(v).ok())
+                            }
+                            _ => None,
+                        };
+                        Ok((v, acked))
+                    }
+                    Err(e) => {
+                        let v = verdict(&e);
+                        Err((e, v))
+                    }
+                }
+            }
         }
     }
 
@@ -653,6 +703,17 @@ impl Connection {
 
 /// Runs WAIT (when asked) on `conn`, the connection that just wrote:
 /// how many replicas acknowledged, or `None` when WAIT itself failed.
+/// `WAIT` for `w.replicas` replicas, at most `w.within`.
+fn wait_command(w: ReplicaWait) -> redis::Cmd {
+    let mut cmd = redis::cmd("WAIT");
+    cmd.arg(w.replicas).arg(
+        u64::try_from(w.within.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1),
+    );
+    cmd
+}
+
 async fn acks(conn: &mut impl ConnectionLike, wait: Option<&redis::Cmd>) -> Option<i64> {
     conn.req_packed_command(wait?)
         .await

@@ -47,7 +47,7 @@ impl KeyLayout {
         let start = &self.sessions[Self::bucket(key.slot()) as usize];
         let mut name = String::with_capacity(start.len() + 32);
         name.push_str(start);
-        name.push_str(&key.digest_hex());
+        key.push_digest_hex(&mut name);
         name
     }
 
@@ -62,8 +62,8 @@ impl KeyLayout {
     }
 
     /// The three analytics keys of `bucket`, in the order the scripts take them.
-    pub(crate) fn analytics(&self, bucket: u32) -> [String; 3] {
-        self.analytics[(bucket % BUCKETS) as usize].clone()
+    pub(crate) fn analytics(&self, bucket: u32) -> &[String; 3] {
+        &self.analytics[(bucket % BUCKETS) as usize]
     }
 
     /// The key prefix (the analytics script derives bucket keys from it).
@@ -108,7 +108,7 @@ mod tests {
             format!("p:{{b{b}}}:s:{}", key.digest_hex())
         );
         assert_eq!(
-            layout.analytics(b),
+            *layout.analytics(b),
             ["sessions", "users", "names"].map(|k| format!("p:{{b{b}}}:a:{k}"))
         );
     }

@@ -328,10 +328,10 @@ impl RedisStore {
     /// Runs one script in a `redis_script` span carrying the script's
     /// name, its first key (a digest, never an id), the round-trip time and
     /// the outcome.
-    async fn run(
+    async fn run<K: AsRef<str> + Sync>(
         &self,
         script: &scripts::NamedScript,
-        keys: Vec<String>,
+        keys: &[K],
         args: Vec<String>,
     ) -> Result<Value, StoreFailure> {
         use tracing::Instrument as _;
@@ -339,14 +339,14 @@ impl RedisStore {
             target: "session_redis",
             "redis_script",
             script = script.name,
-            key = keys.first().map(String::as_str).unwrap_or(""),
+            key = keys.first().map(AsRef::as_ref).unwrap_or(""),
             rtt_us = tracing::field::Empty,
             ok = tracing::field::Empty,
         );
         let started = std::time::Instant::now();
         let result = self
             .conn
-            .run(&script.script, &keys, &args)
+            .run(&script.script, keys, &args)
             .instrument(span.clone())
             .await;
         span.record("rtt_us", started.elapsed().as_micros() as u64);
@@ -361,10 +361,10 @@ impl RedisStore {
     /// when replica acknowledgements are on, waits for them. `Err` with
     /// [`StoreFailure::NotReplicated`] when too few came (the script ran)
     /// and `strict`; a warning event either way.
-    async fn run_invalidating(
+    async fn run_invalidating<K: AsRef<str> + Sync>(
         &self,
         script: &scripts::NamedScript,
-        keys: Vec<String>,
+        keys: &[K],
         args: Vec<String>,
         strict: bool,
     ) -> Result<Value, StoreFailure> {
@@ -373,7 +373,7 @@ impl RedisStore {
         };
         let (value, acked) = self
             .conn
-            .run_and_wait(&script.script, &keys, &args, wait)
+            .run_and_wait(&script.script, keys, &args, wait)
             .await?;
         if acked {
             return Ok(value);
@@ -392,13 +392,24 @@ impl RedisStore {
         }
     }
 
+    /// One session key, then the analytics keys of the bucket of `slot`,
+    /// borrowed (the calls on every request build no key twice).
+    fn keys_with_analytics<'a>(
+        &'a self,
+        session: &'a str,
+        slot: session_core::store::SlotTag,
+    ) -> [&'a str; 4] {
+        let [sessions, users, names] = self.keys.analytics(KeyLayout::bucket(slot));
+        [session, sessions, users, names]
+    }
+
     /// `keys`, then the analytics keys of the bucket of `slot`.
     fn with_analytics(
         &self,
         mut keys: Vec<String>,
         slot: session_core::store::SlotTag,
     ) -> Vec<String> {
-        keys.extend(self.keys.analytics(KeyLayout::bucket(slot)));
+        keys.extend(self.keys.analytics(KeyLayout::bucket(slot)).iter().cloned());
         keys
     }
 }
@@ -637,10 +648,10 @@ impl SessionStore for RedisStore {
         let may_evict = s.user.is_some() && limit.max().is_some();
         let keys = self.with_analytics(vec![key, index], s.key.slot());
         let (word, rest) = codec::status(if may_evict {
-            self.run_invalidating(&scripts::CREATE, keys, args, false)
+            self.run_invalidating(&scripts::CREATE, &keys, args, false)
                 .await?
         } else {
-            self.run(&scripts::CREATE, keys, args).await?
+            self.run(&scripts::CREATE, &keys, args).await?
         })?;
         match word.as_str() {
             "dup" => Err(CreateError::DuplicateId),
@@ -696,7 +707,9 @@ impl SessionStore for RedisStore {
                     record,
                 })
             }
-            codec::Judged::Live(_) => self.load_refreshing(key, cx).await,
+            // Boxed: a refresh is rare, and its script call would make
+            // every load's future twice as large.
+            codec::Judged::Live(_) => Box::pin(self.load_refreshing(key, cx)).await,
         }
     }
 
@@ -707,7 +720,8 @@ impl SessionStore for RedisStore {
         delta: &Delta,
         cx: &StoreContext,
     ) -> Result<Applied, UpdateError> {
-        let keys = self.with_analytics(vec![self.keys.session(key)], key.slot());
+        let session = self.keys.session(key);
+        let keys = self.keys_with_analytics(&session, key.slot());
         let mut args = vec![
             at(cx.now),
             ms(cx.ended_retention),
@@ -715,7 +729,7 @@ impl SessionStore for RedisStore {
             Self::loaded_times(delta, cx),
         ];
         codec::delta_args(delta, self.encryption.as_ref(), Some(public_id), &mut args)?;
-        let (word, rest) = codec::status(self.run(&scripts::APPLY, keys, args).await?)?;
+        let (word, rest) = codec::status(self.run(&scripts::APPLY, &keys, args).await?)?;
         match word.as_str() {
             "unknown" => Err(UpdateError::UnknownId),
             "ended" => Err(UpdateError::Ended(codec::ending(&rest)?)),
@@ -746,7 +760,8 @@ impl SessionStore for RedisStore {
         by: i64,
         cx: &StoreContext,
     ) -> Result<i64, UpdateError> {
-        let keys = self.with_analytics(vec![self.keys.session(key)], key.slot());
+        let session = self.keys.session(key);
+        let keys = self.keys_with_analytics(&session, key.slot());
         let args = vec![
             at(cx.now),
             ms(cx.ended_retention),
@@ -754,7 +769,7 @@ impl SessionStore for RedisStore {
             field.to_owned(),
             by.to_string(),
         ];
-        let (word, rest) = codec::status(self.run(&scripts::INCREMENT, keys, args).await?)?;
+        let (word, rest) = codec::status(self.run(&scripts::INCREMENT, &keys, args).await?)?;
         match word.as_str() {
             "unknown" => Err(UpdateError::UnknownId),
             "ended" => Err(UpdateError::Ended(codec::ending(&rest)?)),
@@ -779,7 +794,12 @@ impl SessionStore for RedisStore {
             .map_or_else(|| new.clone(), |s| self.keys.user_index(&s.user));
         let mut keys =
             self.with_analytics(vec![self.keys.session(&r.old), new, index], r.old.slot());
-        keys.extend(self.keys.analytics(KeyLayout::bucket(r.new.slot())));
+        keys.extend(
+            self.keys
+                .analytics(KeyLayout::bucket(r.new.slot()))
+                .iter()
+                .cloned(),
+        );
         let mut args = vec![at(cx.now), ms(cx.ended_retention)];
         match &r.sign_in {
             Some(s) => args.extend([
@@ -798,7 +818,7 @@ impl SessionStore for RedisStore {
             &mut args,
         )?;
         let (word, rest) = codec::status(
-            self.run_invalidating(&scripts::ROTATE, keys, args, false)
+            self.run_invalidating(&scripts::ROTATE, &keys, args, false)
                 .await?,
         )?;
         match word.as_str() {
@@ -826,7 +846,7 @@ impl SessionStore for RedisStore {
         let keys = self.with_analytics(vec![self.keys.session(key)], key.slot());
         let args = vec![at(cx.now), ms(cx.ended_retention), reason.to_stored()];
         let (word, rest) = codec::status(
-            self.run_invalidating(&scripts::INVALIDATE, keys, args, true)
+            self.run_invalidating(&scripts::INVALIDATE, &keys, args, true)
                 .await?,
         )?;
         match word.as_str() {
@@ -976,7 +996,7 @@ impl RedisStore {
     ) -> Result<Loaded, StoreFailure> {
         let keys = self.with_analytics(vec![self.keys.session(key)], key.slot());
         let args = vec![at(cx.now), ms(cx.ended_retention), ms(cx.refresh_threshold)];
-        let (word, rest) = codec::status(self.run(&scripts::LOAD, keys, args).await?)?;
+        let (word, rest) = codec::status(self.run(&scripts::LOAD, &keys, args).await?)?;
         match word.as_str() {
             "unknown" => Ok(Loaded::Unknown),
             "ended" => Ok(Loaded::Ended(codec::ending(&rest)?)),
@@ -1007,7 +1027,7 @@ impl RedisStore {
         ];
         codec::public_ids(
             &self
-                .run_invalidating(&scripts::REVOKE_USER, keys, args, true)
+                .run_invalidating(&scripts::REVOKE_USER, &keys, args, true)
                 .await?,
         )
     }
@@ -1020,7 +1040,7 @@ impl RedisStore {
     ) -> Result<Value, StoreFailure> {
         let keys = vec![self.keys.user_index(user)];
         let args = vec![at(cx.now), mode.to_owned()];
-        self.run(&scripts::USER_SESSIONS, keys, args).await
+        self.run(&scripts::USER_SESSIONS, &keys, args).await
     }
 
     async fn count(&self, cx: &StoreContext, mode: &str) -> Result<u64, StoreFailure> {
@@ -1048,7 +1068,7 @@ impl RedisStore {
                 .run_on_every_primary(scripts::ANALYTICS.source, &args, combine)
                 .await
         } else {
-            self.run(&scripts::ANALYTICS, Vec::new(), args).await
+            self.run(&scripts::ANALYTICS, &[] as &[&str], args).await
         }
     }
 

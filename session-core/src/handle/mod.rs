@@ -624,7 +624,10 @@ impl Inner {
         match &mut self.state {
             State::Active(a) if !a.pending.is_empty() => {
                 let now = shared.clock.now();
-                match shared.apply(&a.id, &a.pending, &a.record.public_id).await {
+                // The store calls are boxed here so that `finish`, whose
+                // future every adapter boxes on every request, stays small
+                // for the requests that save nothing.
+                match Box::pin(shared.apply(&a.id, &a.pending, &a.record.public_id)).await {
                     Ok(applied) => {
                         a.record.last_seen_at = now;
                         a.record.idle_deadline = applied.idle_deadline;
@@ -644,7 +647,7 @@ impl Inner {
                     metadata: d.record.metadata.clone(),
                     data: encode_data(&d.record.data),
                 };
-                match shared.create(new, crate::UserLimit::unlimited()).await {
+                match Box::pin(shared.create(new, crate::UserLimit::unlimited())).await {
                     Ok(created) => {
                         let id = d.id.clone();
                         self.state = State::issued(id, created.record);
