@@ -35,6 +35,23 @@ pub(crate) fn at(t: Timestamp) -> String {
     t.as_unix_millis().min(LUA_MAX).to_string()
 }
 
+/// Appends `n` in lowercase hex (as Lua's `%x` writes it).
+fn push_hex(out: &mut String, n: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut digits = [0u8; 16];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = HEX[(n & 0xf) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
+}
+
 /// The elements of an array reply.
 pub(crate) fn array(v: Value) -> Result<Vec<Value>, StoreFailure> {
     match v {
@@ -233,15 +250,19 @@ fn record_from(
 /// Field `@` as the scripts pack it for `times` (the same text, so equal
 /// times give an equal field: see `apply.lua`'s steady state).
 pub(crate) fn packed(times: &LoadedTimes) -> String {
-    let clamp = |n: u64| n.min(LUA_MAX);
-    format!(
-        "{LAYOUT}:{:x}:{:x}:{:x}:{:x}:{:x}",
-        clamp(times.created_at.as_unix_millis()),
-        clamp(times.last_seen_at.as_unix_millis()),
-        clamp(u64::try_from(times.idle_timeout.as_millis()).unwrap_or(u64::MAX)),
-        clamp(times.idle_deadline.as_unix_millis()),
-        clamp(times.absolute_deadline.as_unix_millis()),
-    )
+    let mut out = String::with_capacity(64);
+    out.push_str(LAYOUT);
+    for n in [
+        times.created_at.as_unix_millis(),
+        times.last_seen_at.as_unix_millis(),
+        u64::try_from(times.idle_timeout.as_millis()).unwrap_or(u64::MAX),
+        times.idle_deadline.as_unix_millis(),
+        times.absolute_deadline.as_unix_millis(),
+    ] {
+        out.push(':');
+        push_hex(&mut out, n.min(LUA_MAX));
+    }
+    out
 }
 
 /// The layout of session hashes this build reads and writes: field `@`
@@ -346,24 +367,20 @@ pub(crate) fn delta_args(
         None => String::new(),
     });
     out.push(delta.idle_timeout.map(ms).unwrap_or_default());
-    let sets: Vec<(&String, &String)> = delta
-        .data
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
-        .collect();
-    out.push(sets.len().to_string());
-    for (k, v) in sets {
-        out.push(k.clone());
-        out.push(seal(keys, session, k, v)?);
+    let sets = delta.data.values().filter(|v| v.is_some()).count();
+    out.push(sets.to_string());
+    for (k, v) in &delta.data {
+        if let Some(v) = v {
+            out.push(k.clone());
+            out.push(seal(keys, session, k, v)?);
+        }
     }
-    let removals: Vec<&String> = delta
-        .data
-        .iter()
-        .filter(|(_, v)| v.is_none())
-        .map(|(k, _)| k)
-        .collect();
-    out.push(removals.len().to_string());
-    out.extend(removals.into_iter().cloned());
+    out.push((delta.data.len() - sets).to_string());
+    for (k, v) in &delta.data {
+        if v.is_none() {
+            out.push(k.clone());
+        }
+    }
     Ok(())
 }
 
@@ -396,6 +413,15 @@ mod tests {
         assert_eq!(r.metadata.device.as_deref(), Some("phone"));
         assert_eq!(r.data["n"], 5);
         assert_eq!(r.idle_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn hex_is_written_as_the_standard_library_writes_it() {
+        for n in [0, 1, 9, 10, 255, 256, 1_000, 65_535, LUA_MAX, u64::MAX] {
+            let mut hex = String::new();
+            push_hex(&mut hex, n);
+            assert_eq!(hex, format!("{n:x}"));
+        }
     }
 
     #[test]
