@@ -729,18 +729,21 @@ impl SessionStore for RedisStore {
             Self::loaded_times(delta, cx),
         ];
         codec::delta_args(delta, self.encryption.as_ref(), Some(public_id), &mut args)?;
-        let (word, rest) = codec::status(self.run(&scripts::APPLY, &keys, args).await?)?;
-        match word.as_str() {
-            "unknown" => Err(UpdateError::UnknownId),
-            "ended" => Err(UpdateError::Ended(codec::ending(&rest)?)),
-            // The steady state: the loaded times stand (loaded_times).
-            "kept" => match delta.loaded {
+        let reply = self.run(&scripts::APPLY, &keys, args).await?;
+        // The steady state (integer 1): the loaded times stand (loaded_times).
+        if reply == Value::Int(1) {
+            return match delta.loaded {
                 Some(times) => Ok(Applied {
                     idle_deadline: times.idle_deadline,
                     absolute_deadline: times.absolute_deadline,
                 }),
                 None => Err(unexpected("kept").into()),
-            },
+            };
+        }
+        let (word, rest) = codec::status(reply)?;
+        match word.as_str() {
+            "unknown" => Err(UpdateError::UnknownId),
+            "ended" => Err(UpdateError::Ended(codec::ending(&rest)?)),
             "ok" => Ok(Applied {
                 idle_deadline: Timestamp::from_unix_millis(
                     codec::int(nth(&rest, 0)?)?.max(0) as u64
@@ -769,14 +772,18 @@ impl SessionStore for RedisStore {
             field.to_owned(),
             by.to_string(),
         ];
-        let (word, rest) = codec::status(self.run(&scripts::INCREMENT, &keys, args).await?)?;
+        let reply = self.run(&scripts::INCREMENT, &keys, args).await?;
+        // The new value (an integer); anything else is a status table.
+        if let Value::Int(value) = reply {
+            return Ok(value);
+        }
+        let (word, rest) = codec::status(reply)?;
         match word.as_str() {
             "unknown" => Err(UpdateError::UnknownId),
             "ended" => Err(UpdateError::Ended(codec::ending(&rest)?)),
             "nan" => Err(UpdateError::NotAnInteger {
                 key: field.to_owned(),
             }),
-            "ok" => Ok(codec::int(nth(&rest, 0)?)?),
             other => Err(unexpected(other).into()),
         }
     }
