@@ -647,42 +647,47 @@ impl SessionStore for RedisStore {
         // Only a signed-in create under a limit can end (evict) sessions.
         let may_evict = s.user.is_some() && limit.max().is_some();
         let keys = self.with_analytics(vec![key, index], s.key.slot());
-        let (word, rest) = codec::status(if may_evict {
+        let reply = if may_evict {
             self.run_invalidating(&scripts::CREATE, &keys, args, false)
                 .await?
         } else {
             self.run(&scripts::CREATE, &keys, args).await?
-        })?;
-        match word.as_str() {
-            "dup" => Err(CreateError::DuplicateId),
-            "limit" => Err(CreateError::LimitReached {
-                limit: u32::try_from(codec::int(nth(&rest, 0)?)?).unwrap_or(u32::MAX),
-            }),
-            "ok" => {
-                let evicted = codec::public_ids(nth(&rest, 0)?)?;
-                let mut data = std::collections::BTreeMap::new();
-                for (k, v) in s.data {
-                    let value = serde_json::from_str(&v).map_err(|e| {
-                        StoreFailure::Corrupt(format!("data key {k:?} is not JSON: {e}"))
-                    })?;
-                    data.insert(k, value);
+        };
+        // Integer 1: the steady-state anonymous create (nothing evicted).
+        let evicted = if reply == Value::Int(1) {
+            Vec::new()
+        } else {
+            let (word, rest) = codec::status(reply)?;
+            match word.as_str() {
+                "dup" => return Err(CreateError::DuplicateId),
+                "limit" => {
+                    return Err(CreateError::LimitReached {
+                        limit: u32::try_from(codec::int(nth(&rest, 0)?)?).unwrap_or(u32::MAX),
+                    });
                 }
-                let record = SessionRecord {
-                    format_version: FORMAT_VERSION,
-                    public_id: s.public_id,
-                    user: s.user.map(|u| u.user),
-                    created_at: cx.now,
-                    last_seen_at: cx.now,
-                    idle_timeout: s.idle_timeout,
-                    idle_deadline: idle_deadline(cx.now, s.idle_timeout, s.absolute_deadline),
-                    absolute_deadline: s.absolute_deadline,
-                    metadata: s.metadata,
-                    data,
-                };
-                Ok(Created { record, evicted })
+                "ok" => codec::public_ids(nth(&rest, 0)?)?,
+                other => return Err(unexpected(other).into()),
             }
-            other => Err(unexpected(other).into()),
+        };
+        let mut data = std::collections::BTreeMap::new();
+        for (k, v) in s.data {
+            let value = serde_json::from_str(&v)
+                .map_err(|e| StoreFailure::Corrupt(format!("data key {k:?} is not JSON: {e}")))?;
+            data.insert(k, value);
         }
+        let record = SessionRecord {
+            format_version: FORMAT_VERSION,
+            public_id: s.public_id,
+            user: s.user.map(|u| u.user),
+            created_at: cx.now,
+            last_seen_at: cx.now,
+            idle_timeout: s.idle_timeout,
+            idle_deadline: idle_deadline(cx.now, s.idle_timeout, s.absolute_deadline),
+            absolute_deadline: s.absolute_deadline,
+            metadata: s.metadata,
+            data,
+        };
+        Ok(Created { record, evicted })
     }
 
     /// One plain `HGETALL`, judged here; a script runs only when the idle

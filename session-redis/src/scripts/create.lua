@@ -6,7 +6,8 @@
 --       5 idle ms, 6 absolute deadline, 7 metadata JSON, 8 limit (0 = none),
 --       9 policy (evict-idle | evict-oldest | deny), 10 n data pairs,
 --       then field, json…
--- Reply: {'dup'} | {'limit', max} | {'ok', {evicted public ids…}}
+-- Reply: {'dup'} | {'limit', max} | {'ok', {evicted public ids…}} |
+--        1 (an anonymous create in the steady state: nothing evicted)
 --
 -- The steady state first: an anonymous session is stored with plain
 -- commands (the layout of prelude.lua's `flat` and `packed`, and the
@@ -21,26 +22,31 @@ if ARGV[4] == '' then
   if redis.call('EXISTS', key) == 1 then return { 'dup' } end
   local idle, abs = tonumber(ARGV[5]), tonumber(ARGV[6])
   local idl = math.min(now + idle, abs)
-  local fields = { '@', string.format('2:%x:%x:%x:%x:%x', now, now, idle, idl, abs), '@pub', ARGV[3] }
-  if ARGV[7] ~= '{}' then
-    fields[#fields + 1] = '@meta'
-    fields[#fields + 1] = ARGV[7]
-  end
-  local j = 11
-  for _ = 1, tonumber(ARGV[10]) do
-    fields[#fields + 1] = 'd:' .. ARGV[j]
-    fields[#fields + 1] = ARGV[j + 1]
-    j = j + 2
+  local packed = string.format('2:%x:%x:%x:%x:%x', now, now, idle, idl, abs)
+  if ARGV[7] == '{}' and ARGV[10] == '1' then
+    -- One data key and no metadata, the usual create: no argument table.
+    redis.call('HSET', key, '@', packed, '@pub', ARGV[3], 'd:' .. ARGV[11], ARGV[12])
+  else
+    local fields = { '@', packed, '@pub', ARGV[3] }
+    if ARGV[7] ~= '{}' then
+      fields[#fields + 1] = '@meta'
+      fields[#fields + 1] = ARGV[7]
+    end
+    local j = 11
+    for _ = 1, tonumber(ARGV[10]) do
+      fields[#fields + 1] = 'd:' .. ARGV[j]
+      fields[#fields + 1] = ARGV[j + 1]
+      j = j + 2
+    end
+    redis.call('HSET', key, unpack(fields))
   end
   local ttl = string.format('%d', math.max(idl - now, 1))
-  redis.call('HSET', key, unpack(fields))
   redis.call('PEXPIRE', key, ttl)
   redis.call('ZADD', KEYS[3], string.format('%d', idl), key)
   if redis.call('PEXPIRE', KEYS[3], ttl, 'GT') == 0 then
     redis.call('PEXPIRE', KEYS[3], ttl, 'NX')
   end
-  local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', string.format('%d', now), 'LIMIT', 0, 1)
-  if #expired == 0 then return { 'ok', {} } end
+  if redis.call('ZCOUNT', KEYS[3], '-inf', string.format('%d', now)) == 0 then return 1 end
   stored = true
 end
 -- @judge

@@ -130,5 +130,19 @@ pub async fn g00_changes_then_settings_then_save_cost_one_write(h: Arc<dyn Harne
             budget,
             "budget: {label}: changes, settings, save and finish cost {budget} store calls"
         );
+        // And what was written is what the next request reads.
+        let next = a.request();
+        let record = next.record().await.expect("load").expect("a session");
+        assert_eq!(
+            record.metadata.device.as_deref(),
+            Some(label),
+            "{label}: the metadata set in the request that wrote it is stored"
+        );
+        assert_eq!(
+            next.get::<String>("theme").await.expect("get").as_deref(),
+            Some("dark"),
+            "{label}: the data is stored"
+        );
+        a.finish(&next).await;
     }
 }
