@@ -244,17 +244,28 @@ impl SessionKey {
     /// The digest as 32 lowercase hex characters.
     pub fn digest_hex(&self) -> String {
         let mut s = String::with_capacity(32);
-        self.push_digest_hex(&mut s);
+        for b in self.digest {
+            s.push(char::from(HEX[usize::from(b >> 4)]));
+            s.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
         s
     }
 
-    /// Appends [`SessionKey::digest_hex`] to `out` (a store building a key
-    /// name saves an allocation per call).
-    pub fn push_digest_hex(&self, out: &mut String) {
-        for b in self.digest {
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
+    /// Appends the digest to `out` as 22 URL-safe base64 characters (no
+    /// padding): the shortest text form, for key names. A store building a
+    /// key name this way saves an allocation per call.
+    ///
+    /// ```
+    /// use session_core::store::SlotTag;
+    /// use session_core::{KeyRing, SessionId};
+    ///
+    /// let key = SessionId::generate(&KeyRing::generate(), SlotTag::random()).storage_key();
+    /// let mut name = String::from("sessions:");
+    /// key.push_digest_base64(&mut name);
+    /// assert_eq!(name.len(), "sessions:".len() + 22);
+    /// ```
+    pub fn push_digest_base64(&self, out: &mut String) {
+        URL_SAFE_NO_PAD.encode_string(self.digest, out);
     }
 
     /// Rebuilds a key from its parts as [`SessionKey::slot`] and

@@ -45,9 +45,9 @@ impl KeyLayout {
     /// `P:{bN}:s:D`.
     pub(crate) fn session(&self, key: &SessionKey) -> String {
         let start = &self.sessions[Self::bucket(key.slot()) as usize];
-        let mut name = String::with_capacity(start.len() + 32);
+        let mut name = String::with_capacity(start.len() + 22);
         name.push_str(start);
-        key.push_digest_hex(&mut name);
+        key.push_digest_base64(&mut name);
         name
     }
 
@@ -105,7 +105,11 @@ mod tests {
         let b = KeyLayout::bucket(key.slot());
         assert_eq!(
             layout.session(&key),
-            format!("p:{{b{b}}}:s:{}", key.digest_hex())
+            format!("p:{{b{b}}}:s:{}", {
+                let mut d = String::new();
+                key.push_digest_base64(&mut d);
+                d
+            })
         );
         assert_eq!(
             *layout.analytics(b),

@@ -239,9 +239,9 @@ local function prune_bucket(st, now, retention, probe, users)
     redis.call('ZREM', st.names, unpack(gone))
   end
 end
--- Prunes the bucket of `st` and one other, picked from the hex digits
--- ending `key` (random per session). On Cluster the other bucket may live
--- on another node: then it is skipped (scripts are flagged
+-- Prunes the bucket of `st` and one other, picked from the last two
+-- characters of `key` (its digest's base64: random per session). On
+-- Cluster the other bucket may live on another node: then it is skipped (scripts are flagged
 -- allow-cross-slot-keys, which reaches keys of this node only). A step
 -- that adds an anonymous session sweeps only its own bucket (random for
 -- an anonymous session) and only the sessions, two commands fewer on the
@@ -251,7 +251,7 @@ end
 local function prune(st, key, now, retention, users)
   prune_bucket(st, now, retention, false, users)
   if not users then return end
-  local other = (tonumber(string.sub(key, -4), 16) or 0) % BUCKETS
+  local other = (string.byte(key, -1) + 7 * string.byte(key, -2)) % BUCKETS
   local function move(name) return (string.gsub(name, '{b%d+}', '{b' .. other .. '}', 1)) end
   local sw = { sessions = move(st.sessions), users = move(st.users), names = move(st.names) }
   if sw.sessions == st.sessions then return end
