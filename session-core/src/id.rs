@@ -50,6 +50,7 @@ const PUBLIC_CHARS: usize = 22;
 const ID_DOMAIN: &[u8] = b"session-id/v1";
 const SLOT_DOMAIN: &[u8] = b"user-slot/v1";
 const KEY_DOMAIN: &[u8] = b"session-key/v1";
+const PUBLIC_DOMAIN: &[u8] = b"public-id/v1";
 
 /// Why text was not accepted as a session id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -313,6 +314,34 @@ impl PublicId {
     pub fn generate() -> Self {
         let mut out = [0u8; PUBLIC_CHARS];
         let _ = URL_SAFE_NO_PAD.encode_slice(crate::random::bytes::<PUBLIC_BYTES>(), &mut out);
+        PublicId(out)
+    }
+
+    /// The public id a new session stored under `key` gets: a hash of the
+    /// key's digest (128 bits, under its own domain). It is as random as
+    /// the session id, and knowing it reveals nothing of the key or the id.
+    /// Because it follows from the key, a store may leave it out of the
+    /// record and derive it on load (the Redis store does, for anonymous
+    /// sessions). After a rotation the session keeps its public id, which
+    /// then no longer follows from its new key.
+    ///
+    /// ```
+    /// use session_core::store::SlotTag;
+    /// use session_core::{KeyRing, PublicId, SessionId};
+    ///
+    /// let id = SessionId::generate(&KeyRing::generate(), SlotTag::random());
+    /// let key = id.storage_key();
+    /// assert_eq!(PublicId::of_key(&key), PublicId::of_key(&key));
+    /// assert!(!id.expose_secret().contains(PublicId::of_key(&key).as_str()));
+    /// ```
+    pub fn of_key(key: &SessionKey) -> Self {
+        let digest = Sha256::new()
+            .chain_update(PUBLIC_DOMAIN)
+            .chain_update([0])
+            .chain_update(key.digest)
+            .finalize();
+        let mut out = [0u8; PUBLIC_CHARS];
+        let _ = URL_SAFE_NO_PAD.encode_slice(&digest[..PUBLIC_BYTES], &mut out);
         PublicId(out)
     }
 

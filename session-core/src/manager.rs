@@ -121,9 +121,10 @@ impl SessionManager {
         };
         let user_key = s.user_key(user);
         let id = s.new_id(user_key.slot);
+        let key = id.storage_key();
         let new = NewSession {
-            key: id.storage_key(),
-            public_id: PublicId::generate(),
+            key,
+            public_id: PublicId::of_key(&key),
             user: Some(user_key),
             idle_timeout,
             absolute_deadline: s.clock.now().plus(expiry.absolute_lifetime()),

@@ -623,7 +623,7 @@ impl SessionStore for RedisStore {
         let mut args = vec![
             at(cx.now),
             ms(cx.ended_retention),
-            s.public_id.to_string(),
+            codec::stored_public_id(&s.public_id, &s.key, s.user.is_some()),
             s.user
                 .as_ref()
                 .map(|u| u.user.to_string())
@@ -695,7 +695,8 @@ impl SessionStore for RedisStore {
     async fn load(&self, key: &SessionKey, cx: &StoreContext) -> Result<Loaded, StoreFailure> {
         let mut read = redis::cmd("HGETALL");
         read.arg(self.keys.session(key));
-        match codec::judge(self.conn.query(&read).await?, cx, self.encryption.as_ref())? {
+        let reply = self.conn.query(&read).await?;
+        match codec::judge(reply, cx, self.encryption.as_ref(), key)? {
             codec::Judged::Unknown => Ok(Loaded::Unknown),
             codec::Judged::Ended(e) => Ok(Loaded::Ended(e)),
             codec::Judged::Live(record)
@@ -823,6 +824,9 @@ impl SessionStore for RedisStore {
             ]),
             None => args.extend(["0", "", "0", "", "0"].map(str::to_owned)),
         }
+        // The old record's public id when it has no `@pub` (the new one
+        // stores it: it no longer follows from the key).
+        args.push(PublicId::of_key(&r.old).to_string());
         codec::delta_args(
             &r.delta,
             self.encryption.as_ref(),
@@ -842,7 +846,7 @@ impl SessionStore for RedisStore {
                 limit: u32::try_from(codec::int(nth(&rest, 0)?)?).unwrap_or(u32::MAX),
             }),
             "ok" => Ok(Created {
-                record: codec::record(nth(&rest, 0)?, self.encryption.as_ref())?,
+                record: codec::record(nth(&rest, 0)?, self.encryption.as_ref(), &r.new)?,
                 evicted: codec::public_ids(nth(&rest, 1)?)?,
             }),
             other => Err(unexpected(other).into()),
@@ -864,7 +868,11 @@ impl SessionStore for RedisStore {
         match word.as_str() {
             "none" => Ok(None),
             "ok" => {
+                // Empty: the record had no `@pub`, so its key's is its own.
                 let p = codec::text(nth(&rest, 0)?)?;
+                if p.is_empty() {
+                    return Ok(Some(PublicId::of_key(key)));
+                }
                 Ok(Some(PublicId::parse(&p).ok_or_else(|| {
                     StoreFailure::Corrupt(format!("not a public id: {p:?}"))
                 })?))
@@ -1014,7 +1022,7 @@ impl RedisStore {
             "ended" => Ok(Loaded::Ended(codec::ending(&rest)?)),
             "active" => Ok(Loaded::Active {
                 refreshed: codec::int(nth(&rest, 0)?)? == 1,
-                record: codec::record(nth(&rest, 1)?, self.encryption.as_ref())?,
+                record: codec::record(nth(&rest, 1)?, self.encryption.as_ref(), key)?,
             }),
             other => Err(unexpected(other)),
         }

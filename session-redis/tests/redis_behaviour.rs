@@ -367,30 +367,52 @@ async fn saves_and_increments_skip_the_judgement_only_while_the_session_is_uncha
 }
 
 #[tokio::test]
-async fn an_anonymous_session_is_three_fields_in_the_compact_encoding() {
+async fn an_anonymous_session_is_two_fields_in_the_compact_encoding() {
     let h = Standalone::start();
     let m = manager(Arc::new(h.redis_store().await));
     let s = m.session_for_request([]);
     s.insert("counter", 0).await.unwrap();
-    s.finish().await;
-    let sessions: Vec<String> = all_keys(&h)
-        .into_iter()
-        .filter(|k| k.contains(":s:"))
-        .collect();
-    assert_eq!(sessions.len(), 1, "{sessions:?}");
-    let key = &sessions[0];
-    // Layout 2: the times packed in `@`, the public id, the one data key;
-    // empty metadata is not stored.
+    let public = s.public_id().await.unwrap().unwrap();
+    let cookie = cookie_of(s.finish().await.set_cookie().map(str::to_owned));
+    let sessions = || -> Vec<String> {
+        all_keys(&h)
+            .into_iter()
+            .filter(|k| k.contains(":s:"))
+            .collect()
+    };
+    let keys = sessions();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let key = &keys[0];
+    // The times packed in `@` and the one data key. Empty metadata is not
+    // stored, nor the public id, which follows from the key
+    // (`PublicId::of_key`).
     let fields = h.server.cli(&["HKEYS", key]).unwrap();
     let mut fields: Vec<&str> = fields.lines().collect();
     fields.sort_unstable();
-    assert_eq!(fields, ["@", "@pub", "d:counter"]);
+    assert_eq!(fields, ["@", "d:counter"]);
     // Every value within Redis's listpack limit (64 bytes), so the hash
     // keeps the compact encoding (a longer `@` would double its memory).
     let packed = h.server.cli(&["HGET", key, "@"]).unwrap();
     assert!(packed.trim().len() <= 64, "{packed:?}");
     let encoding = h.server.cli(&["OBJECT", "ENCODING", key]).unwrap();
     assert_eq!(encoding.trim(), "listpack");
+
+    // Loading gives the public id the session was created with, and after
+    // login (a rotation to a new key) the session keeps it, stored now.
+    let s = m.session_for_request([cookie.as_bytes()]);
+    assert_eq!(s.public_id().await.unwrap(), Some(public), "after a load");
+    let outcome = s.login(UserId::new("alice").unwrap()).await.unwrap();
+    assert_eq!(outcome.record.public_id, public, "after login");
+    let signed_in = cookie_of(s.finish().await.set_cookie().map(str::to_owned));
+    let s = m.session_for_request([signed_in.as_bytes()]);
+    assert_eq!(s.public_id().await.unwrap(), Some(public), "signed in");
+    let live: Vec<String> = sessions()
+        .into_iter()
+        .filter(|k| h.server.cli(&["HEXISTS", k, "@end"]).unwrap().trim() == "0")
+        .collect();
+    assert_eq!(live.len(), 1, "{live:?}");
+    let stored = h.server.cli(&["HGET", &live[0], "@pub"]).unwrap();
+    assert_eq!(stored.trim(), public.as_str());
 }
 
 /// Captures formatted tracing output for one test.

@@ -339,7 +339,7 @@ impl Session {
         let settings = inner.state.settings();
         let (public_id, data) = match &inner.state {
             State::New(d) => (d.record.public_id, encode_data(&d.record.data)),
-            _ => (PublicId::generate(), BTreeMap::new()),
+            _ => (PublicId::of_key(&new_id.storage_key()), BTreeMap::new()),
         };
         let new = NewSession {
             key: new_id.storage_key(),

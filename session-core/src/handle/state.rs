@@ -144,11 +144,13 @@ impl State {
         let expiry = shared.config.expiry();
         let absolute = now.plus(expiry.absolute_lifetime());
         let idle_timeout = settings.idle_timeout.unwrap_or(expiry.idle_timeout());
+        let id = shared.new_id(SlotTag::random());
+        let public_id = PublicId::of_key(&id.storage_key());
         State::New(Draft {
-            id: shared.new_id(SlotTag::random()),
+            id,
             record: SessionRecord {
                 format_version: FORMAT_VERSION,
-                public_id: PublicId::generate(),
+                public_id,
                 user: None,
                 created_at: now,
                 last_seen_at: now,

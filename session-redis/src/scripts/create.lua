@@ -2,7 +2,8 @@
 -- with it (guarantees 1 and 4), and prunes expired analytics (guarantee 7).
 -- KEYS: 1 session, 2 user index (the session key again when anonymous),
 --       3-5 the bucket's analytics (sessions, users, names)
--- ARGV: 1 now, 2 retention ms, 3 public id, 4 user id ('' = anonymous),
+-- ARGV: 1 now, 2 retention ms, 3 public id ('' = the key's, left out:
+--       codec.rs stored_public_id), 4 user id ('' = anonymous),
 --       5 idle ms, 6 absolute deadline, 7 metadata JSON, 8 limit (0 = none),
 --       9 policy (evict-idle | evict-oldest | deny), 10 n data pairs,
 --       then field, json…
@@ -23,11 +24,16 @@ if ARGV[4] == '' then
   local idle, abs = tonumber(ARGV[5]), tonumber(ARGV[6])
   local idl = math.min(now + idle, abs)
   local packed = string.format('2:%x:%x:%x:%x:%x', now, now, idle, idl, abs)
-  if ARGV[7] == '{}' and ARGV[10] == '1' then
-    -- One data key and no metadata, the usual create: no argument table.
-    redis.call('HSET', key, '@', packed, '@pub', ARGV[3], 'd:' .. ARGV[11], ARGV[12])
+  if ARGV[3] == '' and ARGV[7] == '{}' and ARGV[10] == '1' then
+    -- One data key, no metadata and the key's public id, the usual create:
+    -- no argument table.
+    redis.call('HSET', key, '@', packed, 'd:' .. ARGV[11], ARGV[12])
   else
-    local fields = { '@', packed, '@pub', ARGV[3] }
+    local fields = { '@', packed }
+    if ARGV[3] ~= '' then
+      fields[#fields + 1] = '@pub'
+      fields[#fields + 1] = ARGV[3]
+    end
     if ARGV[7] ~= '{}' then
       fields[#fields + 1] = '@meta'
       fields[#fields + 1] = ARGV[7]
@@ -65,7 +71,9 @@ if user ~= '' then
 end
 local idle, abs = tonumber(ARGV[5]), tonumber(ARGV[6])
 local idl = math.min(now + idle, abs)
-local h = { ['@pub'] = ARGV[3], ['@created'] = I(now), ['@seen'] = I(now),
+local pub = ARGV[3]
+if pub == '' then pub = nil end
+local h = { ['@pub'] = pub, ['@created'] = I(now), ['@seen'] = I(now),
             ['@idle'] = ARGV[5], ['@idl'] = I(idl), ['@abs'] = ARGV[6], ['@meta'] = ARGV[7] }
 if user ~= '' then
   h['@user'] = user

@@ -5,7 +5,8 @@
 --   @     its layout version and times (milliseconds, in hex), packed in
 --         one field: '2:<created>:<seen>:<idle>:<idle deadline>:<absolute deadline>'
 --         (at most 64 bytes, so Redis keeps the hash in its compact encoding)
---   @pub  its public id
+--   @pub  its public id (left out when it is its key's, PublicId::of_key:
+--         an anonymous session never rotated; codec.rs stored_public_id)
 --   @meta its metadata JSON (absent when empty: '{}')
 --   @user @ukey (signed in: the user id and the user's index key)
 -- and an ended one (a tombstone) holds @end (reason) @at @forget @pub.

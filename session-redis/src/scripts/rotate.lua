@@ -5,7 +5,9 @@
 --       the new key again), 4-6 the old key's bucket's analytics, 7-9 the
 --       new key's (all in one slot on Cluster: see store.rs)
 -- ARGV: 1 now, 2 retention ms, 3 sign in (1/0), 4 user id, 5 limit,
---       6 policy, 7 new absolute deadline, 8… the delta (see apply_delta)
+--       6 policy, 7 new absolute deadline, 8 the old key's public id
+--       (PublicId::of_key: the public id of a record without '@pub'),
+--       9… the delta (see apply_delta)
 -- Reply: {'unknown'} | {'ended', reason, at} | {'dup'} | {'other'} |
 --        {'limit', max} | {'ok', {field, value…}, {evicted public ids…}}
 local st_old, st_new = stats_at(4), stats_at(7)
@@ -16,6 +18,8 @@ if status ~= 'live' then return { status, reason, at } end
 if redis.call('EXISTS', new) == 1 then return { 'dup' } end
 local before = {}
 for k, v in pairs(h) do before[k] = v end
+-- The new key stores the public id: it no longer follows from the key.
+if not h['@pub'] then h['@pub'] = ARGV[8] end
 local evicted = {}
 if ARGV[3] == '1' then
   if h['@user'] and h['@user'] ~= ARGV[4] then return { 'other' } end
@@ -26,7 +30,7 @@ if ARGV[3] == '1' then
   h['@created'] = I(now)
   h['@abs'] = ARGV[7]
 end
-apply_delta(new, h, 8, false)
+apply_delta(new, h, 9, false)
 finish(st_old, old, before, 'rotated', now, retention)
 local idl = math.min(now + tonumber(h['@idle']), tonumber(h['@abs']))
 h['@seen'] = I(now)
