@@ -48,7 +48,7 @@ if ARGV[4] == '' then
   end
   local ttl = string.format('%d', math.max(idl - now, 1))
   redis.call('PEXPIRE', key, ttl)
-  redis.call('ZADD', KEYS[3], string.format('%d', idl), key)
+  redis.call('ZADD', KEYS[3], string.format('%d', idl), string.sub(key, -22))
   if redis.call('PEXPIRE', KEYS[3], ttl, 'GT') == 0 then
     redis.call('PEXPIRE', KEYS[3], ttl, 'NX')
   end

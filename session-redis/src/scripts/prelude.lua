@@ -31,7 +31,8 @@
 -- Sessions live in buckets (the hash tag of every key): a bucket's
 -- analytics sorted sets share its slot, so every script updates them
 -- atomically. A script gets them as three KEYS, the `st` table below:
---   sessions (member: session key, score: expiry)
+--   sessions (member: the digest ending the session key, `member`;
+--             score: expiry)
 --   users    (member: user id, score: the latest expiry of their sessions)
 --   names    (member: user id, score 0: for paging in byte order)
 
@@ -129,9 +130,18 @@ local function user_changed(st, user, ukey, now)
     extend_ttl(st.names, latest - now)
   end
 end
+-- A session's member in its bucket's analytics: the digest ending its key
+-- (22 characters; the whole key name would cost the sorted set about 16
+-- bytes more per session), and back.
+local function member(key)
+  return string.sub(key, -22)
+end
+local function session_key(st, m)
+  return (string.gsub(st.sessions, 'a:sessions$', 's:')) .. m
+end
 -- Records a session's (new) expiry in its index and the analytics.
 local function session_expiry(st, key, h, exp, now)
-  redis.call('ZADD', st.sessions, I(exp), key)
+  redis.call('ZADD', st.sessions, I(exp), member(key))
   extend_ttl(st.sessions, exp - now)
   if h['@ukey'] then
     redis.call('ZADD', h['@ukey'], I(exp), key)
@@ -168,7 +178,7 @@ local function finish(st, key, h, reason, now, retention)
   -- Read the user's fields (lazily loaded by head) before the key changes.
   local ukey = h['@ukey']
   tombstone(key, reason, now, now + retention, h['@pub'], now)
-  redis.call('ZREM', st.sessions, key)
+  redis.call('ZREM', st.sessions, member(key))
   if ukey then redis.call('ZREM', ukey, key) end
   return h['@pub']
 end
@@ -183,7 +193,7 @@ local function expire(st, key, h, now, retention)
   else
     tombstone(key, 'expired', exp, exp + retention, h['@pub'], now)
   end
-  redis.call('ZREM', st.sessions, key)
+  redis.call('ZREM', st.sessions, member(key))
   if ukey then redis.call('ZREM', ukey, key) end
 end
 -- 'live', or 'unknown', or 'ended' with the reason and time. A live
@@ -220,11 +230,12 @@ local function prune_bucket(st, now, retention, probe, users)
   local old = read('ZRANGEBYSCORE', st.sessions, '-inf', I(now), 'LIMIT', 0, PRUNE)
   if type(old) == 'table' and old.err then return end
   for _, m in ipairs(old) do
-    local h = head(m)
+    local key = session_key(st, m)
+    local h = head(key)
     if h and not h['@end'] and h['@idl'] then
       local exp = expires_at(h)
       if exp <= now then
-        expire(st, m, h, now, retention)
+        expire(st, key, h, now, retention)
         if h['@ukey'] then user_changed(st, h['@user'], h['@ukey'], now) end
       else
         redis.call('ZADD', st.sessions, I(exp), m)

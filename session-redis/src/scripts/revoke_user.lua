@@ -35,6 +35,7 @@ end
 for i = 1, #drop, 500 do
   local batch = { unpack(drop, i, math.min(i + 499, #drop)) }
   redis.call('ZREM', ukey, unpack(batch))
+  for j, m in ipairs(batch) do batch[j] = member(m) end
   redis.call('ZREM', st.sessions, unpack(batch))
 end
 user_changed(st, ARGV[6], ukey, now)
