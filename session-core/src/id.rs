@@ -141,6 +141,9 @@ impl fmt::Display for SlotTag {
 pub struct SessionId {
     text: String,
     slot: SlotTag,
+    /// The storage key, hashed once when the id is made or verified: a
+    /// request asks for it on every store call.
+    key: SessionKey,
 }
 
 impl SessionId {
@@ -154,7 +157,8 @@ impl SessionId {
         URL_SAFE_NO_PAD.encode_string(secret, &mut text);
         text.push('.');
         URL_SAFE_NO_PAD.encode_string(&tag[..TAG_BYTES], &mut text);
-        SessionId { text, slot }
+        let key = key_of(&text, slot);
+        SessionId { text, slot, key }
     }
 
     /// Parses and verifies untrusted text. Never touches a store; never panics.
@@ -177,6 +181,7 @@ impl SessionId {
         Ok(SessionId {
             text: text.to_owned(),
             slot: slot_tag,
+            key: key_of(text, slot_tag),
         })
     }
 
@@ -192,18 +197,21 @@ impl SessionId {
 
     /// The key a store files this session under (a hash, never the id).
     pub fn storage_key(&self) -> SessionKey {
-        let digest = Sha256::new()
-            .chain_update(KEY_DOMAIN)
-            .chain_update([0])
-            .chain_update(self.text.as_bytes())
-            .finalize();
-        let mut d = [0u8; 16];
-        d.copy_from_slice(&digest[..16]);
-        SessionKey {
-            slot: self.slot,
-            digest: d,
-        }
+        self.key
     }
+}
+
+/// The storage key of id text `text` in `slot`: its SHA-256 under the
+/// key domain, cut to 16 bytes.
+fn key_of(text: &str, slot: SlotTag) -> SessionKey {
+    let digest = Sha256::new()
+        .chain_update(KEY_DOMAIN)
+        .chain_update([0])
+        .chain_update(text.as_bytes())
+        .finalize();
+    let mut d = [0u8; 16];
+    d.copy_from_slice(&digest[..16]);
+    SessionKey { slot, digest: d }
 }
 
 fn decode_exact<const N: usize>(text: &str, chars: usize) -> Result<[u8; N], IdError> {
