@@ -1,10 +1,107 @@
 //! # session-actix
 //!
-//! Sessions for actix-web, from `session-core`: a [`SessionMiddleware`]
-//! (wrap it with `App::wrap`), two extractors, [`Session`] (the
-//! per-request handle) and [`SignedIn`] (401 with why the session ended
-//! when nobody is signed in), and [`SessionExt`] to reach the session from
-//! an `HttpRequest`, a `ServiceRequest` or a guard.
+//! Server-side sessions for actix-web: a [`SessionMiddleware`] (wrap it
+//! with `App::wrap`), the extractors [`Session`], [`SignedIn`] and
+//! `Option<SignedIn>`, [`SessionExt`] to reach the session from an
+//! `HttpRequest`, a `ServiceRequest` or a guard, the error
+//! [`SessionRejection`], and every name of `session-core` an application
+//! uses, re-exported, so an actix-web application depends on this crate
+//! alone.
+//!
+//! ```no_run
+//! use actix_web::{App, HttpResponse, HttpServer, web};
+//! use session_actix::{Environment, Session, SessionMiddleware, SessionRejection, SignedIn, UserId};
+//!
+//! async fn login(session: Session) -> Result<HttpResponse, SessionRejection> {
+//!     session.login(UserId::new("alice")?).await?; // rotates the id, applies the limit
+//!     Ok(HttpResponse::Ok().finish())
+//! }
+//!
+//! async fn me(who: SignedIn) -> String {
+//!     who.user.to_string() // 401 with the reason when signed out
+//! }
+//!
+//! async fn home(who: Option<SignedIn>) -> String {
+//!     match who {
+//!         Some(who) => format!("hello, {}", who.user),
+//!         None => "hello, stranger".to_owned(), // signed out (503 if the store is down)
+//!     }
+//! }
+//!
+//! #[actix_web::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // SESSION_SECRET, SESSION_TTL_SECONDS, … from the environment, and the
+//!     // store they name: memory, or Redis (feature `redis`, REDIS_URL).
+//!     let setup = session_actix::setup_from_env(Environment::process()).await?;
+//!     println!("sessions in {}", setup.store_description);
+//!     let manager = setup.into_manager();
+//!     HttpServer::new(move || {
+//!         App::new()
+//!             .wrap(SessionMiddleware::new(manager.clone()))
+//!             .route("/", web::get().to(home))
+//!             .route("/login", web::post().to(login))
+//!             .route("/me", web::get().to(me))
+//!     })
+//!     .bind(("127.0.0.1", 3000))?
+//!     .run()
+//!     .await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! ## What an application uses
+//!
+//! Everything below is reachable from this crate's root; application code
+//! never names `session_core`.
+//!
+//! * **Setting up**: [`setup_from_env`] reads the configuration and picks
+//!   the store from one [`Environment`] (the process environment, or a
+//!   lookup of your own; [`Environment::allow_ephemeral_secret`] for
+//!   development) and returns a [`SessionSetup`] (or a [`SetupError`]
+//!   naming the variable). [`SessionSetup::configure`] changes settings in
+//!   code; [`SessionSetup::into_manager`] gives the [`SessionManager`] that
+//!   [`SessionMiddleware::new`] takes.
+//! * **In handlers**: [`Session`], the request's own handle
+//!   ([`SessionHandle`]: `get`, `insert`, `login`, `logout`, `devices`,
+//!   `revoke_device`, `sign_out_others`, `manager`, …); [`SignedIn`] for
+//!   routes that need a user (401 with the reason otherwise);
+//!   `Option<SignedIn>` for routes that serve both (`None` when nobody is
+//!   signed in, still 503 when the store is unavailable; see [`SignedIn`]
+//!   for the missing middleware); [`SessionRejection`], the error `?` turns
+//!   every session error into; [`SessionExt`] in guards and middleware.
+//! * **Ids, records and answers**: [`UserId`], [`PublicId`], [`SessionId`],
+//!   [`Device`], [`SessionSummary`], [`SessionRecord`], [`Metadata`],
+//!   [`Ending`], [`EndReason`], [`LoginOutcome`], [`SignInOptions`],
+//!   [`Loaded`], [`Page`], [`PageRequest`], [`Timestamp`].
+//! * **Configuration in code**: [`SessionConfig`] and
+//!   [`SessionConfigBuilder`], [`KeyRing`], [`CookieConfig`],
+//!   [`CookieLifetime`], [`SameSite`], [`CsrfGuard`], [`ExpiryPolicy`],
+//!   [`ExpiryMode`], [`UserLimit`], [`LimitPolicy`], [`MemoryStore`], and
+//!   for tests [`Clock`], [`ManualClock`], [`SystemClock`].
+//! * **Errors**: [`SessionError`], [`StoreFailure`], [`HttpError`] (what
+//!   each means over HTTP), [`UserIdError`], [`PublicIdError`],
+//!   [`IdError`], [`ConfigError`], [`KeyRingError`], [`CookieConfigError`],
+//!   [`ExpiryError`], [`UnknownLimitPolicy`].
+//! * **Redis** (feature `redis`): `RedisStore`, `RedisStoreBuilder`,
+//!   `RedisStoreError`, and the `session_redis` crate itself (which
+//!   re-exports `redis`, and `bb8` when pooling is on); [`setup_from_env`]
+//!   then picks Redis when `REDIS_URL` or `REDIS_HOST` is set.
+//! * **Everything else** of core (the store contract for store authors,
+//!   the adapter toolkit, the conformance kit): [`session_core`].
+//!
+//! ## Features
+//!
+//! | feature | what it adds |
+//! | --- | --- |
+//! | `redis` | the Redis store (`session-redis`, default features: one Redis over plain TCP) and `setup_from_env` choosing it |
+//! | `redis-tls` | `redis` with TLS (`rediss://`) |
+//! | `redis-cluster` | `redis` with Redis Cluster (`redis+cluster://`) |
+//! | `redis-sentinel` | `redis` with Sentinel (`redis+sentinel://`) |
+//! | `redis-pool` | `redis` with bb8 pools |
+//! | `redis-encryption` | `redis` with encryption at rest |
+//! | `redis-full` | all of the above |
+//!
+//! ## How it works
 //!
 //! The middleware is glue only: it hands the request's method and headers
 //! to `session_core::adapter::begin_request` (the CSRF guard, the lazy
@@ -14,40 +111,11 @@
 //! unavailable; 401, session ended meanwhile). Bodies never carry
 //! internals.
 //!
-//! ```
-//! use std::sync::Arc;
-//! use actix_web::{App, HttpResponse, web};
-//! use session_actix::{Session, SessionMiddleware, SessionRejection, SignedIn};
-//! use session_core::{KeyRing, MemoryStore, SessionConfig, SessionManager, UserId};
-//!
-//! async fn login(session: Session) -> Result<HttpResponse, SessionRejection> {
-//!     session.login(UserId::new("alice").unwrap()).await?;
-//!     Ok(HttpResponse::Ok().body("signed in"))
-//! }
-//!
-//! async fn counter(session: Session) -> Result<HttpResponse, SessionRejection> {
-//!     let n = session.increment("counter", 1).await?;
-//!     Ok(HttpResponse::Ok().body(n.to_string()))
-//! }
-//!
-//! async fn me(who: SignedIn) -> String {
-//!     who.user.to_string()
-//! }
-//!
-//! let config = SessionConfig::builder(KeyRing::generate()).build().unwrap();
-//! let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
-//! let app = App::new()
-//!     .wrap(SessionMiddleware::new(manager))
-//!     .route("/login", web::post().to(login))
-//!     .route("/counter", web::post().to(counter))
-//!     .route("/me", web::get().to(me));
-//! ```
-//!
 //! ## Coming from actix-session
 //!
 //! | actix-session | here |
 //! | --- | --- |
-//! | `SessionMiddleware::builder(store, key)…build()` | `SessionMiddleware::new(manager)`; settings live in core's `SessionConfig` (cookie, expiry, limit, CSRF) |
+//! | `SessionMiddleware::builder(store, key)…build()` | `SessionMiddleware::new(manager)`; settings live in [`SessionConfig`] (cookie, expiry, limit, CSRF), or come from the environment through [`setup_from_env`] |
 //! | `Session::get` / `insert` / `remove` | the same names, async (the first call loads the session) |
 //! | `Session::renew` | `rotate()`; `login(user)` always rotates |
 //! | `Session::purge` | `logout()` |
@@ -60,7 +128,9 @@
 //! revoke-all); the handle is `Send`; a store failure answers 503.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+use std::fmt;
 use std::future::{Ready, ready};
 use std::rc::Rc;
 
@@ -71,9 +141,71 @@ use actix_web::http::{StatusCode, header::HeaderName, header::HeaderValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::LocalBoxFuture;
 use session_core::adapter::{begin_request_with, installed, signed_in};
-use session_core::{HttpError, SessionManager, UserId};
+
+pub use session_core;
+/// Core's per-request session handle, what [`Session`] derefs to: name it
+/// in helpers that take the session (`&SessionHandle`).
+pub use session_core::Session as SessionHandle;
+pub use session_core::store::Loaded;
+pub use session_core::{
+    Clock, ConfigError, CookieConfig, CookieConfigError, CookieLifetime, CsrfGuard, Device,
+    EndReason, Ending, EnvConfig, Environment, ExpiryError, ExpiryMode, ExpiryPolicy, HttpError,
+    IdError, KeyRing, KeyRingError, LimitPolicy, LoginOutcome, ManualClock, MemoryStore, Metadata,
+    Page, PageRequest, PublicId, PublicIdError, SameSite, SecretSource, SessionConfig,
+    SessionConfigBuilder, SessionError, SessionId, SessionManager, SessionRecord, SessionSetup,
+    SessionSummary, SetupError, SignInOptions, StoreFailure, SystemClock, Timestamp,
+    UnknownLimitPolicy, UserId, UserIdError, UserLimit,
+};
+
+/// The one-call setup: with the `redis` feature, session-redis's (Redis when
+/// `REDIS_URL` or `REDIS_HOST` is set, memory otherwise); without it,
+/// session-core's (memory; an error when a Redis variable is set).
+#[cfg(not(feature = "redis"))]
+pub use session_core::setup_from_env;
+/// The one-call setup: with the `redis` feature, session-redis's (Redis when
+/// `REDIS_URL` or `REDIS_HOST` is set, memory otherwise); without it,
+/// session-core's (memory; an error when a Redis variable is set).
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(auto_cfg = false))]
+pub use session_redis::setup_from_env;
+
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use session_redis;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use session_redis::{RedisStore, RedisStoreBuilder, RedisStoreError};
 
 /// The middleware that gives every request a session handle.
+///
+/// ```
+/// # #[actix_web::main]
+/// # async fn main() {
+/// use std::sync::Arc;
+/// use actix_web::{App, HttpResponse, test, web};
+/// use session_actix::{KeyRing, MemoryStore, Session, SessionConfig, SessionManager};
+/// use session_actix::{SessionMiddleware, SessionRejection, UserId};
+///
+/// async fn login(session: Session) -> Result<HttpResponse, SessionRejection> {
+///     session.login(UserId::new("alice")?).await?;
+///     Ok(HttpResponse::Ok().finish())
+/// }
+///
+/// let config = SessionConfig::builder(KeyRing::generate()).build().unwrap();
+/// let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
+/// let app = test::init_service(
+///     App::new()
+///         .wrap(SessionMiddleware::new(manager))
+///         .route("/login", web::post().to(login)),
+/// )
+/// .await;
+///
+/// let response = test::call_service(&app, test::TestRequest::post().uri("/login").to_request()).await;
+/// assert_eq!(response.status(), 200);
+/// let cookie = response.headers().get("set-cookie").unwrap().to_str().unwrap();
+/// assert!(cookie.starts_with("__Host-sid="));
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct SessionMiddleware {
     manager: SessionManager,
@@ -111,6 +243,11 @@ pub struct SessionService<S> {
     manager: SessionManager,
 }
 
+/// A store failure the [`SignedIn`] extractor met, kept on the request so
+/// the middleware answers 503 even when actix's `Option<SignedIn>` turned
+/// it into `None`.
+struct StoreUnavailable(HttpError);
+
 impl<S, B> Service<ServiceRequest> for SessionService<S>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
@@ -140,7 +277,12 @@ where
         Box::pin(async move {
             let response = handled.await?;
             let update = session.finish().await;
-            let mut response = match update.replacement() {
+            let unavailable = response
+                .request()
+                .extensions_mut()
+                .remove::<StoreUnavailable>()
+                .map(|u| u.0);
+            let mut response = match update.replacement().or(unavailable) {
                 Some(replacement) => response
                     .into_response(SessionRejection(replacement).error_response())
                     .map_into_right_body(),
@@ -156,13 +298,37 @@ where
     }
 }
 
-/// The per-request session handle, as an extractor. Derefs to
-/// [`session_core::Session`].
+/// The request's own session handle, as an extractor; it derefs to
+/// [`SessionHandle`], so a handler calls its methods directly: data
+/// (`get`, `insert`, `increment`), signing in and out (`login`, `logout`),
+/// and the user's devices (`devices`, `revoke_device`, `sign_out_others`).
+/// Extracting it costs no store call; without [`SessionMiddleware`] it
+/// fails with 500.
+///
+/// ```
+/// use actix_web::{HttpResponse, web};
+/// use session_actix::{PublicId, Session, SessionRejection};
+///
+/// // "Sign that device out": a malformed id is a 404, like an unknown one.
+/// async fn revoke(session: Session, device: web::Path<String>) -> Result<HttpResponse, SessionRejection> {
+///     let device = PublicId::parse(&device)?;
+///     let revoked = session.revoke_device(&device, "signed out from another device").await?;
+///     Ok(if revoked { HttpResponse::NoContent().finish() } else { HttpResponse::NotFound().finish() })
+/// }
+///
+/// async fn others(session: Session) -> Result<String, SessionRejection> {
+///     let ended = session.sign_out_others().await?;
+///     Ok(format!("{ended} other devices signed out"))
+/// }
+/// # let _ = actix_web::App::new()
+/// #     .route("/devices/{id}/revoke", web::post().to(revoke))
+/// #     .route("/sign-out-others", web::post().to(others));
+/// ```
 #[derive(Debug, Clone)]
-pub struct Session(pub session_core::Session);
+pub struct Session(pub SessionHandle);
 
 impl std::ops::Deref for Session {
-    type Target = session_core::Session;
+    type Target = SessionHandle;
 
     fn deref(&self) -> &Self::Target {
         &self.0
@@ -175,14 +341,48 @@ impl FromRequest for Session {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let session = installed(core_session(&request.extensions()));
-        ready(session.map(Session).map_err(Into::into))
+        ready(session.map(Session).map_err(SessionRejection))
     }
 }
 
 /// A signed-in request: the user and the session. Extracting it loads the
 /// session (one store call); without a signed-in user it fails with 401
-/// and why the session ended (when known), and with 503 when the store is
-/// unavailable.
+/// and why the session ended (when known), with 503 when the store is
+/// unavailable, and with 500 when [`SessionMiddleware`] is missing.
+///
+/// As `Option<SignedIn>` it is `None` when nobody is signed in (where
+/// `SignedIn` answers 401). actix's own `Option` extractor turns every
+/// error into `None`, so the middleware keeps the store's failure on the
+/// request and answers 503 whatever the handler returned: a store that is
+/// down never looks like a signed-out visitor (this holds for
+/// `Result<SignedIn, SessionRejection>` too). Without the middleware
+/// nothing can answer the 500, and `Option<SignedIn>` is `None`.
+///
+/// ```
+/// use session_actix::{Device, SessionRejection, SignedIn};
+///
+/// async fn me(who: SignedIn) -> String {
+///     who.user.to_string()
+/// }
+///
+/// async fn home(who: Option<SignedIn>) -> String {
+///     match who {
+///         Some(who) => format!("hello, {}", who.user),
+///         None => "hello, stranger".to_owned(),
+///     }
+/// }
+///
+/// // The user's devices, each marked whether it is this one.
+/// async fn devices(who: SignedIn) -> Result<String, SessionRejection> {
+///     let devices: Vec<Device> = who.session.devices().await?;
+///     Ok(format!("{} devices", devices.len()))
+/// }
+/// # use actix_web::web;
+/// # let _ = actix_web::App::new()
+/// #     .route("/", web::get().to(home))
+/// #     .route("/me", web::get().to(me))
+/// #     .route("/devices", web::get().to(devices));
+/// ```
 #[derive(Debug, Clone)]
 pub struct SignedIn {
     /// Who is signed in.
@@ -197,10 +397,20 @@ impl FromRequest for SignedIn {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let session = core_session(&request.extensions());
+        let request = request.clone();
         Box::pin(async move {
-            let (user, session) = signed_in(session).await?;
-            let session = Session(session);
-            Ok(SignedIn { user, session })
+            match signed_in(session).await {
+                Ok((user, session)) => Ok(SignedIn {
+                    user,
+                    session: Session(session),
+                }),
+                Err(e) => {
+                    if e.status == StatusCode::SERVICE_UNAVAILABLE.as_u16() {
+                        request.extensions_mut().insert(StoreUnavailable(e.clone()));
+                    }
+                    Err(SessionRejection(e))
+                }
+            }
         })
     }
 }
@@ -213,8 +423,8 @@ pub trait SessionExt {
     fn get_session(&self) -> Option<Session>;
 }
 
-fn core_session(extensions: &actix_web::dev::Extensions) -> Option<session_core::Session> {
-    extensions.get::<session_core::Session>().cloned()
+fn core_session(extensions: &actix_web::dev::Extensions) -> Option<SessionHandle> {
+    extensions.get::<SessionHandle>().cloned()
 }
 
 /// `SessionExt` for each type that carries the request's extensions, read
@@ -231,27 +441,88 @@ macro_rules! session_ext {
 
 session_ext!(HttpRequest => extensions, ServiceRequest => extensions, GuardContext<'_> => req_data);
 
-/// A session answer as an actix error: core's [`HttpError`] (401 with the
-/// reason, 409 limit, 503 store down, 500 middleware missing, or the
-/// application's own). Handlers return it with `?`.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error(transparent)]
+/// Every session error as a response: core's [`HttpError`], answered with
+/// its status and its JSON body (`{"error": …, "message": …}`, plus the
+/// reason and time when a session ended; never internals). Extractors
+/// fail with it, and `?` turns every error a handler meets into it:
+///
+/// | from | answer |
+/// | --- | --- |
+/// | [`SessionError`] | 401 signed out or ended (with the reason), 409 at the session limit, 503 store unavailable, 500 bad session data |
+/// | [`StoreFailure`] | 503 |
+/// | [`UserIdError`] | 400 (`UserId::new(name)?`) |
+/// | [`PublicIdError`] | 404 (`PublicId::parse(text)?`) |
+/// | [`HttpError`] | its own (an answer of the application's) |
+///
+/// It displays as the [`HttpError`] does (`401 unauthenticated: not signed
+/// in`) and is an [`std::error::Error`] without a source. As a response it
+/// is actix-web's [`ResponseError`].
+///
+/// ```
+/// use actix_web::ResponseError;
+/// use session_actix::{SessionRejection, UserId};
+///
+/// fn user(name: &str) -> Result<UserId, SessionRejection> {
+///     Ok(UserId::new(name)?)
+/// }
+///
+/// let rejection = user("").unwrap_err();
+/// assert_eq!(rejection.0.status, 400);
+/// assert!(rejection.to_string().starts_with("400 bad_request"));
+/// let response = rejection.error_response();
+/// assert_eq!(response.status(), 400);
+/// assert_eq!(response.headers().get("content-type").unwrap(), "application/json");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRejection(pub HttpError);
 
-impl ResponseError for SessionRejection {
-    fn error_response(&self) -> HttpResponse {
-        let status =
-            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        HttpResponse::build(status)
-            .content_type(HttpError::CONTENT_TYPE)
-            .body(self.0.body())
+impl fmt::Display for SessionRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
     }
 }
 
-/// Any session error (`SessionError`, `StoreFailure`, `HttpError`) as a
-/// response, so handlers use `?`.
-impl<E: Into<HttpError>> From<E> for SessionRejection {
-    fn from(e: E) -> Self {
+impl std::error::Error for SessionRejection {}
+
+impl From<HttpError> for SessionRejection {
+    fn from(e: HttpError) -> Self {
+        SessionRejection(e)
+    }
+}
+
+impl From<SessionError> for SessionRejection {
+    fn from(e: SessionError) -> Self {
         SessionRejection(e.into())
+    }
+}
+
+impl From<StoreFailure> for SessionRejection {
+    fn from(e: StoreFailure) -> Self {
+        SessionRejection(e.into())
+    }
+}
+
+impl From<UserIdError> for SessionRejection {
+    fn from(e: UserIdError) -> Self {
+        SessionRejection(e.into())
+    }
+}
+
+impl From<PublicIdError> for SessionRejection {
+    fn from(e: PublicIdError) -> Self {
+        SessionRejection(e.into())
+    }
+}
+
+/// Core's status, `Content-Type: application/json` and JSON body.
+impl ResponseError for SessionRejection {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code())
+            .content_type(HttpError::CONTENT_TYPE)
+            .body(self.0.body())
     }
 }

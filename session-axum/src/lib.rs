@@ -1,9 +1,101 @@
 //! # session-axum
 //!
-//! Sessions for axum, from `session-core`: a [`SessionLayer`] and two
-//! extractors, [`Session`] (the per-request handle) and [`SignedIn`]
-//! (rejects with 401, carrying why the session ended, when nobody is
-//! signed in).
+//! Server-side sessions for axum: a [`SessionLayer`], the extractors
+//! [`Session`], [`SignedIn`] and `Option<SignedIn>`, the rejection
+//! [`SessionRejection`], and every name of `session-core` an application
+//! uses, re-exported, so an axum application depends on this crate alone.
+//!
+//! ```no_run
+//! use axum::Router;
+//! use axum::routing::{get, post};
+//! use session_axum::{Environment, Session, SessionLayer, SessionRejection, SignedIn, UserId};
+//!
+//! async fn login(session: Session) -> Result<&'static str, SessionRejection> {
+//!     session.login(UserId::new("alice")?).await?; // rotates the id, applies the limit
+//!     Ok("signed in")
+//! }
+//!
+//! async fn me(who: SignedIn) -> String {
+//!     who.user.to_string() // 401 with the reason when signed out
+//! }
+//!
+//! async fn home(who: Option<SignedIn>) -> String {
+//!     match who {
+//!         Some(who) => format!("hello, {}", who.user),
+//!         None => "hello, stranger".to_owned(), // signed out (503 if the store is down)
+//!     }
+//! }
+//!
+//! #[tokio::main(flavor = "current_thread")]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // SESSION_SECRET, SESSION_TTL_SECONDS, … from the environment, and the
+//!     // store they name: memory, or Redis (feature `redis`, REDIS_URL).
+//!     let setup = session_axum::setup_from_env(Environment::process()).await?;
+//!     println!("sessions in {}", setup.store_description);
+//!     let app = Router::new()
+//!         .route("/", get(home))
+//!         .route("/login", post(login))
+//!         .route("/me", get(me))
+//!         .layer(SessionLayer::new(setup.into_manager()));
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     axum::serve(listener, app).await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! ## What an application uses
+//!
+//! Everything below is reachable from this crate's root; application code
+//! never names `session_core`.
+//!
+//! * **Setting up**: [`setup_from_env`] reads the configuration and picks
+//!   the store from one [`Environment`] (the process environment, or a
+//!   lookup of your own; [`Environment::allow_ephemeral_secret`] for
+//!   development) and returns a [`SessionSetup`] (or a [`SetupError`]
+//!   naming the variable). [`SessionSetup::configure`] changes settings in
+//!   code; [`SessionSetup::into_manager`] gives the [`SessionManager`] that
+//!   [`SessionLayer::new`] takes.
+//! * **In handlers**: [`Session`], the request's own handle
+//!   ([`SessionHandle`]: `get`, `insert`, `login`, `logout`, `devices`,
+//!   `revoke_device`, `sign_out_others`, `manager`, …); [`SignedIn`] for
+//!   routes that need a user (401 with the reason otherwise);
+//!   `Option<SignedIn>` for routes that serve both (`None` when nobody is
+//!   signed in, still 503 when the store is unavailable and 500 when the
+//!   layer is missing); [`SessionRejection`], the error `?` turns every
+//!   session error into.
+//! * **Ids, records and answers**: [`UserId`], [`PublicId`], [`SessionId`],
+//!   [`Device`], [`SessionSummary`], [`SessionRecord`], [`Metadata`],
+//!   [`Ending`], [`EndReason`], [`LoginOutcome`], [`SignInOptions`],
+//!   [`Loaded`], [`Page`], [`PageRequest`], [`Timestamp`].
+//! * **Configuration in code**: [`SessionConfig`] and
+//!   [`SessionConfigBuilder`], [`KeyRing`], [`CookieConfig`],
+//!   [`CookieLifetime`], [`SameSite`], [`CsrfGuard`], [`ExpiryPolicy`],
+//!   [`ExpiryMode`], [`UserLimit`], [`LimitPolicy`], [`MemoryStore`], and
+//!   for tests [`Clock`], [`ManualClock`], [`SystemClock`].
+//! * **Errors**: [`SessionError`], [`StoreFailure`], [`HttpError`] (what
+//!   each means over HTTP), [`UserIdError`], [`PublicIdError`],
+//!   [`IdError`], [`ConfigError`], [`KeyRingError`], [`CookieConfigError`],
+//!   [`ExpiryError`], [`UnknownLimitPolicy`].
+//! * **Redis** (feature `redis`): `RedisStore`, `RedisStoreBuilder`,
+//!   `RedisStoreError`, and the `session_redis` crate itself (which
+//!   re-exports `redis`, and `bb8` when pooling is on); [`setup_from_env`]
+//!   then picks Redis when `REDIS_URL` or `REDIS_HOST` is set.
+//! * **Everything else** of core (the store contract for store authors,
+//!   the adapter toolkit, the conformance kit): [`session_core`].
+//!
+//! ## Features
+//!
+//! | feature | what it adds |
+//! | --- | --- |
+//! | `redis` | the Redis store (`session-redis`, default features: one Redis over plain TCP) and `setup_from_env` choosing it |
+//! | `redis-tls` | `redis` with TLS (`rediss://`) |
+//! | `redis-cluster` | `redis` with Redis Cluster (`redis+cluster://`) |
+//! | `redis-sentinel` | `redis` with Sentinel (`redis+sentinel://`) |
+//! | `redis-pool` | `redis` with bb8 pools |
+//! | `redis-encryption` | `redis` with encryption at rest |
+//! | `redis-full` | all of the above |
+//!
+//! ## How it works
 //!
 //! The layer is glue only: it hands the request's method and headers to
 //! `session_core::adapter::begin_request` (which applies the CSRF guard
@@ -12,51 +104,83 @@
 //! headers to append and, when the final save failed, core's replacement
 //! answer (503, store unavailable; 401, session ended meanwhile). Bodies
 //! never carry internals.
-//!
-//! ```
-//! use std::sync::Arc;
-//! use axum::{Json, Router, routing::post};
-//! use session_axum::{Session, SessionLayer, SessionRejection, SignedIn};
-//! use session_core::{KeyRing, MemoryStore, SessionConfig, SessionManager, UserId};
-//!
-//! async fn login(session: Session) -> Result<&'static str, SessionRejection> {
-//!     session.login(UserId::new("alice").unwrap()).await?;
-//!     Ok("signed in")
-//! }
-//!
-//! async fn counter(session: Session) -> Result<Json<i64>, SessionRejection> {
-//!     Ok(Json(session.increment("counter", 1).await?))
-//! }
-//!
-//! async fn me(who: SignedIn) -> String {
-//!     who.user.to_string()
-//! }
-//!
-//! let config = SessionConfig::builder(KeyRing::generate()).build().unwrap();
-//! let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
-//! let app: Router = Router::new()
-//!     .route("/login", post(login))
-//!     .route("/counter", post(counter))
-//!     .route("/me", axum::routing::get(me))
-//!     .layer(SessionLayer::new(manager));
-//! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::header::CONTENT_TYPE;
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use session_core::adapter::{HeaderLookup, begin_request, installed, signed_in};
-use session_core::{HttpError, SessionError, SessionManager, StoreFailure, UserId};
+
+pub use session_core;
+/// Core's per-request session handle, what [`Session`] derefs to: name it
+/// in helpers that take the session (`&SessionHandle`).
+pub use session_core::Session as SessionHandle;
+pub use session_core::store::Loaded;
+pub use session_core::{
+    Clock, ConfigError, CookieConfig, CookieConfigError, CookieLifetime, CsrfGuard, Device,
+    EndReason, Ending, EnvConfig, Environment, ExpiryError, ExpiryMode, ExpiryPolicy, HttpError,
+    IdError, KeyRing, KeyRingError, LimitPolicy, LoginOutcome, ManualClock, MemoryStore, Metadata,
+    Page, PageRequest, PublicId, PublicIdError, SameSite, SecretSource, SessionConfig,
+    SessionConfigBuilder, SessionError, SessionId, SessionManager, SessionRecord, SessionSetup,
+    SessionSummary, SetupError, SignInOptions, StoreFailure, SystemClock, Timestamp,
+    UnknownLimitPolicy, UserId, UserIdError, UserLimit,
+};
+
+/// The one-call setup: with the `redis` feature, session-redis's (Redis when
+/// `REDIS_URL` or `REDIS_HOST` is set, memory otherwise); without it,
+/// session-core's (memory; an error when a Redis variable is set).
+#[cfg(not(feature = "redis"))]
+pub use session_core::setup_from_env;
+/// The one-call setup: with the `redis` feature, session-redis's (Redis when
+/// `REDIS_URL` or `REDIS_HOST` is set, memory otherwise); without it,
+/// session-core's (memory; an error when a Redis variable is set).
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(auto_cfg = false))]
+pub use session_redis::setup_from_env;
+
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use session_redis;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use session_redis::{RedisStore, RedisStoreBuilder, RedisStoreError};
 
 /// The tower layer that gives every request a session handle.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::sync::Arc;
+/// use axum::{Router, body::Body, http::Request, routing::post};
+/// use session_axum::{KeyRing, MemoryStore, Session, SessionConfig, SessionLayer, SessionManager};
+/// use session_axum::{SessionRejection, UserId};
+/// use tower::ServiceExt;
+///
+/// async fn login(session: Session) -> Result<&'static str, SessionRejection> {
+///     session.login(UserId::new("alice")?).await?;
+///     Ok("signed in")
+/// }
+///
+/// let config = SessionConfig::builder(KeyRing::generate()).build().unwrap();
+/// let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
+/// let app = Router::new().route("/login", post(login)).layer(SessionLayer::new(manager));
+///
+/// let response = app.oneshot(Request::post("/login").body(Body::empty()).unwrap()).await.unwrap();
+/// assert_eq!(response.status(), 200);
+/// let cookie = response.headers()["set-cookie"].to_str().unwrap();
+/// assert!(cookie.starts_with("__Host-sid="));
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct SessionLayer {
     manager: SessionManager,
@@ -148,13 +272,42 @@ fn respond(error: &HttpError) -> Response {
     (status, content_type, error.body()).into_response()
 }
 
-/// The per-request session handle, as an extractor. Derefs to
-/// [`session_core::Session`].
+fn core_session(parts: &Parts) -> Option<SessionHandle> {
+    parts.extensions.get::<SessionHandle>().cloned()
+}
+
+/// The request's own session handle, as an extractor; it derefs to
+/// [`SessionHandle`], so a handler calls its methods directly: data
+/// (`get`, `insert`, `increment`), signing in and out (`login`, `logout`),
+/// and the user's devices (`devices`, `revoke_device`, `sign_out_others`).
+/// Extracting it costs no store call; without [`SessionLayer`] on the
+/// route it rejects with 500.
+///
+/// ```
+/// use axum::extract::Path;
+/// use axum::http::StatusCode;
+/// use session_axum::{PublicId, Session, SessionRejection};
+///
+/// // "Sign that device out": a malformed id is a 404, like an unknown one.
+/// async fn revoke(session: Session, Path(device): Path<String>) -> Result<StatusCode, SessionRejection> {
+///     let device = PublicId::parse(&device)?;
+///     let revoked = session.revoke_device(&device, "signed out from another device").await?;
+///     Ok(if revoked { StatusCode::NO_CONTENT } else { StatusCode::NOT_FOUND })
+/// }
+///
+/// async fn others(session: Session) -> Result<String, SessionRejection> {
+///     let ended = session.sign_out_others().await?;
+///     Ok(format!("{ended} other devices signed out"))
+/// }
+/// # let _: axum::Router = axum::Router::new()
+/// #     .route("/devices/{id}/revoke", axum::routing::post(revoke))
+/// #     .route("/sign-out-others", axum::routing::post(others));
+/// ```
 #[derive(Debug, Clone)]
-pub struct Session(pub session_core::Session);
+pub struct Session(pub SessionHandle);
 
 impl Deref for Session {
-    type Target = session_core::Session;
+    type Target = SessionHandle;
 
     fn deref(&self) -> &Self::Target {
         &self.0
@@ -165,15 +318,43 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     type Rejection = SessionRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let session = parts.extensions.get::<session_core::Session>().cloned();
-        Ok(Session(installed(session)?))
+        Ok(Session(installed(core_session(parts))?))
     }
 }
 
 /// A signed-in request: the user and the session. Extracting it loads the
 /// session (one store call); without a signed-in user it rejects with 401
-/// and why the session ended (when known), and with 503 when the store is
-/// unavailable.
+/// and why the session ended (when known), with 503 when the store is
+/// unavailable, and with 500 when [`SessionLayer`] is missing.
+///
+/// As `Option<SignedIn>` it is `None` when nobody is signed in (where
+/// `SignedIn` answers 401), and it still rejects with 503 and 500: a store
+/// that is down never looks like a signed-out visitor.
+///
+/// ```
+/// use session_axum::{Device, SessionRejection, SignedIn};
+///
+/// async fn me(who: SignedIn) -> String {
+///     who.user.to_string()
+/// }
+///
+/// async fn home(who: Option<SignedIn>) -> String {
+///     match who {
+///         Some(who) => format!("hello, {}", who.user),
+///         None => "hello, stranger".to_owned(),
+///     }
+/// }
+///
+/// // The user's devices, each marked whether it is this one.
+/// async fn devices(who: SignedIn) -> Result<String, SessionRejection> {
+///     let devices: Vec<Device> = who.session.devices().await?;
+///     Ok(format!("{} devices", devices.len()))
+/// }
+/// # let _: axum::Router = axum::Router::new()
+/// #     .route("/", axum::routing::get(home))
+/// #     .route("/me", axum::routing::get(me))
+/// #     .route("/devices", axum::routing::get(devices));
+/// ```
 #[derive(Debug, Clone)]
 pub struct SignedIn {
     /// Who is signed in.
@@ -186,18 +367,68 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
     type Rejection = SessionRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let session = parts.extensions.get::<session_core::Session>().cloned();
-        let (user, session) = signed_in(session).await?;
+        let (user, session) = signed_in(core_session(parts)).await?;
         let session = Session(session);
         Ok(SignedIn { user, session })
     }
 }
 
-/// A session answer as a response: core's [`HttpError`] (401 with the
-/// reason, 409 limit, 503 store down, 500 layer missing, or the
-/// application's own). Handlers return it with `?`.
-#[derive(Debug, Clone)]
+/// `Option<SignedIn>`: `None` when nobody is signed in; 503 when the store
+/// is unavailable, 500 when the layer is missing.
+impl<S: Send + Sync> OptionalFromRequestParts<S> for SignedIn {
+    type Rejection = SessionRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
+        let session = Session(installed(core_session(parts))?);
+        Ok(session.user().await?.map(|user| SignedIn { user, session }))
+    }
+}
+
+/// Every session error as a response: core's [`HttpError`], answered with
+/// its status and its JSON body (`{"error": …, "message": …}`, plus the
+/// reason and time when a session ended; never internals). Extractors
+/// reject with it, and `?` turns every error a handler meets into it:
+///
+/// | from | answer |
+/// | --- | --- |
+/// | [`SessionError`] | 401 signed out or ended (with the reason), 409 at the session limit, 503 store unavailable, 500 bad session data |
+/// | [`StoreFailure`] | 503 |
+/// | [`UserIdError`] | 400 (`UserId::new(name)?`) |
+/// | [`PublicIdError`] | 404 (`PublicId::parse(text)?`) |
+/// | [`HttpError`] | its own (an answer of the application's) |
+///
+/// It displays as the [`HttpError`] does (`401 unauthenticated: not signed
+/// in`) and is an [`std::error::Error`] without a source. As a response it
+/// is axum's [`IntoResponse`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use axum::response::IntoResponse;
+/// use session_axum::{SessionRejection, UserId};
+///
+/// fn user(name: &str) -> Result<UserId, SessionRejection> {
+///     Ok(UserId::new(name)?)
+/// }
+///
+/// let rejection = user("").unwrap_err();
+/// assert_eq!(rejection.0.status, 400);
+/// assert!(rejection.to_string().starts_with("400 bad_request"));
+/// let response = rejection.into_response();
+/// assert_eq!(response.status(), 400);
+/// assert_eq!(response.headers()["content-type"], "application/json");
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRejection(pub HttpError);
+
+impl fmt::Display for SessionRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for SessionRejection {}
 
 impl From<HttpError> for SessionRejection {
     fn from(e: HttpError) -> Self {
@@ -217,6 +448,19 @@ impl From<StoreFailure> for SessionRejection {
     }
 }
 
+impl From<UserIdError> for SessionRejection {
+    fn from(e: UserIdError) -> Self {
+        SessionRejection(e.into())
+    }
+}
+
+impl From<PublicIdError> for SessionRejection {
+    fn from(e: PublicIdError) -> Self {
+        SessionRejection(e.into())
+    }
+}
+
+/// Core's status, `Content-Type: application/json` and JSON body.
 impl IntoResponse for SessionRejection {
     fn into_response(self) -> Response {
         respond(&self.0)

@@ -8,6 +8,7 @@ use crate::csrf::CsrfGuard;
 use crate::expiry::{ExpiryError, ExpiryMode, ExpiryPolicy, MAX_DURATION};
 use crate::limit::{LimitPolicy, UserLimit};
 use crate::secret::{KeyRing, KeyRingError};
+use crate::setup::{EnvConfig, Environment, SecretSource};
 
 /// A configuration that was refused, naming the setting (the environment
 /// variable, when read from the environment) and what is wrong.
@@ -46,7 +47,6 @@ pub struct SessionConfig {
     cookie: CookieConfig,
     expiry: ExpiryPolicy,
     limit: UserLimit,
-    key_prefix: String,
     id_header: Option<String>,
     csrf: CsrfGuard,
     max_data_bytes: usize,
@@ -61,17 +61,6 @@ pub struct SessionConfigBuilder {
     config: SessionConfig,
 }
 
-/// A configuration read from the environment, with what the reader chose on
-/// its own (say these to the operator).
-#[derive(Debug, Clone)]
-pub struct EnvConfig {
-    /// The configuration.
-    pub config: SessionConfig,
-    /// True when `SESSION_SECRET` was unset and a random secret was made for
-    /// this process (sessions will not survive a restart).
-    pub secret_generated: bool,
-}
-
 impl SessionConfig {
     /// Starts a builder with the server secret.
     pub fn builder(keys: KeyRing) -> SessionConfigBuilder {
@@ -81,7 +70,6 @@ impl SessionConfig {
                 cookie: CookieConfig::default(),
                 expiry: ExpiryPolicy::default(),
                 limit: UserLimit::unlimited(),
-                key_prefix: "session".into(),
                 id_header: None,
                 csrf: CsrfGuard::default(),
                 max_data_bytes: DEFAULT_MAX_DATA_BYTES,
@@ -90,16 +78,19 @@ impl SessionConfig {
     }
 
     /// Reads the configuration from the process environment. See
-    /// [`SessionConfig::from_lookup`] for the variables.
-    pub fn from_env() -> Result<EnvConfig, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    /// [`SessionConfig::from_lookup`] for the variables. `SESSION_SECRET`
+    /// must be set; [`crate::Environment`] can allow a development key
+    /// instead, and [`crate::setup_from_env`] builds the store from the same
+    /// variables.
+    pub fn from_env() -> Result<SessionConfig, ConfigError> {
+        Ok(Environment::process().session_config()?.config)
     }
 
     /// Reads the configuration through `lookup` (an environment stand-in).
     ///
     /// | variable | meaning | default |
     /// | --- | --- | --- |
-    /// | `SESSION_SECRET` | base64 keys, comma-separated, first signs | random, for this process |
+    /// | `SESSION_SECRET` | base64 keys, comma-separated, first signs; make one with `openssl rand -base64 32` | none: required ([`crate::Environment::allow_ephemeral_secret`] allows a random key for development) |
     /// | `SESSION_SLOT_KEY` | base64 key of users' slots, never rotated ([`KeyRing::with_slot_key`]) | the last key of `SESSION_SECRET` |
     /// | `SESSION_COOKIE_NAME` | cookie name | `sid` |
     /// | `SESSION_TTL_SECONDS` | idle timeout | 86400 |
@@ -110,129 +101,26 @@ impl SessionConfig {
     /// | `SESSION_MAX_CONCURRENT` | per-user limit, 0 = none | 0 |
     /// | `SESSION_LIMIT_POLICY` | `evict-idle`, `evict-oldest`, `deny` | `evict-idle` |
     /// | `SESSION_COOKIE_SECURE` | `true`/`false` | `true` |
-    /// | `SESSION_KEY_PREFIX` | store key prefix | `session` |
     /// | `SESSION_ID_HEADER` | id header for non-browser clients | none |
     ///
     /// Durations are whole seconds from 1 to [`crate::MAX_DURATION`] (100
-    /// years).
+    /// years). A store reads its own variables from the same environment
+    /// (the Redis store: `REDIS_URL`, …, and `SESSION_KEY_PREFIX`).
     ///
     /// ```
     /// use session_core::SessionConfig;
     /// let err = SessionConfig::from_lookup(|name| match name {
+    ///     "SESSION_SECRET" => Some("MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=".into()),
     ///     "SESSION_TTL_SECONDS" => Some("soon".into()),
     ///     _ => None,
     /// })
     /// .unwrap_err();
     /// assert_eq!(err.setting, "SESSION_TTL_SECONDS");
     /// ```
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<EnvConfig, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let (keys, secret_generated) = match get("SESSION_SECRET") {
-            Some(text) => (
-                KeyRing::from_base64_list(&text)
-                    .map_err(|e: KeyRingError| ConfigError::new("SESSION_SECRET", e))?,
-                false,
-            ),
-            None => (KeyRing::generate(), true),
-        };
-        let keys = match get("SESSION_SLOT_KEY") {
-            Some(text) => keys
-                .with_slot_key_base64(&text)
-                .map_err(|e: KeyRingError| ConfigError::new("SESSION_SLOT_KEY", e))?,
-            None => keys,
-        };
-        let seconds = |name: &str, default: u64, max: u64| -> Result<Duration, ConfigError> {
-            match get(name) {
-                None => Ok(Duration::from_secs(default)),
-                Some(v) => match v.trim().parse::<u64>() {
-                    Ok(n) if (1..=max).contains(&n) => Ok(Duration::from_secs(n)),
-                    _ => Err(ConfigError::new(
-                        name,
-                        format!("expected whole seconds from 1 to {max}, got {v:?}"),
-                    )),
-                },
-            }
-        };
-        let max = MAX_DURATION.as_secs();
-        let idle = seconds("SESSION_TTL_SECONDS", 86_400, max)?;
-        let absolute = seconds("SESSION_ABSOLUTE_SECONDS", 604_800, max)?;
-        let threshold = seconds("SESSION_REFRESH_THRESHOLD", 3_600.min(idle.as_secs()), max)?;
-        let max = match get("SESSION_MAX_CONCURRENT") {
-            None => 0,
-            Some(v) => v.trim().parse::<u32>().map_err(|_| {
-                ConfigError::new(
-                    "SESSION_MAX_CONCURRENT",
-                    format!("expected a whole number (0 = unlimited), got {v:?}"),
-                )
-            })?,
-        };
-        let policy = match get("SESSION_LIMIT_POLICY") {
-            None => LimitPolicy::default(),
-            Some(v) => v
-                .parse()
-                .map_err(|e| ConfigError::new("SESSION_LIMIT_POLICY", e))?,
-        };
-        let flag = |name: &str| -> Result<bool, ConfigError> {
-            match get(name).as_deref().map(str::trim) {
-                None | Some("true" | "1" | "yes") => Ok(true),
-                Some("false" | "0" | "no") => Ok(false),
-                Some(other) => Err(ConfigError::new(
-                    name,
-                    format!("expected true or false, got {other:?}"),
-                )),
-            }
-        };
-        let secure = flag("SESSION_COOKIE_SECURE")?;
-        let mode = match flag("SESSION_SLIDING_WINDOW")? {
-            true => ExpiryMode::Sliding,
-            false => ExpiryMode::Fixed,
-        };
-        let max_data_bytes = match get("SESSION_MAX_DATA_BYTES") {
-            None => DEFAULT_MAX_DATA_BYTES,
-            Some(v) => match v.trim().parse::<usize>() {
-                Ok(n) if n > 0 => n,
-                _ => {
-                    return Err(ConfigError::new(
-                        "SESSION_MAX_DATA_BYTES",
-                        format!("expected a positive whole number of bytes, got {v:?}"),
-                    ));
-                }
-            },
-        };
-        let mut cookie = CookieConfig::default().with_secure(secure);
-        if let Some(name) = get("SESSION_COOKIE_NAME") {
-            cookie = cookie.with_name(name.trim());
-        }
-        let mut builder = SessionConfig::builder(keys)
-            .with_cookie(cookie)
-            .with_expiry(
-                ExpiryPolicy::default()
-                    .with_idle_timeout(idle)
-                    .with_absolute_lifetime(absolute)
-                    .with_refresh_threshold(threshold)
-                    .with_mode(mode),
-            )
-            .with_limit(UserLimit::at_most(max, policy))
-            .with_max_data_bytes(max_data_bytes);
-        if let Some(prefix) = get("SESSION_KEY_PREFIX") {
-            builder = builder.with_key_prefix(prefix.trim());
-        }
-        if let Some(header) = get("SESSION_ID_HEADER") {
-            builder = builder.with_id_header(header.trim());
-        }
-        let config = builder.build().map_err(|mut e| {
-            e.setting = match e.setting.as_str() {
-                "cookie" => "SESSION_COOKIE_NAME".into(),
-                "key prefix" => "SESSION_KEY_PREFIX".into(),
-                "id header" => "SESSION_ID_HEADER".into(),
-                _ => "SESSION_REFRESH_THRESHOLD".into(),
-            };
-            e
-        })?;
-        Ok(EnvConfig {
-            config,
-            secret_generated,
-        })
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Result<SessionConfig, ConfigError> {
+        Ok(Environment::from_lookup(lookup).session_config()?.config)
     }
 
     /// The per-session data cap in bytes.
@@ -260,11 +148,6 @@ impl SessionConfig {
         self.limit
     }
 
-    /// The prefix a shared store puts before every key (default `session`).
-    pub fn key_prefix(&self) -> &str {
-        &self.key_prefix
-    }
-
     /// The request header that carries the id for non-browser clients.
     pub fn id_header(&self) -> Option<&str> {
         self.id_header.as_deref()
@@ -279,9 +162,11 @@ impl SessionConfig {
     /// example after [`SessionConfig::from_env`]).
     ///
     /// ```
-    /// use session_core::{CsrfGuard, SessionConfig};
-    /// let env = SessionConfig::from_lookup(|_| None).unwrap();
+    /// use session_core::{CsrfGuard, Environment};
+    /// let env = Environment::from_lookup(|_| None).allow_ephemeral_secret();
     /// let config = env
+    ///     .session_config()
+    ///     .unwrap()
     ///     .config
     ///     .into_builder()
     ///     .with_csrf(CsrfGuard::default().with_json_bodies_only(true))
@@ -292,6 +177,116 @@ impl SessionConfig {
     pub fn into_builder(self) -> SessionConfigBuilder {
         SessionConfigBuilder { config: self }
     }
+}
+
+/// What an unset `SESSION_SECRET` is told.
+const MISSING_SECRET: &str = "not set. Sessions need a server secret that every instance shares and that survives restarts: make one with `openssl rand -base64 32` and set SESSION_SECRET to it. For development only, Environment::allow_ephemeral_secret() in code accepts a random key for this process";
+
+/// Reads the configuration from `env` (the variables are tabled at
+/// [`SessionConfig::from_lookup`]); an unset `SESSION_SECRET` becomes a
+/// random key only when `allow_ephemeral`.
+pub(crate) fn read(env: &Environment, allow_ephemeral: bool) -> Result<EnvConfig, ConfigError> {
+    let get = |name: &str| env.var(name);
+    let (keys, secret) = match get("SESSION_SECRET") {
+        Some(text) => (
+            KeyRing::from_base64_list(&text)
+                .map_err(|e: KeyRingError| ConfigError::new("SESSION_SECRET", e))?,
+            SecretSource::Environment,
+        ),
+        None if allow_ephemeral => (KeyRing::generate(), SecretSource::Ephemeral),
+        None => return Err(ConfigError::new("SESSION_SECRET", MISSING_SECRET)),
+    };
+    let keys = match get("SESSION_SLOT_KEY") {
+        Some(text) => keys
+            .with_slot_key_base64(&text)
+            .map_err(|e: KeyRingError| ConfigError::new("SESSION_SLOT_KEY", e))?,
+        None => keys,
+    };
+    let seconds = |name: &str, default: u64, max: u64| -> Result<Duration, ConfigError> {
+        match get(name) {
+            None => Ok(Duration::from_secs(default)),
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if (1..=max).contains(&n) => Ok(Duration::from_secs(n)),
+                _ => Err(ConfigError::new(
+                    name,
+                    format!("expected whole seconds from 1 to {max}, got {v:?}"),
+                )),
+            },
+        }
+    };
+    let max = MAX_DURATION.as_secs();
+    let idle = seconds("SESSION_TTL_SECONDS", 86_400, max)?;
+    let absolute = seconds("SESSION_ABSOLUTE_SECONDS", 604_800, max)?;
+    let threshold = seconds("SESSION_REFRESH_THRESHOLD", 3_600.min(idle.as_secs()), max)?;
+    let max = match get("SESSION_MAX_CONCURRENT") {
+        None => 0,
+        Some(v) => v.trim().parse::<u32>().map_err(|_| {
+            ConfigError::new(
+                "SESSION_MAX_CONCURRENT",
+                format!("expected a whole number (0 = unlimited), got {v:?}"),
+            )
+        })?,
+    };
+    let policy = match get("SESSION_LIMIT_POLICY") {
+        None => LimitPolicy::default(),
+        Some(v) => v
+            .parse()
+            .map_err(|e| ConfigError::new("SESSION_LIMIT_POLICY", e))?,
+    };
+    let flag = |name: &str| -> Result<bool, ConfigError> {
+        match get(name).as_deref().map(str::trim) {
+            None | Some("true" | "1" | "yes") => Ok(true),
+            Some("false" | "0" | "no") => Ok(false),
+            Some(other) => Err(ConfigError::new(
+                name,
+                format!("expected true or false, got {other:?}"),
+            )),
+        }
+    };
+    let secure = flag("SESSION_COOKIE_SECURE")?;
+    let mode = match flag("SESSION_SLIDING_WINDOW")? {
+        true => ExpiryMode::Sliding,
+        false => ExpiryMode::Fixed,
+    };
+    let max_data_bytes = match get("SESSION_MAX_DATA_BYTES") {
+        None => DEFAULT_MAX_DATA_BYTES,
+        Some(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                return Err(ConfigError::new(
+                    "SESSION_MAX_DATA_BYTES",
+                    format!("expected a positive whole number of bytes, got {v:?}"),
+                ));
+            }
+        },
+    };
+    let mut cookie = CookieConfig::default().with_secure(secure);
+    if let Some(name) = get("SESSION_COOKIE_NAME") {
+        cookie = cookie.with_name(name.trim());
+    }
+    let mut builder = SessionConfig::builder(keys)
+        .with_cookie(cookie)
+        .with_expiry(
+            ExpiryPolicy::default()
+                .with_idle_timeout(idle)
+                .with_absolute_lifetime(absolute)
+                .with_refresh_threshold(threshold)
+                .with_mode(mode),
+        )
+        .with_limit(UserLimit::at_most(max, policy))
+        .with_max_data_bytes(max_data_bytes);
+    if let Some(header) = get("SESSION_ID_HEADER") {
+        builder = builder.with_id_header(header.trim());
+    }
+    let config = builder.build().map_err(|mut e| {
+        e.setting = match e.setting.as_str() {
+            "cookie" => "SESSION_COOKIE_NAME".into(),
+            "id header" => "SESSION_ID_HEADER".into(),
+            _ => "SESSION_REFRESH_THRESHOLD".into(),
+        };
+        e
+    })?;
+    Ok(EnvConfig { config, secret })
 }
 
 impl SessionConfigBuilder {
@@ -310,13 +305,6 @@ impl SessionConfigBuilder {
     /// Sets the per-user session limit (default: unlimited).
     pub fn with_limit(mut self, limit: UserLimit) -> Self {
         self.config.limit = limit;
-        self
-    }
-
-    /// Sets the store key prefix (default `session`): give each application
-    /// sharing one Redis its own. Letters, digits and `-_.:` only.
-    pub fn with_key_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.config.key_prefix = prefix.into();
         self
     }
 
@@ -356,17 +344,6 @@ impl SessionConfigBuilder {
         c.expiry
             .validate()
             .map_err(|e: ExpiryError| ConfigError::new("expiry", e))?;
-        let prefix_ok = !c.key_prefix.is_empty()
-            && c.key_prefix.len() <= 64
-            && c.key_prefix
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
-        if !prefix_ok {
-            return Err(ConfigError::new(
-                "key prefix",
-                format!("{:?} must be 1 to 64 letters, digits or -_.:", c.key_prefix),
-            ));
-        }
         if let Some(h) = &c.id_header
             && (h.is_empty() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
         {
@@ -384,18 +361,38 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    const SECRET: &str = "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=";
+
+    /// The environment `vars`, allowing an ephemeral secret.
     fn from(vars: &[(&str, &str)]) -> Result<EnvConfig, ConfigError> {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        SessionConfig::from_lookup(|k| map.get(k).cloned())
+        Environment::from_lookup(move |k| map.get(k).cloned())
+            .allow_ephemeral_secret()
+            .session_config()
+    }
+
+    #[test]
+    fn an_unset_secret_is_refused_with_how_to_make_one() {
+        for secret in [None, Some(""), Some("  ")] {
+            let err = SessionConfig::from_lookup(move |name| {
+                (name == "SESSION_SECRET").then(|| secret.map(str::to_owned))?
+            })
+            .unwrap_err();
+            assert_eq!(err.setting, "SESSION_SECRET");
+            assert!(err.message.contains("openssl rand -base64 32"), "{err}");
+        }
+        let set =
+            SessionConfig::from_lookup(|name| (name == "SESSION_SECRET").then(|| SECRET.into()));
+        assert!(set.is_ok());
     }
 
     #[test]
     fn defaults_from_an_empty_environment() {
         let env = from(&[]).unwrap();
-        assert!(env.secret_generated);
+        assert_eq!(env.secret, SecretSource::Ephemeral);
         let c = env.config;
         assert_eq!(c.cookie().cookie_name(), "__Host-sid");
         assert!(c.cookie().secure());
@@ -403,7 +400,6 @@ mod tests {
         assert_eq!(c.expiry().absolute_lifetime(), Duration::from_secs(604_800));
         assert_eq!(c.expiry().refresh_threshold(), Duration::from_secs(3_600));
         assert_eq!(c.limit(), UserLimit::unlimited());
-        assert_eq!(c.key_prefix(), "session");
         assert_eq!(c.expiry().mode(), ExpiryMode::Sliding);
         assert_eq!(c.max_data_bytes(), DEFAULT_MAX_DATA_BYTES);
     }
@@ -422,27 +418,24 @@ mod tests {
 
     #[test]
     fn every_variable_is_read() {
-        let secret = "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=";
         let c = from(&[
-            ("SESSION_SECRET", secret),
+            ("SESSION_SECRET", SECRET),
             ("SESSION_COOKIE_NAME", "app"),
             ("SESSION_TTL_SECONDS", "60"),
             ("SESSION_MAX_CONCURRENT", "2"),
             ("SESSION_LIMIT_POLICY", "deny"),
             ("SESSION_COOKIE_SECURE", "false"),
-            ("SESSION_KEY_PREFIX", "demo"),
             ("SESSION_ID_HEADER", "X-Session-Id"),
             ("SESSION_ABSOLUTE_SECONDS", "3155760000"),
         ])
         .unwrap();
-        assert!(!c.secret_generated);
+        assert_eq!(c.secret, SecretSource::Environment);
         let c = c.config;
         assert_eq!(c.cookie().cookie_name(), "app");
         assert!(!c.cookie().secure());
         // The threshold default shrinks to a short idle timeout.
         assert_eq!(c.expiry().refresh_threshold(), Duration::from_secs(60));
         assert_eq!(c.limit(), UserLimit::at_most(2, LimitPolicy::Deny));
-        assert_eq!(c.key_prefix(), "demo");
         assert_eq!(c.id_header(), Some("x-session-id"));
         assert_eq!(c.expiry().absolute_lifetime(), MAX_DURATION);
     }
@@ -458,7 +451,6 @@ mod tests {
             ("SESSION_LIMIT_POLICY", "lru"),
             ("SESSION_COOKIE_SECURE", "maybe"),
             ("SESSION_COOKIE_NAME", "bad name"),
-            ("SESSION_KEY_PREFIX", "a b"),
             ("SESSION_ID_HEADER", "x session"),
             ("SESSION_TTL_SECONDS", "3155760001"),
             ("SESSION_SLIDING_WINDOW", "sometimes"),

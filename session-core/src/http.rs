@@ -103,6 +103,23 @@ impl From<crate::StoreFailure> for HttpError {
     }
 }
 
+/// 400 `bad_request`: a user id the application took from the request
+/// (a form, a token's claim) is not a valid [`crate::UserId`]. This is what
+/// lets a handler write `UserId::new(name)?`.
+impl From<crate::UserIdError> for HttpError {
+    fn from(e: crate::UserIdError) -> Self {
+        HttpError::new(400, "bad_request", format!("invalid user id: {e}"))
+    }
+}
+
+/// 404 `not_found`: the text names no session ("revoke that device" with a
+/// malformed public id answers as one that does not exist).
+impl From<crate::PublicIdError> for HttpError {
+    fn from(_: crate::PublicIdError) -> Self {
+        HttpError::new(404, "not_found", "no such session")
+    }
+}
+
 impl From<&SessionError> for HttpError {
     fn from(e: &SessionError) -> Self {
         match e {

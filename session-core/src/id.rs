@@ -65,6 +65,12 @@ pub enum IdError {
     Forged,
 }
 
+/// Text that is not a public id (22 URL-safe base64 characters): it names
+/// no session. Over HTTP it is a 404, like a public id that is not found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a public session id (22 URL-safe base64 characters)")]
+pub struct PublicIdError;
+
 /// The opaque tag that places a session in a storage slot.
 ///
 /// ```
@@ -353,16 +359,34 @@ impl PublicId {
         PublicId(out)
     }
 
-    /// Parses untrusted text (22 URL-safe base64 characters).
-    pub fn parse(text: &str) -> Option<Self> {
-        let bytes: [u8; PUBLIC_CHARS] = text.as_bytes().try_into().ok()?;
-        let decoded = URL_SAFE_NO_PAD.decode(bytes).ok()?;
-        (decoded.len() == PUBLIC_BYTES).then_some(PublicId(bytes))
+    /// Parses untrusted text (22 URL-safe base64 characters), for
+    /// example the device a "revoke that device" request names.
+    ///
+    /// ```
+    /// use session_core::{PublicId, PublicIdError};
+    /// let id = PublicId::generate();
+    /// assert_eq!(PublicId::parse(id.as_str()), Ok(id));
+    /// assert_eq!(PublicId::parse("not-an-id"), Err(PublicIdError));
+    /// ```
+    pub fn parse(text: &str) -> Result<Self, PublicIdError> {
+        let bytes: [u8; PUBLIC_CHARS] = text.as_bytes().try_into().map_err(|_| PublicIdError)?;
+        match URL_SAFE_NO_PAD.decode(bytes) {
+            Ok(decoded) if decoded.len() == PUBLIC_BYTES => Ok(PublicId(bytes)),
+            _ => Err(PublicIdError),
+        }
     }
 
     /// The public id as text.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+impl std::str::FromStr for PublicId {
+    type Err = PublicIdError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        PublicId::parse(text)
     }
 }
 
@@ -442,8 +466,9 @@ mod tests {
     #[test]
     fn public_id_round_trips() {
         let p = PublicId::generate();
-        assert_eq!(PublicId::parse(p.as_str()), Some(p));
-        assert_eq!(PublicId::parse("short"), None);
-        assert_eq!(PublicId::parse(&"*".repeat(22)), None);
+        assert_eq!(PublicId::parse(p.as_str()), Ok(p));
+        assert_eq!(p.as_str().parse::<PublicId>(), Ok(p));
+        assert_eq!(PublicId::parse("short"), Err(PublicIdError));
+        assert_eq!(PublicId::parse(&"*".repeat(22)), Err(PublicIdError));
     }
 }

@@ -33,6 +33,7 @@
 //! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod adapter;
 mod config;
@@ -54,14 +55,13 @@ mod record;
 mod request;
 mod response;
 mod secret;
+mod setup;
 mod shared;
 pub mod store;
 mod time;
 mod user;
 
-pub use config::{
-    ConfigError, DEFAULT_MAX_DATA_BYTES, EnvConfig, SessionConfig, SessionConfigBuilder,
-};
+pub use config::{ConfigError, DEFAULT_MAX_DATA_BYTES, SessionConfig, SessionConfigBuilder};
 pub use cookie::{CookieConfig, CookieConfigError, CookieLifetime, SameSite};
 pub use csrf::CsrfGuard;
 pub use ending::{EndReason, Ending, MAX_REASON_BYTES};
@@ -69,12 +69,15 @@ pub use error::{SessionError, StoreFailure};
 pub use expiry::{ExpiryError, ExpiryMode, ExpiryPolicy, MAX_DURATION};
 pub use handle::{LoginOutcome, MAX_DATA_KEY_BYTES, Session, SignInOptions};
 pub use http::HttpError;
-pub use id::{IdError, PublicId, SessionId};
+pub use id::{IdError, PublicId, PublicIdError, SessionId};
 pub use limit::{LimitPolicy, UnknownLimitPolicy, UserLimit};
 pub use manager::SessionManager;
 pub use memory::MemoryStore;
-pub use record::{Metadata, SessionRecord, SessionSummary};
+pub use record::{Device, Metadata, SessionRecord, SessionSummary};
 pub use secret::{KeyRing, KeyRingError, MIN_KEY_BYTES};
+pub use setup::{
+    EnvConfig, Environment, REDIS_VARIABLES, SecretSource, SessionSetup, SetupError, setup_from_env,
+};
 pub use store::{Page, PageRequest};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 pub use user::{MAX_USER_ID_BYTES, UserId, UserIdError};

@@ -42,6 +42,11 @@ pub struct SessionManager {
 }
 
 impl SessionManager {
+    /// The manager a request's handle belongs to ([`Session::manager`]).
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
+        SessionManager { shared }
+    }
+
     /// A manager over `store` with `config`, on the system clock.
     pub fn new(store: Arc<dyn SessionStore>, config: SessionConfig) -> Self {
         Self::with_clock(store, config, Arc::new(SystemClock))

@@ -298,6 +298,7 @@ impl MemoryStore {
     /// longer decodes (for the conformance kit's corrupt-record check).
     /// Returns false if there is no active session under `key`.
     #[cfg(feature = "testkit")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
     pub fn damage_for_tests(&self, key: &SessionKey) -> bool {
         let mut state = self.lock();
         match state.entries.get_mut(key) {

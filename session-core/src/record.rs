@@ -130,6 +130,18 @@ pub struct SessionSummary {
     pub metadata: Metadata,
 }
 
+/// One entry of the signed-in user's "your devices" list
+/// ([`crate::Session::devices`]): the session's summary, and whether it is
+/// the session asking. Serializes as the summary's fields plus `current`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Device {
+    /// True for the session of the request that asked.
+    pub current: bool,
+    /// The session.
+    #[serde(flatten)]
+    pub summary: SessionSummary,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 //! session requests (one store round trip each).
 //!
 //! ```sh
-//! cargo run --release -p session-redis --example bench_connections
+//! cargo run --release -p session-redis --features pool --example bench_connections
 //! ```
 //!
 //! Starts its own redis-server on a free loopback port (or uses

@@ -132,7 +132,7 @@ pub(crate) fn public_ids(v: &Value) -> Result<Vec<PublicId>, StoreFailure> {
             .iter()
             .map(|i| {
                 let t = text(i)?;
-                PublicId::parse(&t).ok_or_else(|| corrupt(format!("not a public id: {t:?}")))
+                PublicId::parse(&t).map_err(|_| corrupt(format!("not a public id: {t:?}")))
             })
             .collect(),
         other => Err(corrupt(format!(
@@ -234,7 +234,7 @@ fn record_from(
     let packed = Packed::parse(field("@").ok_or_else(|| corrupt("the session lacks field @"))?)?;
     let public_id = match field("@pub") {
         None => PublicId::of_key(session),
-        Some(p) => PublicId::parse(p).ok_or_else(|| corrupt("field @pub is not a public id"))?,
+        Some(p) => PublicId::parse(p).map_err(|_| corrupt("field @pub is not a public id"))?,
     };
     let metadata: Metadata = match field("@meta") {
         None => Metadata::default(),

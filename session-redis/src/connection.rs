@@ -24,28 +24,31 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
+#[cfg(feature = "cluster")]
 use redis::cluster_async::ClusterConnection;
+#[cfg(feature = "sentinel")]
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
-use redis::{
-    AsyncConnectionConfig, ErrorKind, RedisConnectionInfo, RedisError, Script, ServerErrorKind,
-    Value,
-};
+use redis::{AsyncConnectionConfig, ErrorKind, RedisError, Script, ServerErrorKind, Value};
 use session_core::StoreFailure;
 
 #[derive(Clone)]
 enum Link {
     Direct(Arc<Direct>),
+    #[cfg(feature = "pool")]
     Pool(bb8::Pool<PoolManager>),
+    #[cfg(feature = "cluster")]
     Cluster(ClusterConnection),
     /// The application's own connection manager (it reconnects by itself).
     Manager(ConnectionManager),
     /// The application's own bb8 pool of multiplexed connections.
+    #[cfg(feature = "pool")]
     AppPool(Arc<dyn SharedPool>),
 }
 
 /// A pool the application owns, lending multiplexed connections
 /// (`bb8::Pool<bb8_redis::RedisConnectionManager>`, or any bb8 manager of
 /// redis-rs multiplexed connections).
+#[cfg(feature = "pool")]
 #[async_trait::async_trait]
 pub(crate) trait SharedPool: Send + Sync {
     /// A connection, returned to the pool when dropped.
@@ -54,6 +57,7 @@ pub(crate) trait SharedPool: Send + Sync {
     ) -> Result<Box<dyn std::ops::DerefMut<Target = MultiplexedConnection> + Send>, RedisError>;
 }
 
+#[cfg(feature = "pool")]
 #[async_trait::async_trait]
 impl<M> SharedPool for bb8::Pool<M>
 where
@@ -74,8 +78,10 @@ pub(crate) enum Provided {
     /// A redis-rs `ConnectionManager` to one server.
     Manager(ConnectionManager),
     /// A redis-rs cluster connection.
+    #[cfg(feature = "cluster")]
     Cluster(ClusterConnection),
     /// A bb8 pool of multiplexed connections.
+    #[cfg(feature = "pool")]
     Pool(Arc<dyn SharedPool>),
 }
 
@@ -84,6 +90,7 @@ enum Source {
     /// A server by URL (re-resolved on every connect).
     Server(redis::Client),
     /// The primary the sentinels currently name.
+    #[cfg(feature = "sentinel")]
     Sentinel(tokio::sync::Mutex<SentinelClient>),
 }
 
@@ -115,6 +122,7 @@ impl Direct {
                     .get_multiplexed_async_connection_with_config(&self.config)
                     .await?
             }
+            #[cfg(feature = "sentinel")]
             Source::Sentinel(client) => {
                 client
                     .lock()
@@ -138,14 +146,17 @@ impl Direct {
 
 /// Pooled connections that remember when they failed, so bb8 discards them
 /// instead of lending a dead socket forever after a restart.
+#[cfg(feature = "pool")]
 struct PoolManager(redis::Client);
 
 /// A pooled connection and whether it failed.
+#[cfg(feature = "pool")]
 struct Pooled {
     conn: MultiplexedConnection,
     broken: bool,
 }
 
+#[cfg(feature = "pool")]
 impl bb8::ManageConnection for PoolManager {
     type Connection = Pooled;
     type Error = RedisError;
@@ -167,6 +178,7 @@ impl bb8::ManageConnection for PoolManager {
 }
 
 /// How replies from every primary become one.
+#[cfg(feature = "cluster")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Combine {
     /// Integer replies are added up.
@@ -315,6 +327,7 @@ impl Connection {
     }
 
     /// One server, through a pool of `size` connections.
+    #[cfg(feature = "pool")]
     pub(crate) async fn pool(
         client: redis::Client,
         size: u32,
@@ -336,7 +349,9 @@ impl Connection {
         })
     }
 
-    /// A cluster, from any reachable seed nodes.
+    /// A cluster, from any reachable seed nodes; over TLS when `tls` is
+    /// `Some` (with the given root, else the system's roots).
+    #[cfg(feature = "cluster")]
     pub(crate) async fn cluster(
         seeds: Vec<String>,
         credentials: Option<(String, String)>,
@@ -350,6 +365,8 @@ impl Connection {
             .connection_timeout(connect_timeout)
             .response_timeout(command_timeout)
             .retries(0);
+        // (Without the tls feature, parsing refuses rediss+cluster URLs.)
+        #[cfg(feature = "tls")]
         if let Some(root) = tls {
             builder = builder.tls(redis::TlsMode::Secure);
             if let Some(root) = root {
@@ -359,6 +376,8 @@ impl Connection {
                 });
             }
         }
+        #[cfg(not(feature = "tls"))]
+        let _ = tls;
         if let Some((user, password)) = credentials {
             if !user.is_empty() {
                 builder = builder.username(user);
@@ -379,7 +398,9 @@ impl Connection {
     pub(crate) fn provided(provided: Provided, command_timeout: Duration) -> Self {
         let link = match provided {
             Provided::Manager(m) => Link::Manager(m),
+            #[cfg(feature = "cluster")]
             Provided::Cluster(c) => Link::Cluster(c),
+            #[cfg(feature = "pool")]
             Provided::Pool(p) => Link::AppPool(p),
         };
         Connection {
@@ -390,6 +411,7 @@ impl Connection {
     }
 
     /// A primary watched by sentinels.
+    #[cfg(feature = "sentinel")]
     pub(crate) async fn sentinel(
         sentinels: Vec<String>,
         master: String,
@@ -403,7 +425,7 @@ impl Connection {
             node = node.set_tls_mode(redis::TlsMode::Secure);
         }
         if let Some((user, password)) = credentials {
-            let mut info = RedisConnectionInfo::default().set_password(password);
+            let mut info = redis::RedisConnectionInfo::default().set_password(password);
             if !user.is_empty() {
                 info = info.set_username(user);
             }
@@ -545,10 +567,14 @@ impl Connection {
         keys: &[K],
         wait: Option<ReplicaWait>,
     ) -> Result<(Value, Option<i64>), (RedisError, Verdict)> {
+        // (The keys route a cluster's WAIT to the primary that wrote.)
+        #[cfg(not(feature = "cluster"))]
+        let _ = keys;
         let wait_cmd = wait.map(wait_command);
         let wait_cmd = wait_cmd.as_ref();
         match link {
             Link::Direct(d) => Self::attempt_direct(d, call, wait).await,
+            #[cfg(feature = "pool")]
             Link::Pool(pool) => match pool.get().await {
                 Err(e) => Err((pool_error(e), Verdict::NotApplied { reconnect: true })),
                 Ok(mut pooled) => match call.send(&mut pooled.conn).await {
@@ -562,6 +588,7 @@ impl Connection {
                     }
                 },
             },
+            #[cfg(feature = "pool")]
             Link::AppPool(pool) => match pool.checkout().await {
                 // Nothing was sent: try again.
                 Err(e) => Err((e, Verdict::NotApplied { reconnect: true })),
@@ -583,6 +610,7 @@ impl Connection {
                     }
                 }
             }
+            #[cfg(feature = "cluster")]
             Link::Cluster(c) => {
                 let mut c = c.clone();
                 match call.send(&mut c).await {
@@ -617,6 +645,7 @@ impl Connection {
     /// Runs the script `source` (by EVAL: analytics are rare) with no keys on
     /// every primary of the cluster, adding up integer replies or
     /// concatenating array replies.
+    #[cfg(feature = "cluster")]
     pub(crate) async fn run_on_every_primary(
         &self,
         source: &str,
@@ -648,7 +677,6 @@ impl Connection {
     /// or `None` when it cannot be read (CONFIG not allowed: managed Redis
     /// services and ACL users often forbid it).
     pub(crate) async fn maxmemory_policies(&self) -> Option<Vec<String>> {
-        use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo};
         let mut cmd = redis::cmd("CONFIG");
         cmd.arg("GET").arg("maxmemory-policy");
         let reply = match &self.link {
@@ -656,16 +684,22 @@ impl Connection {
                 let mut conn = d.connection().await.ok()?;
                 conn.send_packed_command(&cmd).await.ok()?
             }
+            #[cfg(feature = "pool")]
             Link::Pool(pool) => {
                 let mut pooled = pool.get().await.ok()?;
                 pooled.conn.send_packed_command(&cmd).await.ok()?
             }
             Link::Manager(m) => m.clone().send_packed_command(&cmd).await.ok()?,
+            #[cfg(feature = "pool")]
             Link::AppPool(pool) => {
                 let mut conn = pool.checkout().await.ok()?;
                 conn.send_packed_command(&cmd).await.ok()?
             }
+            #[cfg(feature = "cluster")]
             Link::Cluster(c) => {
+                use redis::cluster_routing::{
+                    MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo,
+                };
                 let routing = RoutingInfo::MultiNode((
                     MultipleNodeRoutingInfo::AllMasters,
                     Some(ResponsePolicy::CombineArrays),
@@ -696,8 +730,15 @@ impl Connection {
     }
 
     /// Whether multi-key scripts must stay within one slot.
+    #[cfg(feature = "cluster")]
     pub(crate) fn is_cluster(&self) -> bool {
         matches!(self.link, Link::Cluster(_))
+    }
+
+    /// Never: this build has no Cluster support.
+    #[cfg(not(feature = "cluster"))]
+    pub(crate) fn is_cluster(&self) -> bool {
+        false
     }
 }
 
@@ -723,6 +764,7 @@ async fn acks(conn: &mut impl ConnectionLike, wait: Option<&redis::Cmd>) -> Opti
 
 /// The Cluster hash slot of `key`: CRC16 (XMODEM) of its hash tag (the
 /// text between the first `{` and the next `}`, when not empty), mod 16384.
+#[cfg(feature = "cluster")]
 fn slot_of(key: &str) -> u16 {
     let bytes = key.as_bytes();
     let tagged = key
@@ -747,6 +789,7 @@ fn slot_of(key: &str) -> u16 {
 }
 
 /// A pool checkout failure as a Redis error.
+#[cfg(feature = "pool")]
 pub(crate) fn pool_error(e: bb8::RunError<RedisError>) -> RedisError {
     match e {
         bb8::RunError::User(e) => e,
@@ -758,6 +801,7 @@ pub(crate) fn pool_error(e: bb8::RunError<RedisError>) -> RedisError {
 
 /// A client for one server: over TLS with `root` as the trusted CA when
 /// given (a `rediss://` URL), else with the system's roots.
+#[cfg(feature = "tls")]
 pub(crate) fn client(url: &str, root: Option<&[u8]>) -> Result<redis::Client, RedisError> {
     match root {
         Some(root) if url.starts_with("rediss://") => redis::Client::build_with_tls(
@@ -771,9 +815,17 @@ pub(crate) fn client(url: &str, root: Option<&[u8]>) -> Result<redis::Client, Re
     }
 }
 
+/// A client for one server (without the tls feature, parsing refuses
+/// `rediss://` URLs before this).
+#[cfg(not(feature = "tls"))]
+pub(crate) fn client(url: &str) -> Result<redis::Client, RedisError> {
+    redis::Client::open(url)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
+    #[cfg(feature = "cluster")]
     fn slots_follow_redis() {
         // Values from the Redis Cluster specification and CLUSTER KEYSLOT.
         assert_eq!(super::slot_of("123456789"), 12_739);

@@ -15,23 +15,59 @@
 //!   (planted by someone with write access to Redis) is refused as corrupt. Reserved fields (times, public id, user id,
 //!   metadata) are not sealed: they are what the scripts work on.
 //!
-//! Stored form: `enc1:<key id, 8 hex>:<base64url(nonce ‖ ciphertext)>`,
+//! Stored form: `enc2:<key id, 8 hex>:<base64url(nonce ‖ ciphertext)>`,
 //! which is never valid JSON, so sealed and clear values cannot be confused.
+//!
+//! Without the `encryption` feature, [`EncryptionKeys`] is a private type
+//! with no values: the store never seals, and a sealed value it meets (a
+//! session written by a build with encryption) is a corrupt record, as
+//! when no keys are configured.
 
 use std::borrow::Cow;
+#[cfg(feature = "encryption")]
 use std::fmt;
 
+#[cfg(feature = "encryption")]
 use base64::Engine as _;
+#[cfg(feature = "encryption")]
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+#[cfg(feature = "encryption")]
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+#[cfg(feature = "encryption")]
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use session_core::{PublicId, StoreFailure};
+#[cfg(feature = "encryption")]
 use sha2::{Digest, Sha256};
 
 const PREFIX: &str = "enc2:";
+#[cfg(feature = "encryption")]
 const NONCE_BYTES: usize = 24;
 
+/// No keys: this build has no encryption (the `encryption` feature is
+/// off), so no value of this type exists.
+#[cfg(not(feature = "encryption"))]
+#[derive(Debug, Clone)]
+pub(crate) enum EncryptionKeys {}
+
+#[cfg(not(feature = "encryption"))]
+impl EncryptionKeys {
+    pub(crate) fn seal(&self, _session: &PublicId, _field: &str, _json: &str) -> String {
+        match *self {}
+    }
+
+    pub(crate) fn open(
+        &self,
+        _session: &PublicId,
+        _field: &str,
+        _stored: &str,
+    ) -> Result<String, StoreFailure> {
+        match *self {}
+    }
+}
+
 /// Why encryption keys were refused.
+#[cfg(feature = "encryption")]
+#[cfg_attr(docsrs, doc(cfg(feature = "encryption")))]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EncryptionKeyError {
@@ -55,11 +91,14 @@ pub enum EncryptionKeyError {
 /// ).unwrap();
 /// assert_eq!(keys.len(), 1);
 /// ```
+#[cfg(feature = "encryption")]
+#[cfg_attr(docsrs, doc(cfg(feature = "encryption")))]
 #[derive(Clone)]
 pub struct EncryptionKeys {
     keys: Vec<(String, XChaCha20Poly1305)>,
 }
 
+#[cfg(feature = "encryption")]
 impl EncryptionKeys {
     /// A ring of raw 32-byte keys; the first seals.
     pub fn new(keys: &[[u8; 32]]) -> Result<Self, EncryptionKeyError> {
@@ -182,6 +221,7 @@ impl EncryptionKeys {
 /// The associated data of a sealed value: the session's public id (stable
 /// across rotation) and the data key, so a value moved to another key or
 /// another session does not open.
+#[cfg(feature = "encryption")]
 fn associated(session: &PublicId, field: &str) -> Vec<u8> {
     format!("{session}\0{field}").into_bytes()
 }
@@ -197,12 +237,18 @@ pub(crate) fn open<'a>(
     match keys {
         Some(k) => k.open(session, field, stored).map(Cow::Owned),
         None if stored.starts_with(PREFIX) => Err(StoreFailure::Corrupt(format!(
-            "data key {field:?} is encrypted but no encryption keys are configured"
+            "data key {field:?} is encrypted but no encryption keys are configured{}",
+            if cfg!(feature = "encryption") {
+                ""
+            } else {
+                " (session-redis is built without its encryption feature)"
+            }
         ))),
         None => Ok(Cow::Borrowed(stored)),
     }
 }
 
+#[cfg(feature = "encryption")]
 impl fmt::Debug for EncryptionKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ids: Vec<&str> = self.keys.iter().map(|(id, _)| id.as_str()).collect();
@@ -210,7 +256,7 @@ impl fmt::Debug for EncryptionKeys {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "encryption"))]
 mod tests {
     use super::*;
 
@@ -282,5 +328,23 @@ mod tests {
         assert_eq!(k.open(&s1(), "a", "-42").unwrap(), "-42");
         assert!(EncryptionKeys::from_base64_list("c2hvcnQ=").is_err());
         assert!(EncryptionKeys::from_base64_list("").is_err());
+    }
+}
+
+#[cfg(all(test, not(feature = "encryption")))]
+mod tests_without_the_feature {
+    #[test]
+    fn a_sealed_value_is_corrupt_and_names_the_feature() {
+        let id = session_core::PublicId::generate();
+        let Err(session_core::StoreFailure::Corrupt(why)) =
+            super::open(None, &id, "token", "enc2:00000000:AAAA")
+        else {
+            panic!("a sealed value opened without keys")
+        };
+        assert!(why.contains("encryption feature"), "{why}");
+        assert_eq!(
+            super::open(None, &id, "n", "42").ok().as_deref(),
+            Some("42")
+        );
     }
 }

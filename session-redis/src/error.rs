@@ -10,13 +10,29 @@ pub enum RedisStoreError {
     BadUrl(String),
     /// The URL's scheme is not one this store knows.
     #[error(
-        "URL scheme {0:?} is not a Redis URL: use redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://"
+        "URL scheme {0:?} is not a Redis URL: use redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// (or redis-sentinel://) or rediss+sentinel://"
     )]
     Unsupported(String),
+    /// The URL needs features of this crate that the build left out
+    /// (`rediss://` without `tls`, `redis+cluster://` without `cluster`,
+    /// …): enable them in the application's `Cargo.toml`.
+    #[error(
+        "{scheme}:// URLs need session-redis's {} feature{}: add features = [{}] (or [\"full\"]) to session-redis in Cargo.toml",
+        features.join(" and "),
+        if features.len() == 1 { "" } else { "s" },
+        features.iter().map(|f| format!("{f:?}")).collect::<Vec<_>>().join(", ")
+    )]
+    FeatureNeeded {
+        /// The URL's scheme, as given.
+        scheme: String,
+        /// The features to enable.
+        features: Vec<&'static str>,
+    },
     /// The key prefix has characters other than letters, digits and `-_.:`.
     #[error("key prefix {0:?} must be 1 to 64 letters, digits or -_.:")]
     BadPrefix(String),
-    /// A `REDIS_*` environment variable has a value that cannot be used.
+    /// An environment variable (`REDIS_*`, `SESSION_KEY_PREFIX`) has a
+    /// value that cannot be used, or contradicts another.
     #[error("{variable}: {problem}")]
     BadSetting {
         /// The variable, as named in the environment.

@@ -8,6 +8,20 @@ use session_core::store::{SessionKey, SlotTag, UserKey};
 /// so this is fixed: it is part of the key layout.
 pub(crate) const BUCKETS: u32 = 64;
 
+/// Checks a key prefix: 1 to 64 letters, digits or `-_.:`.
+pub(crate) fn check_prefix(prefix: &str) -> Result<(), crate::RedisStoreError> {
+    let ok = !prefix.is_empty()
+        && prefix.len() <= 64
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::RedisStoreError::BadPrefix(prefix.to_owned()))
+    }
+}
+
 /// Builds the store's key names from its prefix. The per-bucket parts are
 /// formatted once, here: a request copies them instead of formatting.
 #[derive(Debug, Clone)]

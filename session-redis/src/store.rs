@@ -16,7 +16,9 @@ use session_core::{
 };
 
 use crate::codec::{self, at, ms};
-use crate::connection::{Combine, Connection, Provided, ReplicaWait};
+#[cfg(feature = "cluster")]
+use crate::connection::Combine;
+use crate::connection::{Connection, Provided, ReplicaWait};
 use crate::encryption::EncryptionKeys;
 use crate::error::RedisStoreError;
 use crate::keys::KeyLayout;
@@ -64,7 +66,9 @@ pub struct RedisStoreBuilder {
     connect_timeout: Duration,
     command_timeout: Duration,
     encryption: Option<EncryptionKeys>,
+    #[cfg(feature = "pool")]
     pool_size: Option<u32>,
+    #[cfg(feature = "tls")]
     tls_root: Option<Vec<u8>>,
     replica_acks: ReplicaAcks,
     /// The application's own connection, when the store shares it.
@@ -73,22 +77,23 @@ pub struct RedisStoreBuilder {
 
 impl std::fmt::Debug for RedisStoreBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStoreBuilder")
-            .field(
-                "url",
-                &match self.provided {
-                    Some(_) => "(the application's connection)".to_owned(),
-                    None => crate::topology::redacted(&self.url),
-                },
-            )
-            .field("prefix", &self.prefix)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("command_timeout", &self.command_timeout)
-            .field("encryption", &self.encryption)
-            .field("pool_size", &self.pool_size)
-            .field("tls_root", &self.tls_root.as_ref().map(|_| "(set)"))
-            .field("replica_acks", &self.replica_acks)
-            .finish()
+        let mut d = f.debug_struct("RedisStoreBuilder");
+        d.field(
+            "url",
+            &match self.provided {
+                Some(_) => "(the application's connection)".to_owned(),
+                None => crate::topology::redacted(&self.url),
+            },
+        )
+        .field("prefix", &self.prefix)
+        .field("connect_timeout", &self.connect_timeout)
+        .field("command_timeout", &self.command_timeout)
+        .field("encryption", &self.encryption);
+        #[cfg(feature = "pool")]
+        d.field("pool_size", &self.pool_size);
+        #[cfg(feature = "tls")]
+        d.field("tls_root", &self.tls_root.as_ref().map(|_| "(set)"));
+        d.field("replica_acks", &self.replica_acks).finish()
     }
 }
 
@@ -99,11 +104,25 @@ impl RedisStore {
     }
 
     /// A builder from the environment, or `None` when no Redis is
-    /// configured there: `REDIS_URL` (any form of the topology table), or
-    /// else `REDIS_HOST` (with `REDIS_PORT`, default 6379; `REDIS_DB`,
-    /// default 0; `REDIS_USERNAME`; `REDIS_PASSWORD`; `REDIS_SSL`,
-    /// `true`/`false`, default false). A bad value is an error naming the
-    /// variable.
+    /// configured there. Every variable set is used or refused, never
+    /// ignored; a refusal is [`RedisStoreError::BadSetting`] naming the
+    /// variable (values are trimmed; a blank one counts as unset):
+    ///
+    /// | variables | the store |
+    /// | --- | --- |
+    /// | `REDIS_URL` | at that URL: any form of the topology table in the crate docs |
+    /// | `REDIS_URL` and `REDIS_PASSWORD` (with `REDIS_USERNAME` for an ACL user) | the credentials are percent-encoded into the URL, which must have none of its own (else refused: give them in one place); for Cluster and Sentinel they are the data nodes', as in the URL |
+    /// | `REDIS_URL` and `REDIS_SSL=true` | at the URL's TLS form: `redis://` becomes `rediss://`, `redis+cluster://` `rediss+cluster://`, `redis+sentinel://` `rediss+sentinel://` |
+    /// | `REDIS_URL` and `REDIS_SSL=false` | at the URL, which must not be a TLS form (else refused) |
+    /// | `REDIS_URL` and any of `REDIS_HOST`, `REDIS_PORT`, `REDIS_DB` | refused: the URL names the server |
+    /// | `REDIS_HOST` | at `redis://HOST:PORT/DB`, with `REDIS_PORT` (default 6379), `REDIS_DB` (default 0), `REDIS_USERNAME` and `REDIS_PASSWORD`; `rediss://` with `REDIS_SSL=true` |
+    /// | `REDIS_USERNAME` without `REDIS_PASSWORD` | refused: Redis authenticates a user by its password, and the client would connect as the default user |
+    /// | neither `REDIS_URL` nor `REDIS_HOST` | `None` (use the in-memory store); any other `REDIS_*` above set is refused, since it would be ignored |
+    /// | `SESSION_KEY_PREFIX` | the key prefix ([`RedisStoreBuilder::with_prefix`]; default `session`): give each application sharing a Redis its own. Checked even when the answer is `None` |
+    ///
+    /// `REDIS_SSL` is `true`/`1`/`yes` or `false`/`0`/`no`. A URL this build
+    /// cannot use for want of a feature (`rediss://` without `tls`, …) is
+    /// [`RedisStoreError::FeatureNeeded`].
     ///
     /// ```
     /// use session_redis::{RedisStore, RedisStoreError};
@@ -119,64 +138,15 @@ impl RedisStore {
     pub fn builder_from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<RedisStoreBuilder>, RedisStoreError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        if let Some(url) = get("REDIS_URL") {
-            topology::parse(&url).map_err(|e| RedisStoreError::BadSetting {
-                variable: "REDIS_URL",
-                problem: e.to_string(),
-            })?;
-            return Ok(Some(Self::builder(url)));
-        }
-        let Some(host) = get("REDIS_HOST") else {
+        let prefix = crate::env::key_prefix(&lookup)?;
+        let Some(url) = crate::env::redis_url(&lookup)? else {
             return Ok(None);
         };
-        let bad = |variable: &'static str, problem: String| RedisStoreError::BadSetting {
-            variable,
-            problem,
-        };
-        let number = |name: &'static str, default: u16| match get(name) {
-            None => Ok(default),
-            Some(v) => v
-                .parse::<u16>()
-                .map_err(|_| bad(name, format!("expected a whole number, got {v:?}"))),
-        };
-        let port = number("REDIS_PORT", 6379)?;
-        let db = number("REDIS_DB", 0)?;
-        let tls = match get("REDIS_SSL").as_deref() {
-            None | Some("false" | "0" | "no") => false,
-            Some("true" | "1" | "yes") => true,
-            Some(v) => {
-                return Err(bad(
-                    "REDIS_SSL",
-                    format!("expected true or false, got {v:?}"),
-                ));
-            }
-        };
-        if host.contains(['/', '@', ' ']) {
-            return Err(bad(
-                "REDIS_HOST",
-                format!("expected a host name or address, got {host:?}"),
-            ));
-        }
-        let encode = |s: &str| {
-            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-        };
-        let credentials = match (get("REDIS_USERNAME"), get("REDIS_PASSWORD")) {
-            (None, None) => String::new(),
-            (user, password) => format!(
-                "{}:{}@",
-                encode(user.as_deref().unwrap_or("")),
-                encode(password.as_deref().unwrap_or(""))
-            ),
-        };
-        let scheme = if tls { "rediss" } else { "redis" };
-        Ok(Some(Self::builder(format!(
-            "{scheme}://{credentials}{host}:{port}/{db}"
-        ))))
+        let builder = Self::builder(url);
+        Ok(Some(match prefix {
+            Some(prefix) => builder.with_prefix(prefix),
+            None => builder,
+        }))
     }
 
     /// [`RedisStore::builder_from_lookup`] over the process environment.
@@ -218,6 +188,8 @@ impl RedisStore {
     ///     .await?;
     /// # Ok(()) }
     /// ```
+    #[cfg(feature = "cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
     pub fn cluster<S: AsRef<str>>(seeds: impl IntoIterator<Item = S>) -> RedisStoreBuilder {
         let seeds: Vec<String> = seeds.into_iter().map(|s| s.as_ref().to_owned()).collect();
         Self::builder(format!("redis+cluster://{}", seeds.join(",")))
@@ -233,6 +205,8 @@ impl RedisStore {
     ///     .await?;
     /// # Ok(()) }
     /// ```
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
     pub fn sentinel<S: AsRef<str>>(
         sentinels: impl IntoIterator<Item = S>,
         master: &str,
@@ -246,7 +220,9 @@ impl RedisStore {
 
     /// Starts a builder for a store at `url`: any form in the crate docs'
     /// topology table (`redis://`, `rediss://`, `redis+cluster://`,
-    /// `rediss+cluster://`, `redis+sentinel://`).
+    /// `rediss+cluster://`, `redis+sentinel://` or `redis-sentinel://`,
+    /// `rediss+sentinel://`). A form whose feature is off is refused by
+    /// [`RedisStoreBuilder::build`] with [`RedisStoreError::FeatureNeeded`].
     pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
         RedisStoreBuilder {
             url: url.into(),
@@ -254,7 +230,9 @@ impl RedisStore {
             connect_timeout: Duration::from_secs(2),
             command_timeout: Duration::from_secs(1),
             encryption: None,
+            #[cfg(feature = "pool")]
             pool_size: None,
+            #[cfg(feature = "tls")]
             tls_root: None,
             replica_acks: ReplicaAcks::ByTopology,
             provided: None,
@@ -275,6 +253,7 @@ impl RedisStore {
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use session_redis::redis; // the redis-rs this crate is built with
     /// let client = redis::Client::open("redis://127.0.0.1:6379")?;
     /// let shared = client.get_connection_manager().await?;
     /// let store = session_redis::RedisStore::with_connection_manager(shared.clone())
@@ -298,6 +277,8 @@ impl RedisStore {
     /// connection that died with a restart is replaced. The builder's
     /// connection settings do not apply; replica acknowledgements are off
     /// unless turned on.
+    #[cfg(feature = "pool")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pool")))]
     pub fn with_bb8_pool<M>(pool: bb8::Pool<M>) -> RedisStoreBuilder
     where
         M: bb8::ManageConnection<
@@ -316,6 +297,8 @@ impl RedisStore {
     /// that retries resends a command whose reply was lost, which could
     /// apply a session change twice; the store retries on its own only what
     /// provably did not run (`MOVED`, `ASK`, `TRYAGAIN`, …).
+    #[cfg(feature = "cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
     pub fn with_cluster_connection(
         conn: redis::cluster_async::ClusterConnection,
     ) -> RedisStoreBuilder {
@@ -438,6 +421,8 @@ impl RedisStoreBuilder {
 
     /// Seals data values at rest with these keys (default: off). See
     /// [`EncryptionKeys`] for what is sealed and what stays clear.
+    #[cfg(feature = "encryption")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "encryption")))]
     pub fn with_encryption(mut self, keys: EncryptionKeys) -> Self {
         self.encryption = Some(keys);
         self
@@ -446,6 +431,8 @@ impl RedisStoreBuilder {
     /// On a single Redis, uses a bb8 pool of `size` connections instead of
     /// the default shared multiplexed connection (see the crate docs for
     /// when each is better). Ignored for Cluster and Sentinel.
+    #[cfg(feature = "pool")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "pool")))]
     pub fn with_pool(mut self, size: u32) -> Self {
         self.pool_size = Some(size);
         self
@@ -453,6 +440,8 @@ impl RedisStoreBuilder {
 
     /// Trusts this CA certificate (PEM) for `rediss://` connections, instead
     /// of the system's roots (for a private CA).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn with_tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.tls_root = Some(pem.into());
         self
@@ -485,17 +474,41 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// Connects.
-    pub async fn build(self) -> Result<RedisStore, RedisStoreError> {
-        let prefix_ok = !self.prefix.is_empty()
-            && self.prefix.len() <= 64
-            && self
-                .prefix
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
-        if !prefix_ok {
-            return Err(RedisStoreError::BadPrefix(self.prefix));
+    /// One server: through a pool when [`Self::with_pool`] asked for one,
+    /// else on one multiplexed connection.
+    #[cfg(feature = "pool")]
+    async fn connect_single(&self, client: redis::Client) -> Result<Connection, redis::RedisError> {
+        match self.pool_size {
+            Some(size) => {
+                Connection::pool(client, size, self.connect_timeout, self.command_timeout).await
+            }
+            None => Connection::single(client, self.connect_timeout, self.command_timeout).await,
         }
+    }
+
+    /// One server, on one multiplexed connection.
+    #[cfg(not(feature = "pool"))]
+    async fn connect_single(&self, client: redis::Client) -> Result<Connection, redis::RedisError> {
+        Connection::single(client, self.connect_timeout, self.command_timeout).await
+    }
+
+    /// The TLS root asked for ([`Self::with_tls_root_certificate`]).
+    #[cfg(all(feature = "cluster", feature = "tls"))]
+    fn tls_root(&self) -> Option<Vec<u8>> {
+        self.tls_root.clone()
+    }
+
+    /// None: this build has no TLS (the `tls` feature is off).
+    #[cfg(all(feature = "cluster", not(feature = "tls")))]
+    fn tls_root(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Connects. Refused before connecting: a bad prefix
+    /// ([`RedisStoreError::BadPrefix`]), a bad URL, or one whose feature is
+    /// off ([`RedisStoreError::FeatureNeeded`]).
+    pub async fn build(self) -> Result<RedisStore, RedisStoreError> {
+        crate::keys::check_prefix(&self.prefix)?;
         if let Some(provided) = self.provided {
             let replica_wait = match self.replica_acks {
                 ReplicaAcks::Wait(w) => Some(w),
@@ -513,6 +526,7 @@ impl RedisStoreBuilder {
         let topology = topology::parse(&self.url)?;
         let replica_wait = match (self.replica_acks, &topology) {
             (ReplicaAcks::Wait(w), _) => Some(w),
+            #[cfg(feature = "sentinel")]
             (ReplicaAcks::ByTopology, Topology::Sentinel { .. }) => Some(ReplicaWait {
                 replicas: 1,
                 within: Duration::from_millis(500),
@@ -521,18 +535,14 @@ impl RedisStoreBuilder {
         };
         let conn = match topology {
             Topology::Single(url) => {
-                let client = crate::connection::client(&url, self.tls_root.as_deref())
-                    .map_err(|e| RedisStoreError::BadUrl(e.to_string()))?;
-                match self.pool_size {
-                    Some(size) => {
-                        Connection::pool(client, size, self.connect_timeout, self.command_timeout)
-                            .await
-                    }
-                    None => {
-                        Connection::single(client, self.connect_timeout, self.command_timeout).await
-                    }
-                }
+                #[cfg(feature = "tls")]
+                let client = crate::connection::client(&url, self.tls_root.as_deref());
+                #[cfg(not(feature = "tls"))]
+                let client = crate::connection::client(&url);
+                let client = client.map_err(|e| RedisStoreError::BadUrl(e.to_string()))?;
+                self.connect_single(client).await
             }
+            #[cfg(feature = "cluster")]
             Topology::Cluster {
                 seeds,
                 credentials,
@@ -541,12 +551,13 @@ impl RedisStoreBuilder {
                 Connection::cluster(
                     seeds,
                     credentials,
-                    tls.then(|| self.tls_root.clone()),
+                    tls.then(|| self.tls_root()),
                     self.connect_timeout,
                     self.command_timeout,
                 )
                 .await
             }
+            #[cfg(feature = "sentinel")]
             Topology::Sentinel {
                 sentinels,
                 master,
@@ -873,7 +884,7 @@ impl SessionStore for RedisStore {
                 if p.is_empty() {
                     return Ok(Some(PublicId::of_key(key)));
                 }
-                Ok(Some(PublicId::parse(&p).ok_or_else(|| {
+                Ok(Some(PublicId::parse(&p).map_err(|_| {
                     StoreFailure::Corrupt(format!("not a public id: {p:?}"))
                 })?))
             }
@@ -923,7 +934,7 @@ impl SessionStore for RedisStore {
             let absolute = time(4)?;
             list.push(SessionSummary {
                 public_id: PublicId::parse(&public)
-                    .ok_or_else(|| StoreFailure::Corrupt(format!("not a public id: {public:?}")))?,
+                    .map_err(|_| StoreFailure::Corrupt(format!("not a public id: {public:?}")))?,
                 created_at: time(1)?,
                 last_seen_at: time(2)?,
                 expires_at: idle.min(absolute),
@@ -1078,18 +1089,19 @@ impl RedisStore {
     /// on Cluster (each node reads the buckets it holds; counts are added
     /// up, pages concatenated).
     async fn analytics(&self, args: Vec<String>) -> Result<Value, StoreFailure> {
+        #[cfg(feature = "cluster")]
         if self.conn.is_cluster() {
             let combine = if args.get(1).is_some_and(|m| m == "page") {
                 Combine::Concatenate
             } else {
                 Combine::Sum
             };
-            self.conn
+            return self
+                .conn
                 .run_on_every_primary(scripts::ANALYTICS.source, &args, combine)
-                .await
-        } else {
-            self.run(&scripts::ANALYTICS, &[] as &[&str], args).await
+                .await;
         }
+        self.run(&scripts::ANALYTICS, &[] as &[&str], args).await
     }
 
     /// Signing in from an anonymous session on Cluster: the old id lives in
@@ -1213,11 +1225,38 @@ mod tests {
         }
     }
 
+    /// The URL the variables give (the merging rules, which hold in every
+    /// feature set; whether this build can use it is tested below).
     fn url_of(pairs: &'static [(&'static str, &'static str)]) -> String {
-        RedisStore::builder_from_lookup(env(pairs))
-            .unwrap()
-            .unwrap()
-            .url
+        crate::env::unchecked_url(env(pairs)).unwrap().unwrap().0
+    }
+
+    #[test]
+    fn the_environment_gives_only_urls_this_build_can_use() {
+        let tls =
+            RedisStore::builder_from_lookup(env(&[("REDIS_HOST", "cache"), ("REDIS_SSL", "true")]));
+        if cfg!(feature = "tls") {
+            assert_eq!(tls.unwrap().unwrap().url, "rediss://cache:6379/0");
+        } else {
+            assert!(matches!(
+                tls,
+                Err(RedisStoreError::FeatureNeeded { ref features, .. }) if features == &["tls"]
+            ));
+        }
+        let cluster =
+            RedisStore::builder_from_lookup(env(&[("REDIS_URL", "redis+cluster://a:1,b:2")]));
+        assert_eq!(cluster.is_ok(), cfg!(feature = "cluster"), "{cluster:?}");
+        let sentinel =
+            RedisStore::builder_from_lookup(env(&[("REDIS_URL", "redis-sentinel://s:1/mymaster")]));
+        assert_eq!(sentinel.is_ok(), cfg!(feature = "sentinel"), "{sentinel:?}");
+        // A URL that is wrong whatever the features names the variable.
+        assert!(matches!(
+            RedisStore::builder_from_lookup(env(&[("REDIS_URL", "redis+cluster://")])),
+            Err(RedisStoreError::BadSetting {
+                variable: "REDIS_URL",
+                ..
+            }) | Err(RedisStoreError::FeatureNeeded { .. })
+        ));
     }
 
     #[test]
@@ -1233,14 +1272,6 @@ mod tests {
                 ("REDIS_SSL", "true"),
             ]),
             "rediss://app:p%40ss%3Aw%2Frd@cache:6380/2"
-        );
-        // REDIS_URL wins over the parts.
-        assert_eq!(
-            url_of(&[
-                ("REDIS_URL", "redis+cluster://a:1,b:2"),
-                ("REDIS_HOST", "x")
-            ]),
-            "redis+cluster://a:1,b:2"
         );
         for (pairs, variable) in [
             (&[("REDIS_URL", "memcached://x")][..], "REDIS_URL"),
@@ -1265,5 +1296,163 @@ mod tests {
         .unwrap()
         .unwrap();
         assert!(!format!("{builder:?}").contains("s3cret"));
+    }
+
+    fn refused(pairs: &'static [(&'static str, &'static str)]) -> &'static str {
+        match RedisStore::builder_from_lookup(env(pairs)) {
+            Err(RedisStoreError::BadSetting { variable, .. }) => variable,
+            other => panic!("{pairs:?}: expected a BadSetting, got {other:?}"),
+        }
+    }
+
+    fn prefix_of(pairs: &'static [(&'static str, &'static str)]) -> String {
+        RedisStore::builder_from_lookup(env(pairs))
+            .unwrap()
+            .unwrap()
+            .prefix
+    }
+
+    #[test]
+    fn the_key_prefix_comes_from_the_environment() {
+        assert_eq!(prefix_of(&[("REDIS_HOST", "cache")]), "session");
+        assert_eq!(
+            prefix_of(&[("REDIS_HOST", "cache"), ("SESSION_KEY_PREFIX", " shop ")]),
+            "shop"
+        );
+        assert_eq!(
+            prefix_of(&[
+                ("REDIS_URL", "redis://cache:6379"),
+                ("SESSION_KEY_PREFIX", "billing-v2:eu")
+            ]),
+            "billing-v2:eu"
+        );
+        assert_eq!(
+            prefix_of(&[("REDIS_HOST", "cache"), ("SESSION_KEY_PREFIX", "  ")]),
+            "session"
+        );
+        for bad in ["my app", "a/b", "é", &*"x".repeat(65)] {
+            let bad: &'static str = Box::leak(bad.to_owned().into_boxed_str());
+            let pairs: &'static [(&'static str, &'static str)] = Box::leak(Box::new([
+                ("REDIS_HOST", "cache"),
+                ("SESSION_KEY_PREFIX", bad),
+            ]));
+            assert_eq!(refused(pairs), "SESSION_KEY_PREFIX", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn url_and_credentials_are_merged_or_refused() {
+        // Credentials only in the variables: merged into the URL, encoded.
+        assert_eq!(
+            url_of(&[
+                ("REDIS_URL", "redis://cache:6379/2"),
+                ("REDIS_USERNAME", "app"),
+                ("REDIS_PASSWORD", "p@ss:w/rd"),
+            ]),
+            "redis://app:p%40ss%3Aw%2Frd@cache:6379/2"
+        );
+        assert_eq!(
+            url_of(&[
+                ("REDIS_URL", "redis+cluster://a:1,b:2"),
+                ("REDIS_PASSWORD", "s3cret"),
+            ]),
+            "redis+cluster://:s3cret@a:1,b:2"
+        );
+        assert_eq!(
+            url_of(&[
+                ("REDIS_URL", "redis+sentinel://s1:26379,s2:26379/mymaster"),
+                ("REDIS_USERNAME", "app"),
+                ("REDIS_PASSWORD", "pw"),
+            ]),
+            "redis+sentinel://app:pw@s1:26379,s2:26379/mymaster"
+        );
+        // Credentials in both places: refused, naming the variable.
+        assert_eq!(
+            refused(&[
+                ("REDIS_URL", "redis://app:one@cache:6379"),
+                ("REDIS_PASSWORD", "two"),
+            ]),
+            "REDIS_PASSWORD"
+        );
+        assert_eq!(
+            refused(&[
+                ("REDIS_URL", "redis://:one@cache:6379"),
+                ("REDIS_USERNAME", "app"),
+            ]),
+            "REDIS_USERNAME"
+        );
+        // A user name alone would be ignored by the client: refused.
+        assert_eq!(
+            refused(&[
+                ("REDIS_URL", "redis://cache:6379"),
+                ("REDIS_USERNAME", "app")
+            ]),
+            "REDIS_USERNAME"
+        );
+        assert_eq!(
+            refused(&[("REDIS_HOST", "cache"), ("REDIS_USERNAME", "app")]),
+            "REDIS_USERNAME"
+        );
+    }
+
+    #[test]
+    fn url_and_tls_setting_are_merged_or_refused() {
+        for (url, upgraded) in [
+            ("redis://cache:6379/1", "rediss://cache:6379/1"),
+            ("rediss://cache:6379", "rediss://cache:6379"),
+            ("redis+cluster://a:1,b:2", "rediss+cluster://a:1,b:2"),
+            ("redis+sentinel://s:1/m", "rediss+sentinel://s:1/m"),
+            ("redis-sentinel://s:1/m", "rediss-sentinel://s:1/m"),
+        ] {
+            let pairs: &'static [(&'static str, &'static str)] =
+                Box::leak(Box::new([("REDIS_URL", url), ("REDIS_SSL", "true")]));
+            assert_eq!(url_of(pairs), upgraded);
+        }
+        assert_eq!(
+            url_of(&[("REDIS_URL", "redis://cache:6379"), ("REDIS_SSL", "false")]),
+            "redis://cache:6379"
+        );
+        for url in [
+            "rediss://cache:6379",
+            "rediss+cluster://a:1",
+            "rediss+sentinel://s:1/m",
+        ] {
+            let pairs: &'static [(&'static str, &'static str)] =
+                Box::leak(Box::new([("REDIS_URL", url), ("REDIS_SSL", "false")]));
+            assert_eq!(refused(pairs), "REDIS_SSL", "{url}");
+        }
+        assert_eq!(
+            refused(&[("REDIS_URL", "redis://cache:6379"), ("REDIS_SSL", "maybe")]),
+            "REDIS_SSL"
+        );
+    }
+
+    #[test]
+    fn url_and_address_parts_are_refused_together() {
+        for (part, value) in [
+            ("REDIS_HOST", "x"),
+            ("REDIS_PORT", "6380"),
+            ("REDIS_DB", "2"),
+        ] {
+            let pairs: &'static [(&'static str, &'static str)] = Box::leak(Box::new([
+                ("REDIS_URL", "redis+cluster://a:1,b:2"),
+                (part, value),
+            ]));
+            assert_eq!(refused(pairs), part);
+        }
+    }
+
+    #[test]
+    fn parts_without_a_host_are_refused() {
+        for part in [
+            "REDIS_PORT",
+            "REDIS_DB",
+            "REDIS_USERNAME",
+            "REDIS_PASSWORD",
+            "REDIS_SSL",
+        ] {
+            let pairs: &'static [(&'static str, &'static str)] = Box::leak(Box::new([(part, "1")]));
+            assert_eq!(refused(pairs), part);
+        }
     }
 }

@@ -14,11 +14,17 @@ async fn acl_credentials_come_from_the_url() {
     ])
     .unwrap();
     let good = format!("redis://app:s3cret@127.0.0.1:{}", server.port());
-    for pool in [None, Some(4)] {
-        let mut builder = RedisStore::builder(good.clone());
-        if let Some(n) = pool {
-            builder = builder.with_pool(n);
-        }
+    // Pooled too when the pool feature is on.
+    for pooled in [false, cfg!(feature = "pool")] {
+        let builder = RedisStore::builder(good.clone());
+        #[cfg(feature = "pool")]
+        let builder = if pooled {
+            builder.with_pool(4)
+        } else {
+            builder
+        };
+        #[cfg(not(feature = "pool"))]
+        let _ = pooled;
         let store = builder.build().await.unwrap();
         let m = SessionManager::new(
             Arc::new(store),

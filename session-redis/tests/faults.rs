@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use redis_harness::{Cluster, Fault, FaultProxy, Server, raw_command, wait_replicated};
+#[cfg(feature = "cluster")]
+use redis_harness::Cluster;
+use redis_harness::{Fault, FaultProxy, Server, raw_command, wait_replicated};
 use session_core::store::{
     CreateError, Loaded, NewSession, SessionKey, SessionStore, SlotTag, StoreContext, UpdateError,
     UserKey,
@@ -156,6 +158,7 @@ async fn standalone_a_lost_reply_is_reported_unknown_and_applied_once() {
     lost_reply_is_applied_once(&store, &[&proxy]).await;
 }
 
+#[cfg(feature = "pool")]
 #[tokio::test]
 async fn pool_a_lost_reply_is_reported_unknown_and_applied_once() {
     let server = Server::standalone().expect("redis");
@@ -186,6 +189,7 @@ async fn app_connection_a_lost_reply_is_reported_unknown_and_applied_once() {
 /// outcome and the increment ran once (read back on a connection of its
 /// own). Recovery from a dead pooled connection is bb8's check-out test,
 /// covered by `app_pool_recovers_after_a_restart`.
+#[cfg(feature = "pool")]
 #[tokio::test]
 async fn app_pool_a_lost_reply_is_reported_unknown_and_applied_once() {
     let server = Server::standalone().expect("redis");
@@ -210,6 +214,7 @@ async fn app_pool_a_lost_reply_is_reported_unknown_and_applied_once() {
     );
 }
 
+#[cfg(feature = "cluster")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_a_lost_reply_is_reported_unknown_and_applied_once() {
     let (cluster, proxies) = Cluster::start_behind_proxies(3).expect("cluster");
@@ -269,6 +274,7 @@ async fn app_connection_recovers_after_a_restart() {
     restart_and_recover(RedisStore::with_connection_manager(shared), &mut server).await;
 }
 
+#[cfg(feature = "pool")]
 #[tokio::test]
 async fn app_pool_recovers_after_a_restart() {
     let mut server = Server::standalone().expect("redis");
@@ -281,12 +287,14 @@ async fn app_pool_recovers_after_a_restart() {
     restart_and_recover(RedisStore::with_bb8_pool(pool), &mut server).await;
 }
 
+#[cfg(feature = "pool")]
 #[tokio::test]
 async fn pool_recovers_after_a_restart() {
     let mut server = Server::standalone().expect("redis");
     restart_and_recover(RedisStore::builder(server.url()).with_pool(4), &mut server).await;
 }
 
+#[cfg(feature = "cluster")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_recovers_after_a_node_restarts() {
     let mut cluster = Cluster::start(3).expect("cluster");

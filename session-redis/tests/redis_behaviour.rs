@@ -139,6 +139,7 @@ async fn every_key_has_a_ttl_and_no_session_id_is_stored() {
     assert!(keys >= 8, "the workload wrote too few keys: {keys}");
 }
 
+#[cfg(feature = "cluster")]
 #[tokio::test]
 async fn on_cluster_too_every_key_has_a_ttl_and_no_session_id_is_stored() {
     let h = support::OnCluster::start();
@@ -526,6 +527,7 @@ async fn route_costs(m: &SessionManager, ports: &[u16]) -> (u64, u64, u64) {
 
 /// Issue 9: on a 3-primary Cluster the same requests cost the same
 /// commands as on one Redis (counted over every primary).
+#[cfg(feature = "cluster")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_cluster_requests_cost_the_same_commands() {
     let one = Standalone::start();

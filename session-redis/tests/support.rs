@@ -94,6 +94,7 @@ pub enum AppConnection {
     /// A redis-rs `ConnectionManager`.
     Manager,
     /// A bb8 pool from bb8-redis.
+    #[cfg(feature = "pool")]
     Bb8Pool,
 }
 
@@ -101,7 +102,9 @@ pub enum AppConnection {
 pub struct Standalone {
     pub server: Server,
     made: Made,
+    #[cfg(feature = "encryption")]
     encryption: Option<session_redis::EncryptionKeys>,
+    #[cfg(feature = "pool")]
     pool: Option<u32>,
     /// Stores built around a connection made here, as an application would
     /// share its own.
@@ -116,7 +119,9 @@ impl Standalone {
         Standalone {
             server: Server::standalone().expect("redis-server starts"),
             made: Made::default(),
+            #[cfg(feature = "encryption")]
             encryption: None,
+            #[cfg(feature = "pool")]
             pool: None,
             app_connection: None,
             tls: None,
@@ -126,6 +131,7 @@ impl Standalone {
 
     /// A server that also listens with TLS (a CA and certificate made for
     /// the test with openssl); stores connect over `rediss://`.
+    #[cfg(feature = "tls")]
     pub fn start_tls() -> Self {
         let certs = CertDir::make();
         let tls_port = redis_harness::free_port().expect("a free port").to_string();
@@ -146,7 +152,9 @@ impl Standalone {
         Standalone {
             server,
             made: Made::default(),
+            #[cfg(feature = "encryption")]
             encryption: None,
+            #[cfg(feature = "pool")]
             pool: None,
             app_connection: None,
             tls: Some((format!("rediss://127.0.0.1:{tls_port}"), ca)),
@@ -155,6 +163,7 @@ impl Standalone {
     }
 
     /// Stores that use a bb8 pool instead of the multiplexed connection.
+    #[cfg(feature = "pool")]
     pub fn start_pooled() -> Self {
         Standalone {
             pool: Some(8),
@@ -171,6 +180,7 @@ impl Standalone {
     }
 
     /// Stores that seal data values with a fixed test key.
+    #[cfg(feature = "encryption")]
     pub fn start_encrypted() -> Self {
         Standalone {
             encryption: Some(session_redis::EncryptionKeys::new(&[[7; 32]]).expect("a key")),
@@ -186,7 +196,10 @@ impl Standalone {
     pub async fn redis_store(&self) -> RedisStore {
         match self.app_connection {
             Some(AppConnection::Manager) => {
-                let client = redis::Client::open(self.server.url()).expect("a client");
+                // Through the re-export: an application needs no redis
+                // dependency of its own.
+                let client =
+                    session_redis::redis::Client::open(self.server.url()).expect("a client");
                 let shared = client
                     .get_connection_manager()
                     .await
@@ -196,6 +209,7 @@ impl Standalone {
                     .build(RedisStore::with_connection_manager(shared))
                     .await;
             }
+            #[cfg(feature = "pool")]
             Some(AppConnection::Bb8Pool) => {
                 let manager = bb8_redis::RedisConnectionManager::new(self.server.url())
                     .expect("a bb8-redis manager");
@@ -208,18 +222,24 @@ impl Standalone {
             }
             None => {}
         }
-        let mut builder = match &self.tls {
+        let builder = RedisStore::builder(self.server.url());
+        #[cfg(feature = "tls")]
+        let builder = match &self.tls {
             Some((url, ca)) => {
                 RedisStore::builder(url.clone()).with_tls_root_certificate(ca.clone())
             }
-            None => RedisStore::builder(self.server.url()),
+            None => builder,
         };
-        if let Some(keys) = &self.encryption {
-            builder = builder.with_encryption(keys.clone());
-        }
-        if let Some(size) = self.pool {
-            builder = builder.with_pool(size);
-        }
+        #[cfg(feature = "encryption")]
+        let builder = match &self.encryption {
+            Some(keys) => builder.with_encryption(keys.clone()),
+            None => builder,
+        };
+        #[cfg(feature = "pool")]
+        let builder = match self.pool {
+            Some(size) => builder.with_pool(size),
+            None => builder,
+        };
         self.made.build(builder).await
     }
 }
@@ -240,6 +260,7 @@ impl Harness for Standalone {
 }
 
 /// One 3-primary cluster per test.
+#[cfg(feature = "cluster")]
 pub struct OnCluster {
     pub cluster: redis_harness::Cluster,
     made: Made,
@@ -248,6 +269,7 @@ pub struct OnCluster {
     app_connection: bool,
 }
 
+#[cfg(feature = "cluster")]
 impl OnCluster {
     pub fn start() -> Self {
         OnCluster {
@@ -272,7 +294,7 @@ impl OnCluster {
                 .into_iter()
                 .map(|p| format!("redis://127.0.0.1:{p}"))
                 .collect();
-            let shared = redis::cluster::ClusterClient::builder(seeds)
+            let shared = session_redis::redis::cluster::ClusterClient::builder(seeds)
                 .retries(0)
                 .build()
                 .expect("a cluster client")
@@ -295,6 +317,7 @@ impl OnCluster {
     }
 }
 
+#[cfg(feature = "cluster")]
 #[async_trait]
 impl Harness for OnCluster {
     async fn store(&self) -> Arc<dyn SessionStore> {
@@ -311,11 +334,13 @@ impl Harness for OnCluster {
 }
 
 /// One Sentinel group (primary, replica, three sentinels) per test.
+#[cfg(feature = "sentinel")]
 pub struct OnSentinel {
     pub group: redis_harness::Sentinel,
     made: Made,
 }
 
+#[cfg(feature = "sentinel")]
 impl OnSentinel {
     pub fn start() -> Self {
         OnSentinel {
@@ -331,6 +356,7 @@ impl OnSentinel {
     }
 }
 
+#[cfg(feature = "sentinel")]
 #[async_trait]
 impl Harness for OnSentinel {
     async fn store(&self) -> Arc<dyn SessionStore> {

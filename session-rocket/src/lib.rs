@@ -1,8 +1,102 @@
 //! # session-rocket
 //!
-//! Sessions for Rocket, from `session-core`: a [`SessionFairing`] (attach
-//! it with `.attach(...)`) and two request guards, [`Session`] (the
-//! per-request handle) and [`SignedIn`].
+//! Server-side sessions for Rocket: a [`SessionFairing`] (attach it with
+//! `.attach(...)`), the request guards [`Session`], [`SignedIn`] and
+//! `Option<SignedIn>`, the error [`SessionRejection`], and every name of
+//! `session-core` an application uses, re-exported, so a Rocket
+//! application depends on this crate alone.
+//!
+//! ```no_run
+//! use rocket::{get, post, routes};
+//! use session_rocket::{Environment, Session, SessionFairing, SessionRejection, SignedIn, UserId};
+//!
+//! #[post("/login")]
+//! async fn login(session: Session) -> Result<&'static str, SessionRejection> {
+//!     session.login(UserId::new("alice")?).await?; // rotates the id, applies the limit
+//!     Ok("signed in")
+//! }
+//!
+//! #[get("/me")]
+//! fn me(who: SignedIn) -> String {
+//!     who.user.to_string() // fails with 401 and the reason when signed out
+//! }
+//!
+//! #[get("/")]
+//! fn home(who: Option<SignedIn>) -> String {
+//!     match who {
+//!         Some(who) => format!("hello, {}", who.user),
+//!         None => "hello, stranger".to_owned(), // signed out (503 if the store is down)
+//!     }
+//! }
+//!
+//! #[rocket::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // SESSION_SECRET, SESSION_TTL_SECONDS, … from the environment, and the
+//!     // store they name: memory, or Redis (feature `redis`, REDIS_URL).
+//!     let setup = session_rocket::setup_from_env(Environment::process()).await?;
+//!     println!("sessions in {}", setup.store_description);
+//!     rocket::build()
+//!         .attach(SessionFairing::new(setup.into_manager()))
+//!         .mount("/", routes![home, login, me])
+//!         .launch()
+//!         .await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! ## What an application uses
+//!
+//! Everything below is reachable from this crate's root; application code
+//! never names `session_core`.
+//!
+//! * **Setting up**: [`setup_from_env`] reads the configuration and picks
+//!   the store from one [`Environment`] (the process environment, or a
+//!   lookup of your own; [`Environment::allow_ephemeral_secret`] for
+//!   development) and returns a [`SessionSetup`] (or a [`SetupError`]
+//!   naming the variable). [`SessionSetup::configure`] changes settings in
+//!   code; [`SessionSetup::into_manager`] gives the [`SessionManager`] that
+//!   [`SessionFairing::new`] takes.
+//! * **In routes**: [`Session`], the request's own handle
+//!   ([`SessionHandle`]: `get`, `insert`, `login`, `logout`, `devices`,
+//!   `revoke_device`, `sign_out_others`, `manager`, …); [`SignedIn`] for
+//!   routes that need a user (401 with the reason otherwise);
+//!   `Option<SignedIn>` for routes that serve both (`None` when nobody is
+//!   signed in, still 503 when the store is unavailable; see [`SignedIn`]
+//!   for the missing fairing); [`SessionRejection`], the error `?` turns
+//!   every session error into.
+//! * **Ids, records and answers**: [`UserId`], [`PublicId`], [`SessionId`],
+//!   [`Device`], [`SessionSummary`], [`SessionRecord`], [`Metadata`],
+//!   [`Ending`], [`EndReason`], [`LoginOutcome`], [`SignInOptions`],
+//!   [`Loaded`], [`Page`], [`PageRequest`], [`Timestamp`].
+//! * **Configuration in code**: [`SessionConfig`] and
+//!   [`SessionConfigBuilder`], [`KeyRing`], [`CookieConfig`],
+//!   [`CookieLifetime`], [`SameSite`], [`CsrfGuard`], [`ExpiryPolicy`],
+//!   [`ExpiryMode`], [`UserLimit`], [`LimitPolicy`], [`MemoryStore`], and
+//!   for tests [`Clock`], [`ManualClock`], [`SystemClock`].
+//! * **Errors**: [`SessionError`], [`StoreFailure`], [`HttpError`] (what
+//!   each means over HTTP), [`UserIdError`], [`PublicIdError`],
+//!   [`IdError`], [`ConfigError`], [`KeyRingError`], [`CookieConfigError`],
+//!   [`ExpiryError`], [`UnknownLimitPolicy`].
+//! * **Redis** (feature `redis`): `RedisStore`, `RedisStoreBuilder`,
+//!   `RedisStoreError`, and the `session_redis` crate itself (which
+//!   re-exports `redis`, and `bb8` when pooling is on); [`setup_from_env`]
+//!   then picks Redis when `REDIS_URL` or `REDIS_HOST` is set.
+//! * **Everything else** of core (the store contract for store authors,
+//!   the adapter toolkit, the conformance kit): [`session_core`].
+//!
+//! ## Features
+//!
+//! | feature | what it adds |
+//! | --- | --- |
+//! | `redis` | the Redis store (`session-redis`, default features: one Redis over plain TCP) and `setup_from_env` choosing it |
+//! | `redis-tls` | `redis` with TLS (`rediss://`) |
+//! | `redis-cluster` | `redis` with Redis Cluster (`redis+cluster://`) |
+//! | `redis-sentinel` | `redis` with Sentinel (`redis+sentinel://`) |
+//! | `redis-pool` | `redis` with bb8 pools |
+//! | `redis-encryption` | `redis` with encryption at rest |
+//! | `redis-full` | all of the above |
+//!
+//! ## How it works
 //!
 //! The fairing is glue only. On request it hands the method and headers
 //! to `session_core::adapter::begin_request` (the CSRF guard, the lazy
@@ -22,38 +116,11 @@
 //! core formats the whole `Set-Cookie` (its `__Host-` name, attributes and
 //! removal), and the jar would re-encode it. Rocket's private cookies and
 //! `secret_key` are not involved.
-//!
-//! ```
-//! use std::sync::Arc;
-//! use rocket::{get, post, routes};
-//! use session_rocket::{Session, SessionFairing, SessionRejection, SignedIn};
-//! use session_core::{KeyRing, MemoryStore, SessionConfig, SessionManager, UserId};
-//!
-//! #[post("/login")]
-//! async fn login(session: Session) -> Result<&'static str, SessionRejection> {
-//!     session.login(UserId::new("alice").unwrap()).await?;
-//!     Ok("signed in")
-//! }
-//!
-//! #[post("/counter")]
-//! async fn counter(session: Session) -> Result<String, SessionRejection> {
-//!     Ok(session.increment("counter", 1).await?.to_string())
-//! }
-//!
-//! #[get("/me")]
-//! fn me(who: SignedIn) -> String {
-//!     who.user.to_string()
-//! }
-//!
-//! let config = SessionConfig::builder(KeyRing::generate()).build().unwrap();
-//! let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
-//! let rocket = rocket::build()
-//!     .attach(SessionFairing::new(manager))
-//!     .mount("/", routes![login, counter, me]);
-//! ```
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
+use std::fmt;
 use std::io::Cursor;
 use std::ops::Deref;
 use std::sync::Mutex;
@@ -65,9 +132,68 @@ use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::{self, Responder, Response};
 use rocket::{Data, async_trait};
 use session_core::adapter::{HeaderLookup, begin_request};
-use session_core::{HttpError, SessionManager, UserId};
+
+pub use session_core;
+/// Core's per-request session handle, what [`Session`] derefs to: name it
+/// in helpers that take the session (`&SessionHandle`).
+pub use session_core::Session as SessionHandle;
+pub use session_core::store::Loaded;
+pub use session_core::{
+    Clock, ConfigError, CookieConfig, CookieConfigError, CookieLifetime, CsrfGuard, Device,
+    EndReason, Ending, EnvConfig, Environment, ExpiryError, ExpiryMode, ExpiryPolicy, HttpError,
+    IdError, KeyRing, KeyRingError, LimitPolicy, LoginOutcome, ManualClock, MemoryStore, Metadata,
+    Page, PageRequest, PublicId, PublicIdError, SameSite, SecretSource, SessionConfig,
+    SessionConfigBuilder, SessionError, SessionId, SessionManager, SessionRecord, SessionSetup,
+    SessionSummary, SetupError, SignInOptions, StoreFailure, SystemClock, Timestamp,
+    UnknownLimitPolicy, UserId, UserIdError, UserLimit,
+};
+
+/// The one-call setup: with the `redis` feature, session-redis's (Redis when
+/// `REDIS_URL` or `REDIS_HOST` is set, memory otherwise); without it,
+/// session-core's (memory; an error when a Redis variable is set).
+#[cfg(not(feature = "redis"))]
+pub use session_core::setup_from_env;
+/// The one-call setup: with the `redis` feature, session-redis's (Redis when
+/// `REDIS_URL` or `REDIS_HOST` is set, memory otherwise); without it,
+/// session-core's (memory; an error when a Redis variable is set).
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(auto_cfg = false))]
+pub use session_redis::setup_from_env;
+
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use session_redis;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use session_redis::{RedisStore, RedisStoreBuilder, RedisStoreError};
 
 /// The fairing that gives every request a session handle.
+///
+/// ```
+/// use std::sync::Arc;
+/// use rocket::local::blocking::Client;
+/// use rocket::{post, routes};
+/// use session_rocket::{KeyRing, MemoryStore, Session, SessionConfig, SessionFairing};
+/// use session_rocket::{SessionManager, SessionRejection, UserId};
+///
+/// #[post("/login")]
+/// async fn login(session: Session) -> Result<&'static str, SessionRejection> {
+///     session.login(UserId::new("alice")?).await?;
+///     Ok("signed in")
+/// }
+///
+/// let config = SessionConfig::builder(KeyRing::generate()).build().unwrap();
+/// let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
+/// let rocket = rocket::build()
+///     .attach(SessionFairing::new(manager))
+///     .mount("/", routes![login]);
+///
+/// let client = Client::untracked(rocket).unwrap();
+/// let response = client.post("/login").dispatch();
+/// assert_eq!(response.status().code, 200);
+/// let cookie = response.headers().get_one("set-cookie").unwrap();
+/// assert!(cookie.starts_with("__Host-sid="));
+/// ```
 #[derive(Debug, Clone)]
 pub struct SessionFairing {
     manager: SessionManager,
@@ -82,7 +208,7 @@ impl SessionFairing {
 
 /// What the request's local cache holds: the handle, or why there is none.
 struct Slot {
-    session: Result<session_core::Session, HttpError>,
+    session: Result<SessionHandle, HttpError>,
     /// The answer a guard failed with, given its JSON body on response.
     failed: Mutex<Option<HttpError>>,
 }
@@ -134,7 +260,19 @@ impl Fairing for SessionFairing {
             Err(refused) => return respond(response, refused),
         };
         let update = session.finish().await;
-        let failed = slot.failed.lock().ok().and_then(|mut f| f.take());
+        // A guard's failure answers the request when Rocket's catcher did
+        // (the response has its status: the catcher's body becomes core's
+        // JSON) and, for a store failure, whatever the route answered: an
+        // `Option<SignedIn>` that swallowed it must not make a store that
+        // is down look like a signed-out visitor. A 401 an `Option` guard
+        // turned into `None` leaves the route's answer alone.
+        let status = response.status().code;
+        let failed = slot
+            .failed
+            .lock()
+            .ok()
+            .and_then(|mut f| f.take())
+            .filter(|f| f.status == status || f.status == Status::ServiceUnavailable.code);
         if let Some(answer) = update.replacement().or(failed) {
             respond(response, &answer);
         }
@@ -151,13 +289,37 @@ fn respond(response: &mut Response<'_>, error: &HttpError) {
     response.set_sized_body(body.len(), Cursor::new(body));
 }
 
-/// The per-request session handle, as a request guard. Derefs to
-/// [`session_core::Session`]. Fails with 500 when the fairing is missing.
+/// The request's own session handle, as a request guard; it derefs to
+/// [`SessionHandle`], so a route calls its methods directly: data (`get`,
+/// `insert`, `increment`), signing in and out (`login`, `logout`), and the
+/// user's devices (`devices`, `revoke_device`, `sign_out_others`). Using it
+/// costs no store call; without [`SessionFairing`] it fails with 500.
+///
+/// ```
+/// use rocket::http::Status;
+/// use rocket::post;
+/// use session_rocket::{PublicId, Session, SessionRejection};
+///
+/// // "Sign that device out": a malformed id is a 404, like an unknown one.
+/// #[post("/devices/<device>/revoke")]
+/// async fn revoke(session: Session, device: &str) -> Result<Status, SessionRejection> {
+///     let device = PublicId::parse(device)?;
+///     let revoked = session.revoke_device(&device, "signed out from another device").await?;
+///     Ok(if revoked { Status::NoContent } else { Status::NotFound })
+/// }
+///
+/// #[post("/sign-out-others")]
+/// async fn others(session: Session) -> Result<String, SessionRejection> {
+///     let ended = session.sign_out_others().await?;
+///     Ok(format!("{ended} other devices signed out"))
+/// }
+/// # let _ = rocket::build().mount("/", rocket::routes![revoke, others]);
+/// ```
 #[derive(Debug, Clone)]
-pub struct Session(pub session_core::Session);
+pub struct Session(pub SessionHandle);
 
 impl Deref for Session {
-    type Target = session_core::Session;
+    type Target = SessionHandle;
 
     fn deref(&self) -> &Self::Target {
         &self.0
@@ -186,7 +348,42 @@ impl<'r> FromRequest<'r> for Session {
 
 /// A signed-in request: the user and the session. Using it loads the
 /// session (one store call). It fails with 401 and why the session ended
-/// (when known) when nobody is signed in, 503 when the store is down.
+/// (when known) when nobody is signed in, with 503 when the store is
+/// unavailable, and with 500 when [`SessionFairing`] is missing.
+///
+/// As `Option<SignedIn>` it is `None` when nobody is signed in (where
+/// `SignedIn` answers 401). Rocket's own `Option` guard turns every failure
+/// into `None`, so the fairing keeps the store's failure and answers 503
+/// whatever the route returned: a store that is down never looks like a
+/// signed-out visitor (this holds for `Result<SignedIn, SessionRejection>`
+/// too). Without the fairing nothing can answer the 500, and
+/// `Option<SignedIn>` is `None`.
+///
+/// ```
+/// use rocket::get;
+/// use session_rocket::{Device, SessionRejection, SignedIn};
+///
+/// #[get("/me")]
+/// fn me(who: SignedIn) -> String {
+///     who.user.to_string()
+/// }
+///
+/// #[get("/")]
+/// fn home(who: Option<SignedIn>) -> String {
+///     match who {
+///         Some(who) => format!("hello, {}", who.user),
+///         None => "hello, stranger".to_owned(),
+///     }
+/// }
+///
+/// // The user's devices, each marked whether it is this one.
+/// #[get("/devices")]
+/// async fn devices(who: SignedIn) -> Result<String, SessionRejection> {
+///     let devices: Vec<Device> = who.session.devices().await?;
+///     Ok(format!("{} devices", devices.len()))
+/// }
+/// # let _ = rocket::build().mount("/", rocket::routes![me, home, devices]);
+/// ```
 #[derive(Debug, Clone)]
 pub struct SignedIn {
     /// Who is signed in.
@@ -212,12 +409,87 @@ impl<'r> FromRequest<'r> for SignedIn {
     }
 }
 
-/// A session answer as a responder: core's [`HttpError`] (401 with the
-/// reason, 409 limit, 503 store down, 500 fairing missing, or the
-/// application's own) as JSON. Handlers return it with `?`.
-#[derive(Debug, Clone)]
+/// Every session error as a response: core's [`HttpError`], answered with
+/// its status and its JSON body (`{"error": …, "message": …}`, plus the
+/// reason and time when a session ended; never internals). Guards fail
+/// with it, and `?` turns every error a route meets into it:
+///
+/// | from | answer |
+/// | --- | --- |
+/// | [`SessionError`] | 401 signed out or ended (with the reason), 409 at the session limit, 503 store unavailable, 500 bad session data |
+/// | [`StoreFailure`] | 503 |
+/// | [`UserIdError`] | 400 (`UserId::new(name)?`) |
+/// | [`PublicIdError`] | 404 (`PublicId::parse(text)?`) |
+/// | [`HttpError`] | its own (an answer of the application's) |
+///
+/// It displays as the [`HttpError`] does (`401 unauthenticated: not signed
+/// in`) and is an [`std::error::Error`] without a source. As a response it
+/// is Rocket's [`Responder`].
+///
+/// ```
+/// use rocket::local::blocking::Client;
+/// use rocket::{post, routes};
+/// use session_rocket::{SessionRejection, UserId};
+///
+/// fn user(name: &str) -> Result<UserId, SessionRejection> {
+///     Ok(UserId::new(name)?)
+/// }
+///
+/// let rejection = user("").unwrap_err();
+/// assert_eq!(rejection.0.status, 400);
+/// assert!(rejection.to_string().starts_with("400 bad_request"));
+///
+/// #[post("/login", data = "<name>")]
+/// fn login(name: &str) -> Result<String, SessionRejection> {
+///     Ok(user(name)?.to_string())
+/// }
+/// let client = Client::untracked(rocket::build().mount("/", routes![login])).unwrap();
+/// let response = client.post("/login").dispatch();
+/// assert_eq!(response.status().code, 400);
+/// assert_eq!(response.content_type(), Some(rocket::http::ContentType::JSON));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRejection(pub HttpError);
 
+impl fmt::Display for SessionRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for SessionRejection {}
+
+impl From<HttpError> for SessionRejection {
+    fn from(e: HttpError) -> Self {
+        SessionRejection(e)
+    }
+}
+
+impl From<SessionError> for SessionRejection {
+    fn from(e: SessionError) -> Self {
+        SessionRejection(e.into())
+    }
+}
+
+impl From<StoreFailure> for SessionRejection {
+    fn from(e: StoreFailure) -> Self {
+        SessionRejection(e.into())
+    }
+}
+
+impl From<UserIdError> for SessionRejection {
+    fn from(e: UserIdError) -> Self {
+        SessionRejection(e.into())
+    }
+}
+
+impl From<PublicIdError> for SessionRejection {
+    fn from(e: PublicIdError) -> Self {
+        SessionRejection(e.into())
+    }
+}
+
+/// Core's status, `Content-Type: application/json` and JSON body.
 impl<'r> Responder<'r, 'static> for SessionRejection {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
         let body = self.0.body();
@@ -226,13 +498,5 @@ impl<'r> Responder<'r, 'static> for SessionRejection {
             .header(ContentType::JSON)
             .sized_body(body.len(), Cursor::new(body))
             .ok()
-    }
-}
-
-/// Any session error (`SessionError`, `StoreFailure`, `HttpError`) as a
-/// responder, so handlers use `?`.
-impl<E: Into<HttpError>> From<E> for SessionRejection {
-    fn from(e: E) -> Self {
-        SessionRejection(e.into())
     }
 }

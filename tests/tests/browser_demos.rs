@@ -18,7 +18,7 @@
 //! sets an idle timeout and lets it pass (on the demo's manual clock: no
 //! waiting), and signs out everywhere with a reason. The page follows the
 //! CSRF rules throughout (JSON bodies, same origin). Screenshots go under
-//! `target/browser-screenshots/`, printed by each test; they are not
+//! `browser-screenshots/` under the target directory in use, printed by each test; they are not
 //! asserted.
 //!
 //! Waits poll the page for a condition (with a deadline), never sleep for a
@@ -196,10 +196,23 @@ impl Page {
     }
 }
 
+/// The target directory this test binary was built in
+/// (`<target>/<profile>/deps/<binary>`), so screenshots land beside the
+/// build whatever `CARGO_TARGET_DIR` or `build.target-dir` says; the
+/// workspace's `target/` only if the binary is somewhere else.
+fn target_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            let deps = exe.parent()?;
+            (deps.file_name()? == "deps").then_some(())?;
+            Some(deps.parent()?.parent()?.to_path_buf())
+        })
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
 async fn scenario(launcher: &dyn Launcher, kind: StoreKind, run: &str) {
-    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/browser-screenshots")
-        .join(run);
+    let shots = target_dir().join("browser-screenshots").join(run);
     std::fs::create_dir_all(&shots).expect("the screenshot directory");
     println!("screenshots: {}", shots.display());
     let env = start(launcher, kind, |b| b).await;

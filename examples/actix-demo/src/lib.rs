@@ -36,9 +36,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route(
             "/api/sessions",
-            web::get().to(|s: Session, m: Manager| {
-                answer(async move { demo_app::sessions(&s, &m).await })
-            }),
+            web::get().to(|s: Session| answer(async move { demo_app::sessions(&s).await })),
         )
         .route("/api/sessions/{public_id}", web::delete().to(revoke_device))
         .route(
@@ -119,8 +117,7 @@ async fn work(session: Session, request: HttpRequest) -> Result<HttpResponse, Se
 
 async fn revoke_device(
     session: Session,
-    manager: Manager,
     public_id: web::Path<String>,
 ) -> Result<HttpResponse, SessionRejection> {
-    answer(demo_app::revoke_device(&session, &manager, &public_id)).await
+    answer(demo_app::revoke_device(&session, &public_id)).await
 }

@@ -89,14 +89,10 @@ async fn work(session: Session, uri: Uri) -> Response {
     answer(demo_app::work(&session, uri.query().unwrap_or(""))).await
 }
 
-async fn sessions(session: Session, State(manager): State<SessionManager>) -> Response {
-    answer(demo_app::sessions(&session, &manager)).await
+async fn sessions(session: Session) -> Response {
+    answer(demo_app::sessions(&session)).await
 }
 
-async fn revoke_device(
-    session: Session,
-    State(manager): State<SessionManager>,
-    Path(public_id): Path<String>,
-) -> Response {
-    answer(demo_app::revoke_device(&session, &manager, &public_id)).await
+async fn revoke_device(session: Session, Path(public_id): Path<String>) -> Response {
+    answer(demo_app::revoke_device(&session, &public_id)).await
 }

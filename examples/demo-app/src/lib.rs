@@ -12,8 +12,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use session_core::{
-    CsrfGuard, HttpError, Metadata, PublicId, Session, SessionConfigBuilder, SessionManager,
-    SessionRecord, SessionSummary, SignInOptions, Timestamp, UserId,
+    CsrfGuard, Environment, HttpError, Metadata, PublicId, SecretSource, Session,
+    SessionConfigBuilder, SessionManager, SessionRecord, SignInOptions, Timestamp, UserId,
 };
 
 /// The demo page, shared by every demo.
@@ -194,26 +194,10 @@ pub async fn logout(session: &Session) -> Answer {
     Ok(Reply::NoContent)
 }
 
-/// One entry of `GET /api/sessions`: core's summary, and whether it is the
-/// session asking.
-#[derive(Serialize)]
-struct Device<'a> {
-    current: bool,
-    #[serde(flatten)]
-    summary: &'a SessionSummary,
-}
-
-/// `GET /api/sessions`.
-pub async fn sessions(session: &Session, manager: &SessionManager) -> Answer {
-    let (user, record) = signed_in(session).await?;
-    let list = manager.list_user_sessions(&user).await?;
-    let sessions: Vec<Device> = list
-        .iter()
-        .map(|summary| Device {
-            current: summary.public_id == record.public_id,
-            summary,
-        })
-        .collect();
+/// `GET /api/sessions`: the user's devices, from the request's own
+/// session (core's [`session_core::Device`]: the summary and `current`).
+pub async fn sessions(session: &Session) -> Answer {
+    let sessions = session.devices().await?;
     json(json!({ "sessions": sessions }))
 }
 
@@ -221,14 +205,11 @@ fn not_found() -> HttpError {
     HttpError::new(404, "not_found", "no such session of yours")
 }
 
-/// `DELETE /api/sessions/{public_id}`.
-pub async fn revoke_device(session: &Session, manager: &SessionManager, public_id: &str) -> Answer {
-    let (user, _) = signed_in(session).await?;
-    let public_id = PublicId::parse(public_id).ok_or_else(not_found)?;
-    if !manager
-        .revoke_device(&user, &public_id, "revoked by user")
-        .await?
-    {
+/// `DELETE /api/sessions/{public_id}`, from the request's own session.
+pub async fn revoke_device(session: &Session, public_id: &str) -> Answer {
+    signed_in(session).await?;
+    let public_id = PublicId::parse(public_id).map_err(|_| not_found())?;
+    if !session.revoke_device(&public_id, "revoked by user").await? {
         return Err(not_found());
     }
     Ok(Reply::NoContent)
@@ -313,23 +294,28 @@ pub struct Setup {
 
 /// Reads the demo's settings: `--port N` or `PORT` (3000), the
 /// `SESSION_*` variables, and Redis from `REDIS_URL` or `REDIS_HOST` and
-/// its companions (`RedisStore::builder_from_env`; the in-memory store when
-/// neither is set, which it says). A bad value is an error naming it. Plain
+/// its companions, all through one [`Environment`] and
+/// `session_redis::setup_from_env` (the in-memory store when neither is
+/// set, which it says). A bad value is an error naming it. The demo allows
+/// an ephemeral secret when `SESSION_SECRET` is unset, and says so. Plain
 /// `http://127.0.0.1` cannot carry Secure cookies, so Secure is off unless
 /// `SESSION_COOKIE_SECURE` says otherwise.
 pub async fn setup(args: Vec<String>) -> Result<Setup, String> {
-    use session_core::store::SessionStore;
-    use std::sync::Arc;
     let port = port(args)?;
-    let secure_unset = std::env::var("SESSION_COOKIE_SECURE").is_err();
-    let env = session_core::SessionConfig::from_lookup(|name| match name {
-        "SESSION_COOKIE_SECURE" if secure_unset => Some("false".into()),
-        _ => std::env::var(name).ok(),
-    })
-    .map_err(|e| e.to_string())?;
-    if env.secret_generated {
+    let env = Environment::process()
+        .allow_ephemeral_secret()
+        .with_default("SESSION_COOKIE_SECURE", "false");
+    let secure_unset = Environment::process()
+        .var("SESSION_COOKIE_SECURE")
+        .is_none();
+    let setup = session_redis::setup_from_env(env)
+        .await
+        .map_err(|e| e.to_string())?
+        .configure(configure)
+        .map_err(|e| e.to_string())?;
+    if setup.secret == SecretSource::Ephemeral {
         tracing::info!(
-            "SESSION_SECRET is not set: using a random secret for this process (sessions end when it stops)"
+            "SESSION_SECRET is not set: using a random secret for this process (sessions end when it stops; set SESSION_SECRET to `openssl rand -base64 32` to keep them)"
         );
     }
     if secure_unset {
@@ -337,28 +323,14 @@ pub async fn setup(args: Vec<String>) -> Result<Setup, String> {
             "SESSION_COOKIE_SECURE is not set: cookies go without Secure, for plain http on 127.0.0.1"
         );
     }
-    let config = configure(env.config.into_builder())
-        .build()
-        .map_err(|e| e.to_string())?;
-    let redis = session_redis::RedisStore::builder_from_env().map_err(|e| e.to_string())?;
-    let store: Arc<dyn SessionStore> = match redis {
-        Some(builder) => {
-            let described = format!("{builder:?}");
-            let store = builder
-                .with_prefix(config.key_prefix())
-                .build()
-                .await
-                .map_err(|e| format!("Redis: {e}"))?;
-            tracing::info!("store: Redis ({described})");
-            Arc::new(store)
+    match setup.store_description.as_str() {
+        "memory" => {
+            tracing::info!("REDIS_URL and REDIS_HOST are not set: using the in-memory store")
         }
-        None => {
-            tracing::info!("REDIS_URL and REDIS_HOST are not set: using the in-memory store");
-            Arc::new(session_core::MemoryStore::new())
-        }
-    };
+        redis => tracing::info!("store: {redis}"),
+    }
     Ok(Setup {
-        manager: SessionManager::new(store, config),
+        manager: setup.into_manager(),
         port,
     })
 }

@@ -102,13 +102,13 @@ async fn logout(session: Session) -> Api {
 }
 
 #[get("/api/sessions")]
-async fn sessions(session: Session, manager: &State<SessionManager>) -> Api {
-    answer(demo_app::sessions(&session, manager)).await
+async fn sessions(session: Session) -> Api {
+    answer(demo_app::sessions(&session)).await
 }
 
 #[delete("/api/sessions/<public_id>")]
-async fn revoke_device(session: Session, manager: &State<SessionManager>, public_id: &str) -> Api {
-    answer(demo_app::revoke_device(&session, manager, public_id)).await
+async fn revoke_device(session: Session, public_id: &str) -> Api {
+    answer(demo_app::revoke_device(&session, public_id)).await
 }
 
 #[post("/api/logout-all", data = "<body>")]

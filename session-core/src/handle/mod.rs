@@ -470,6 +470,91 @@ impl Session {
         Ok(result?)
     }
 
+    /// The signed-in user's sessions ("your devices"), newest first, each
+    /// marked whether it is this one. One store call after the load;
+    /// [`SessionError::NoSession`] or [`SessionError::Ended`] (a 401) when
+    /// nobody is signed in.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), session_core::SessionError> {
+    /// use session_core::{KeyRing, MemoryStore, SessionConfig, SessionManager, UserId};
+    /// use std::sync::Arc;
+    ///
+    /// let config = SessionConfig::builder(KeyRing::generate()).build().unwrap();
+    /// let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
+    /// let alice = UserId::new("alice").unwrap();
+    /// let laptop = manager.session_for_request([]);
+    /// laptop.login(alice.clone()).await?;
+    /// let phone = manager.session_for_request([]);
+    /// phone.login(alice).await?;
+    ///
+    /// // On the phone: list the devices, sign the laptop out.
+    /// let devices = phone.devices().await?;
+    /// assert_eq!(devices.len(), 2);
+    /// let laptop_entry = devices.iter().find(|d| !d.current).unwrap();
+    /// assert!(phone.revoke_device(&laptop_entry.summary.public_id, "not mine").await?);
+    /// assert_eq!(phone.devices().await?.len(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn devices(&self) -> Result<Vec<crate::record::Device>, SessionError> {
+        let user = self.require_user().await?;
+        let current = self.public_id().await?;
+        let list = self.shared.list_user_sessions(&user).await?;
+        Ok(list
+            .into_iter()
+            .map(|summary| crate::record::Device {
+                current: Some(summary.public_id) == current,
+                summary,
+            })
+            .collect())
+    }
+
+    /// Ends one of the signed-in user's sessions by its public id ("revoke
+    /// that device"), with a reason text its owner is shown (cut to
+    /// [`crate::MAX_REASON_BYTES`]). False when the user has no such active
+    /// session: another user's public id is never found. Naming this
+    /// session ends it too, and its cookie is removed.
+    pub async fn revoke_device(
+        &self,
+        public_id: &PublicId,
+        reason: &str,
+    ) -> Result<bool, SessionError> {
+        let user = self.require_user().await?;
+        let reason = EndReason::revoked(reason);
+        let mut inner = self.inner.lock().await;
+        let is_current = match &inner.state {
+            State::Active(a) => a.record.public_id == *public_id,
+            _ => return Err(SessionError::NoSession),
+        };
+        let result = self
+            .shared
+            .revoke_device(&user, public_id, reason.clone())
+            .await;
+        let applied = matches!(result, Ok(true) | Err(StoreFailure::NotReplicated(_)));
+        if applied && is_current {
+            inner.state = State::ended(Some(Ending {
+                reason,
+                at: self.shared.clock.now(),
+            }));
+        }
+        Ok(result?)
+    }
+
+    /// Signs the user out of every other session ("sign out my other
+    /// devices"), keeping this one: [`Self::revoke_all`] with
+    /// `keep_current`. Returns how many ended.
+    pub async fn sign_out_others(&self) -> Result<u64, SessionError> {
+        self.revoke_all(true).await
+    }
+
+    /// The manager this request's session belongs to, for work beyond this
+    /// session (counts, another user's sessions in an admin route) without
+    /// wiring it into the handler's state.
+    pub fn manager(&self) -> crate::SessionManager {
+        crate::SessionManager::from_shared(self.shared.clone())
+    }
+
     /// Sets this session's idle timeout (saved like data). Before a session
     /// exists it is kept for the session this request starts. At most
     /// [`crate::MAX_DURATION`], at least a second, else

@@ -27,6 +27,7 @@
 //!   expires; every user-scoped operation is exact at `now`.
 
 #[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
 
 use std::collections::BTreeMap;
