@@ -134,19 +134,10 @@ use rocket::{Data, async_trait};
 use session_core::adapter::{HeaderLookup, begin_request};
 
 pub use session_core;
-/// Core's per-request session handle, what [`Session`] derefs to: name it
-/// in helpers that take the session (`&SessionHandle`).
-pub use session_core::Session as SessionHandle;
-pub use session_core::store::Loaded;
-pub use session_core::{
-    Clock, ConfigError, CookieConfig, CookieConfigError, CookieLifetime, CsrfGuard, Device,
-    EndReason, Ending, EnvConfig, Environment, ExpiryError, ExpiryMode, ExpiryPolicy, HttpError,
-    IdError, KeyRing, KeyRingError, LimitPolicy, LoginOutcome, ManualClock, MemoryStore, Metadata,
-    Page, PageRequest, PublicId, PublicIdError, SameSite, SecretSource, SessionConfig,
-    SessionConfigBuilder, SessionError, SessionId, SessionManager, SessionRecord, SessionSetup,
-    SessionSummary, SetupError, SignInOptions, StoreFailure, SystemClock, Timestamp,
-    UnknownLimitPolicy, UserId, UserIdError, UserLimit,
-};
+/// The application API (`SessionManager`, `UserId`, `Environment`, the
+/// errors, …) and core's handle as `SessionHandle`: see
+/// [`session_core::application`].
+pub use session_core::application::*;
 
 /// The one-call setup: with the `redis` feature, session-redis's (Redis when
 /// `REDIS_URL` or `REDIS_HOST` is set, memory otherwise); without it,

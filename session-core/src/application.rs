@@ -1,0 +1,17 @@
+//! Every name an application uses, in one place, for the adapter crates to
+//! re-export (`pub use session_core::application::*;`): an application
+//! depends on its framework's adapter alone and never names
+//! `session_core`. The request handle is [`SessionHandle`] here, because each
+//! adapter's own `Session` is its extractor.
+
+pub use crate::Session as SessionHandle;
+pub use crate::store::Loaded;
+pub use crate::{
+    Clock, ConfigError, CookieConfig, CookieConfigError, CookieLifetime, CsrfGuard, Device,
+    EndReason, Ending, EnvConfig, Environment, ExpiryError, ExpiryMode, ExpiryPolicy, HttpError,
+    IdError, KeyRing, KeyRingError, LimitPolicy, LoginOutcome, ManualClock, MemoryStore, Metadata,
+    Page, PageRequest, PublicId, PublicIdError, SameSite, SecretSource, SessionConfig,
+    SessionConfigBuilder, SessionError, SessionId, SessionManager, SessionRecord, SessionSetup,
+    SessionSummary, SetupError, SignInOptions, StoreFailure, SystemClock, Timestamp,
+    UnknownLimitPolicy, UserId, UserIdError, UserLimit,
+};
