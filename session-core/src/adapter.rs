@@ -231,3 +231,31 @@ pub fn begin_request<H: HeaderLookup + ?Sized>(
     }
     Ok(manager.session_for_request(headers.values("cookie")))
 }
+
+/// Implements, for an adapter's `SessionRejection(pub HttpError)` newtype,
+/// what every adapter's rejection shares: `Display` (the [`HttpError`]'s),
+/// `std::error::Error`, and `From` for [`HttpError`],
+/// [`crate::SessionError`], [`crate::StoreFailure`], [`crate::UserIdError`]
+/// (400) and [`crate::PublicIdError`] (404), so `?` works in handlers. The
+/// adapter adds only its framework's response trait.
+#[macro_export]
+macro_rules! rejection_conversions {
+    ($rejection:ident) => {
+        impl ::std::fmt::Display for $rejection {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                ::std::fmt::Display::fmt(&self.0, f)
+            }
+        }
+        impl ::std::error::Error for $rejection {}
+        $crate::rejection_conversions!(@from $rejection: $crate::HttpError,
+            $crate::SessionError, $crate::StoreFailure, $crate::UserIdError,
+            $crate::PublicIdError);
+    };
+    (@from $rejection:ident: $($source:ty),+) => {
+        $(impl ::std::convert::From<$source> for $rejection {
+            fn from(e: $source) -> Self {
+                $rejection(::std::convert::Into::into(e))
+            }
+        })+
+    };
+}

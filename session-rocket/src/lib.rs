@@ -120,7 +120,6 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-use std::fmt;
 use std::io::Cursor;
 use std::ops::Deref;
 use std::sync::Mutex;
@@ -442,43 +441,7 @@ impl<'r> FromRequest<'r> for SignedIn {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRejection(pub HttpError);
 
-impl fmt::Display for SessionRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for SessionRejection {}
-
-impl From<HttpError> for SessionRejection {
-    fn from(e: HttpError) -> Self {
-        SessionRejection(e)
-    }
-}
-
-impl From<SessionError> for SessionRejection {
-    fn from(e: SessionError) -> Self {
-        SessionRejection(e.into())
-    }
-}
-
-impl From<StoreFailure> for SessionRejection {
-    fn from(e: StoreFailure) -> Self {
-        SessionRejection(e.into())
-    }
-}
-
-impl From<UserIdError> for SessionRejection {
-    fn from(e: UserIdError) -> Self {
-        SessionRejection(e.into())
-    }
-}
-
-impl From<PublicIdError> for SessionRejection {
-    fn from(e: PublicIdError) -> Self {
-        SessionRejection(e.into())
-    }
-}
+session_core::rejection_conversions!(SessionRejection);
 
 /// Core's status, `Content-Type: application/json` and JSON body.
 impl<'r> Responder<'r, 'static> for SessionRejection {
