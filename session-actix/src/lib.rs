@@ -1,53 +1,4 @@
-//! # session-actix
-//!
-//! Server-side sessions for actix-web: a [`SessionMiddleware`] (wrap it
-//! with `App::wrap`), the extractors [`Session`], [`SignedIn`] and
-//! `Option<SignedIn>`, [`SessionExt`] to reach the session from an
-//! `HttpRequest`, a `ServiceRequest` or a guard, the error
-//! [`SessionRejection`], and every name of `session-core` an application
-//! uses, re-exported, so an actix-web application depends on this crate
-//! alone.
-//!
-//! ```no_run
-//! use actix_web::{App, HttpResponse, HttpServer, web};
-//! use session_actix::{Environment, Session, SessionMiddleware, SessionRejection, SignedIn, UserId};
-//!
-//! async fn login(session: Session) -> Result<HttpResponse, SessionRejection> {
-//!     session.login(UserId::new("alice")?).await?; // rotates the id, applies the limit
-//!     Ok(HttpResponse::Ok().finish())
-//! }
-//!
-//! async fn me(who: SignedIn) -> String {
-//!     who.user.to_string() // 401 with the reason when signed out
-//! }
-//!
-//! async fn home(who: Option<SignedIn>) -> String {
-//!     match who {
-//!         Some(who) => format!("hello, {}", who.user),
-//!         None => "hello, stranger".to_owned(), // signed out (503 if the store is down)
-//!     }
-//! }
-//!
-//! #[actix_web::main]
-//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     // SESSION_SECRET, SESSION_TTL_SECONDS, … from the environment, and the
-//!     // store they name: memory, or Redis (feature `redis`, REDIS_URL).
-//!     let setup = session_actix::setup_from_env(Environment::process()).await?;
-//!     println!("sessions in {}", setup.store_description);
-//!     let manager = setup.into_manager();
-//!     HttpServer::new(move || {
-//!         App::new()
-//!             .wrap(SessionMiddleware::new(manager.clone()))
-//!             .route("/", web::get().to(home))
-//!             .route("/login", web::post().to(login))
-//!             .route("/me", web::get().to(me))
-//!     })
-//!     .bind(("127.0.0.1", 3000))?
-//!     .run()
-//!     .await?;
-//!     Ok(())
-//! }
-//! ```
+#![doc = include_str!("../README.md")]
 //!
 //! ## What an application uses
 //!
@@ -88,18 +39,6 @@
 //!   then picks Redis when `REDIS_URL` or `REDIS_HOST` is set.
 //! * **Everything else** of core (the store contract for store authors,
 //!   the adapter toolkit, the conformance kit): [`session_core`].
-//!
-//! ## Features
-//!
-//! | feature | what it adds |
-//! | --- | --- |
-//! | `redis` | the Redis store (`session-redis`, default features: one Redis over plain TCP) and `setup_from_env` choosing it |
-//! | `redis-tls` | `redis` with TLS (`rediss://`) |
-//! | `redis-cluster` | `redis` with Redis Cluster (`redis+cluster://`) |
-//! | `redis-sentinel` | `redis` with Sentinel (`redis+sentinel://`) |
-//! | `redis-pool` | `redis` with bb8 pools |
-//! | `redis-encryption` | `redis` with encryption at rest |
-//! | `redis-full` | all of the above |
 //!
 //! ## How it works
 //!
@@ -252,7 +191,15 @@ where
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let method = request.method().as_str();
         let map = request.headers();
-        let headers = |name: &str| map.get_all(name).map(HeaderValue::as_bytes).collect();
+        let uri = request.uri();
+        let headers = |name: &str| match name {
+            ":authority" => uri
+                .authority()
+                .map(|a| a.as_str().as_bytes())
+                .into_iter()
+                .collect(),
+            _ => map.get_all(name).map(HeaderValue::as_bytes).collect(),
+        };
         let session = match begin_request_with(&self.manager, method, headers) {
             Ok(session) => session,
             Err(refused) => {

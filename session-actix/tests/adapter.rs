@@ -385,3 +385,36 @@ async fn a_handler_lists_revokes_and_signs_out_devices_through_its_own_session()
     let me = call(m, "GET", "/me", Some(&phone), "").await;
     assert_eq!(me, (StatusCode::OK, "alice".to_owned()));
 }
+
+/// An HTTP/2 request as actix-http hands it over: no `Host` header, the
+/// authority in the URI (`:authority`). A browser's same-origin write
+/// passes, another origin and the site under `https` (the cookie is not
+/// Secure here, so the site is `http`) do not.
+#[actix_web::test]
+async fn the_csrf_guard_reads_the_http2_authority() {
+    let (m, _) = manager();
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(m))
+            .route("/login", web::post().to(login)),
+    )
+    .await;
+    for (origin, want) in [
+        ("http://app.example:8080", StatusCode::OK),
+        ("http://evil.example", StatusCode::FORBIDDEN),
+        ("https://app.example:8080", StatusCode::FORBIDDEN),
+    ] {
+        let request = test::TestRequest::post()
+            .uri("http://app.example:8080/login")
+            .version(actix_web::http::Version::HTTP_2)
+            .insert_header(("origin", origin))
+            .to_request();
+        assert!(
+            actix_web::HttpMessage::headers(&request)
+                .get("host")
+                .is_none()
+        );
+        let response = test::call_service(&app, request).await;
+        assert_eq!(response.status(), want, "from {origin}");
+    }
+}

@@ -1,47 +1,4 @@
-//! # session-axum
-//!
-//! Server-side sessions for axum: a [`SessionLayer`], the extractors
-//! [`Session`], [`SignedIn`] and `Option<SignedIn>`, the rejection
-//! [`SessionRejection`], and every name of `session-core` an application
-//! uses, re-exported, so an axum application depends on this crate alone.
-//!
-//! ```no_run
-//! use axum::Router;
-//! use axum::routing::{get, post};
-//! use session_axum::{Environment, Session, SessionLayer, SessionRejection, SignedIn, UserId};
-//!
-//! async fn login(session: Session) -> Result<&'static str, SessionRejection> {
-//!     session.login(UserId::new("alice")?).await?; // rotates the id, applies the limit
-//!     Ok("signed in")
-//! }
-//!
-//! async fn me(who: SignedIn) -> String {
-//!     who.user.to_string() // 401 with the reason when signed out
-//! }
-//!
-//! async fn home(who: Option<SignedIn>) -> String {
-//!     match who {
-//!         Some(who) => format!("hello, {}", who.user),
-//!         None => "hello, stranger".to_owned(), // signed out (503 if the store is down)
-//!     }
-//! }
-//!
-//! #[tokio::main(flavor = "current_thread")]
-//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     // SESSION_SECRET, SESSION_TTL_SECONDS, … from the environment, and the
-//!     // store they name: memory, or Redis (feature `redis`, REDIS_URL).
-//!     let setup = session_axum::setup_from_env(Environment::process()).await?;
-//!     println!("sessions in {}", setup.store_description);
-//!     let app = Router::new()
-//!         .route("/", get(home))
-//!         .route("/login", post(login))
-//!         .route("/me", get(me))
-//!         .layer(SessionLayer::new(setup.into_manager()));
-//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//!     axum::serve(listener, app).await?;
-//!     Ok(())
-//! }
-//! ```
+#![doc = include_str!("../README.md")]
 //!
 //! ## What an application uses
 //!
@@ -83,18 +40,6 @@
 //! * **Everything else** of core (the store contract for store authors,
 //!   the adapter toolkit, the conformance kit): [`session_core`].
 //!
-//! ## Features
-//!
-//! | feature | what it adds |
-//! | --- | --- |
-//! | `redis` | the Redis store (`session-redis`, default features: one Redis over plain TCP) and `setup_from_env` choosing it |
-//! | `redis-tls` | `redis` with TLS (`rediss://`) |
-//! | `redis-cluster` | `redis` with Redis Cluster (`redis+cluster://`) |
-//! | `redis-sentinel` | `redis` with Sentinel (`redis+sentinel://`) |
-//! | `redis-pool` | `redis` with bb8 pools |
-//! | `redis-encryption` | `redis` with encryption at rest |
-//! | `redis-full` | all of the above |
-//!
 //! ## How it works
 //!
 //! The layer is glue only: it hands the request's method and headers to
@@ -117,7 +62,7 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::header::CONTENT_TYPE;
 use http::request::Parts;
-use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri};
 use session_core::adapter::{HeaderLookup, begin_request, installed, signed_in};
 
 pub use session_core;
@@ -201,10 +146,18 @@ pub struct SessionService<S> {
     manager: SessionManager,
 }
 
-struct Headers<'a>(&'a HeaderMap);
+struct Headers<'a>(&'a HeaderMap, &'a Uri);
 
 impl HeaderLookup for Headers<'_> {
     fn values(&self, name: &str) -> Vec<&[u8]> {
+        if name == ":authority" {
+            return self
+                .1
+                .authority()
+                .map(|a| a.as_str().as_bytes())
+                .into_iter()
+                .collect();
+        }
         self.0
             .get_all(name)
             .iter()
@@ -229,7 +182,11 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let method = request.method().as_str();
-        let session = match begin_request(&self.manager, method, &Headers(request.headers())) {
+        let session = match begin_request(
+            &self.manager,
+            method,
+            &Headers(request.headers(), request.uri()),
+        ) {
             Ok(session) => session,
             Err(refused) => return Box::pin(async move { Ok(respond(&refused)) }),
         };

@@ -223,3 +223,28 @@ async fn a_handler_lists_revokes_and_signs_out_devices_through_its_own_session()
     let me = text(call(&app, "GET", "/me", Some(&phone), "").await).await;
     assert_eq!(me, "alice");
 }
+
+/// An HTTP/2 request as hyper hands it to axum: no `Host` header, the
+/// authority in the URI (`:authority`). A browser's same-origin write
+/// passes, another origin and the site under `https` (the cookie is not
+/// Secure here, so the site is `http`) do not.
+#[tokio::test]
+async fn the_csrf_guard_reads_the_http2_authority() {
+    let (app, _) = app();
+    for (origin, want) in [
+        ("http://app.example:8080", StatusCode::OK),
+        ("http://evil.example", StatusCode::FORBIDDEN),
+        ("https://app.example:8080", StatusCode::FORBIDDEN),
+    ] {
+        let request = Request::builder()
+            .method("POST")
+            .uri("http://app.example:8080/login")
+            .version(axum::http::Version::HTTP_2)
+            .header("origin", origin)
+            .body(Body::from("alice"))
+            .expect("a request");
+        assert!(request.headers().get("host").is_none());
+        let response = app.clone().oneshot(request).await.expect("infallible");
+        assert_eq!(response.status(), want, "from {origin}");
+    }
+}

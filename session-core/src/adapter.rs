@@ -115,7 +115,11 @@ use crate::user::UserId;
 /// framework's header map.
 pub trait HeaderLookup {
     /// Every value of the header `name` (given in ASCII lowercase), in the
-    /// order received; empty when the header is absent.
+    /// order received; empty when the header is absent. Core also asks for
+    /// the pseudo-header `:authority`, read only when `Host` is absent:
+    /// answer with the request URI's authority (HTTP/2 sends no `Host`, and
+    /// frameworks keep `:authority` in the URI), so the CSRF guard can
+    /// compare a browser's `Origin` with the site.
     fn values(&self, name: &str) -> Vec<&[u8]>;
 }
 
@@ -220,7 +224,8 @@ pub fn begin_request<H: HeaderLookup + ?Sized>(
     };
     config.csrf().check(&RequestFacts {
         method,
-        host: first("host"),
+        authority: first("host").or_else(|| first(":authority")),
+        https: config.cookie().secure(),
         origin: first("origin"),
         fetch_site: first("sec-fetch-site"),
         content_type,

@@ -102,6 +102,7 @@ impl SessionConfig {
     /// | `SESSION_LIMIT_POLICY` | `evict-idle`, `evict-oldest`, `deny` | `evict-idle` |
     /// | `SESSION_COOKIE_SECURE` | `true`/`false` | `true` |
     /// | `SESSION_ID_HEADER` | id header for non-browser clients | none |
+    /// | `SESSION_ALLOWED_ORIGINS` | comma-separated origins (`https://admin.example.com`) the CSRF guard accepts besides the site's own ([`CsrfGuard::with_allowed_origin`]); needed behind a proxy that rewrites `Host` | none |
     ///
     /// Durations are whole seconds from 1 to [`crate::MAX_DURATION`] (100
     /// years). A store reads its own variables from the same environment
@@ -278,6 +279,9 @@ pub(crate) fn read(env: &Environment, allow_ephemeral: bool) -> Result<EnvConfig
     if let Some(header) = get("SESSION_ID_HEADER") {
         builder = builder.with_id_header(header.trim());
     }
+    if let Some(list) = get("SESSION_ALLOWED_ORIGINS") {
+        builder = builder.with_csrf(allowed_origins(&list)?);
+    }
     let config = builder.build().map_err(|mut e| {
         e.setting = match e.setting.as_str() {
             "cookie" => "SESSION_COOKIE_NAME".into(),
@@ -287,6 +291,22 @@ pub(crate) fn read(env: &Environment, allow_ephemeral: bool) -> Result<EnvConfig
         e
     })?;
     Ok(EnvConfig { config, secret })
+}
+
+/// `SESSION_ALLOWED_ORIGINS`: the CSRF guard with these origins allowed
+/// besides the site's own.
+fn allowed_origins(list: &str) -> Result<CsrfGuard, ConfigError> {
+    let mut guard = CsrfGuard::default();
+    for origin in list.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        if !CsrfGuard::valid_origin(origin) {
+            return Err(ConfigError::new(
+                "SESSION_ALLOWED_ORIGINS",
+                "expected comma-separated origins such as https://app.example.com (scheme http or https, a host, an optional port, no path); one entry is not",
+            ));
+        }
+        guard = guard.with_allowed_origin(origin);
+    }
+    Ok(guard)
 }
 
 impl SessionConfigBuilder {
@@ -333,6 +353,20 @@ impl SessionConfigBuilder {
     pub fn with_csrf(mut self, guard: CsrfGuard) -> Self {
         self.config.csrf = guard;
         self
+    }
+
+    /// The CSRF guard as set so far (from the environment, say), to change
+    /// one rule and keep the rest:
+    ///
+    /// ```
+    /// use session_core::{KeyRing, SessionConfig};
+    /// let builder = SessionConfig::builder(KeyRing::generate());
+    /// let guard = builder.csrf().clone().with_json_bodies_only(true);
+    /// let config = builder.with_csrf(guard).build().unwrap();
+    /// assert!(config.csrf().json_bodies_only());
+    /// ```
+    pub fn csrf(&self) -> &CsrfGuard {
+        &self.config.csrf
     }
 
     /// Checks the settings together and builds the configuration.
@@ -438,6 +472,26 @@ mod tests {
         assert_eq!(c.limit(), UserLimit::at_most(2, LimitPolicy::Deny));
         assert_eq!(c.id_header(), Some("x-session-id"));
         assert_eq!(c.expiry().absolute_lifetime(), MAX_DURATION);
+    }
+
+    #[test]
+    fn allowed_origins_from_the_environment() {
+        let c = from(&[(
+            "SESSION_ALLOWED_ORIGINS",
+            "https://app.example.com, https://admin.example.com:8443",
+        )])
+        .unwrap()
+        .config;
+        let want = CsrfGuard::default()
+            .with_allowed_origin("https://app.example.com")
+            .with_allowed_origin("https://admin.example.com:8443");
+        assert_eq!(c.csrf(), &want);
+        let err = from(&[("SESSION_ALLOWED_ORIGINS", "shop.test")]).unwrap_err();
+        assert_eq!(err.setting, "SESSION_ALLOWED_ORIGINS");
+        assert!(
+            !err.message.contains("shop.test"),
+            "echoes its input: {err}"
+        );
     }
 
     #[test]

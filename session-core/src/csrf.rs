@@ -17,14 +17,22 @@
 //! For unsafe methods (anything but `GET`, `HEAD`, `OPTIONS` and `TRACE`):
 //!
 //! 1. **Origin check** (on by default). Refused with 403 when
-//!    `Sec-Fetch-Site: cross-site`, or when `Origin` is `null` or names a
-//!    host (and port) other than the request's `Host`, unless that origin
-//!    is on the allow-list. Requests carrying neither header (curl,
-//!    server-to-server calls) pass: browsers always send at least one of
-//!    them on unsafe requests. The scheme is not compared, because behind
-//!    a TLS-terminating proxy the server cannot know it; a page served over
-//!    plain `http` on the same host is cross-site for browsers that use
-//!    schemeful same-site, and never receives a `Secure` cookie.
+//!    `Sec-Fetch-Site: cross-site`, or when `Origin` is `null` or is not
+//!    the site's own origin or one on the allow-list. The site's own
+//!    origin is the request's authority (`Host`, or the HTTP/2
+//!    `:authority` an adapter passes when `Host` is absent) under the
+//!    site's scheme: `https` when the session cookie is `Secure` (the
+//!    default), `http` when it is not. So an `http://` page of the same
+//!    host cannot post to an `https` site; only on a loopback host
+//!    (`localhost`, `127.0.0.1`, `[::1]`), which browsers hold
+//!    trustworthy and give Secure cookies over `http`, is the `http`
+//!    origin accepted as well, for development. Default ports compare equal to
+//!    none (`https://a:443` is `https://a`). Behind a proxy that rewrites
+//!    `Host`, name the public origins in the allow-list
+//!    ([`CsrfGuard::with_allowed_origin`], `SESSION_ALLOWED_ORIGINS`):
+//!    they are compared with scheme, host and port. Requests carrying
+//!    neither header (curl, server-to-server calls) pass: browsers always
+//!    send at least one of them on unsafe requests.
 //! 2. **JSON bodies only** (opt-in, for JSON APIs). A request with a body
 //!    must say `Content-Type: application/json`, else 415. A plain HTML
 //!    form can only send `application/x-www-form-urlencoded`,
@@ -45,7 +53,10 @@ use crate::http::HttpError;
 /// The request facts the guard reads: method and headers.
 pub(crate) struct RequestFacts<'a> {
     pub(crate) method: &'a str,
-    pub(crate) host: Option<&'a [u8]>,
+    /// `Host`, or the HTTP/2 `:authority` when `Host` is absent.
+    pub(crate) authority: Option<&'a [u8]>,
+    /// Whether the site is served over https (the cookie is `Secure`).
+    pub(crate) https: bool,
     pub(crate) origin: Option<&'a [u8]>,
     pub(crate) fetch_site: Option<&'a [u8]>,
     pub(crate) content_type: Option<&'a [u8]>,
@@ -92,11 +103,27 @@ impl CsrfGuard {
     }
 
     /// Also accepts unsafe requests from `origin` (for example
-    /// `https://admin.example.com`), compared without case.
+    /// `https://admin.example.com`), compared with scheme, host and port,
+    /// without case. Check a value that comes from outside the code with
+    /// [`CsrfGuard::valid_origin`] first (`SESSION_ALLOWED_ORIGINS` is).
     pub fn with_allowed_origin(mut self, origin: impl Into<String>) -> Self {
-        self.allowed_origins
-            .push(origin.into().trim_end_matches('/').to_ascii_lowercase());
+        if let Some(origin) = Origin::parse(origin.into().as_bytes()) {
+            self.allowed_origins.push(origin.to_string());
+        }
         self
+    }
+
+    /// Whether `origin` is an origin the allow-list can hold:
+    /// `http://` or `https://`, a host, an optional port, no path.
+    ///
+    /// ```
+    /// use session_core::CsrfGuard;
+    /// assert!(CsrfGuard::valid_origin("https://app.example.com:8443"));
+    /// assert!(!CsrfGuard::valid_origin("app.example.com"));
+    /// assert!(!CsrfGuard::valid_origin("https://app.example.com/admin"));
+    /// ```
+    pub fn valid_origin(origin: &str) -> bool {
+        Origin::parse(origin.as_bytes()).is_some()
     }
 
     /// Refuses (415) unsafe requests whose body is not
@@ -123,7 +150,7 @@ impl CsrfGuard {
                 return Err(forbidden("a cross-site request may not change state"));
             }
             if let Some(origin) = r.origin
-                && !self.origin_allowed(origin, r.host)
+                && !self.origin_allowed(origin, r)
             {
                 return Err(forbidden(
                     "a request from another origin may not change state",
@@ -140,23 +167,94 @@ impl CsrfGuard {
         Ok(())
     }
 
-    fn origin_allowed(&self, origin: &[u8], host: Option<&[u8]>) -> bool {
-        let Ok(origin) = std::str::from_utf8(origin.trim_ascii()) else {
+    fn origin_allowed(&self, origin: &[u8], r: &RequestFacts<'_>) -> bool {
+        // `null` and anything that is not `scheme://host[:port]` is not ours.
+        let Some(origin) = Origin::parse(origin) else {
             return false;
         };
-        let origin = origin.trim_end_matches('/');
-        if self
-            .allowed_origins
-            .iter()
-            .any(|a| a.eq_ignore_ascii_case(origin))
-        {
+        let origin = origin.to_string();
+        if self.allowed_origins.contains(&origin) {
             return true;
         }
-        // `scheme://host[:port]`; `null` and anything else is not ours.
-        let Some((_, authority)) = origin.split_once("://") else {
-            return false;
+        let own = |scheme: &str| {
+            r.authority
+                .and_then(|a| Origin::parse(&[scheme.as_bytes(), b"://", a.trim_ascii()].concat()))
         };
-        host.is_some_and(|h| h.trim_ascii().eq_ignore_ascii_case(authority.as_bytes()))
+        if !r.https {
+            return own("http").is_some_and(|own| own.to_string() == origin);
+        }
+        // Browsers hold a loopback http origin trustworthy and keep Secure
+        // cookies for it: a Secure site in development on localhost.
+        own("https").is_some_and(|own| own.to_string() == origin)
+            || own("http").is_some_and(|own| own.is_loopback() && own.to_string() == origin)
+    }
+}
+
+/// A web origin, normalised: lowercase scheme (`http` or `https`) and host,
+/// the port only when it is not the scheme's default.
+#[derive(Debug, PartialEq, Eq)]
+struct Origin {
+    scheme: &'static str,
+    host: String,
+    port: Option<u16>,
+}
+
+impl Origin {
+    /// At most this many bytes: a longer value is nobody's origin.
+    const MAX_BYTES: usize = 512;
+
+    fn parse(value: &[u8]) -> Option<Origin> {
+        if value.len() > Self::MAX_BYTES {
+            return None;
+        }
+        let value = std::str::from_utf8(value).ok()?.trim();
+        let value = value.strip_suffix('/').unwrap_or(value);
+        let (scheme, authority) = value.split_once("://")?;
+        let scheme = match scheme.to_ascii_lowercase().as_str() {
+            "http" => "http",
+            "https" => "https",
+            _ => return None,
+        };
+        let default_port = if scheme == "https" { 443 } else { 80 };
+        // An IPv6 literal keeps its colons inside brackets.
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !port.contains(']') => (host, Some(port.parse::<u16>().ok()?)),
+            _ => (authority, None),
+        };
+        let valid_host = !host.is_empty()
+            && host.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b'[' | b']' | b':')
+            });
+        if !valid_host {
+            return None;
+        }
+        Some(Origin {
+            scheme,
+            host: host.to_ascii_lowercase(),
+            port: port.filter(|&p| p != default_port),
+        })
+    }
+}
+
+impl Origin {
+    /// `localhost`, `127.x.y.z` or `[::1]`: never another machine.
+    fn is_loopback(&self) -> bool {
+        let h = self.host.as_str();
+        h == "localhost"
+            || h.ends_with(".localhost")
+            || h == "[::1]"
+            || h.parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}", self.scheme, self.host)?;
+        if let Some(port) = self.port {
+            write!(f, ":{port}")?;
+        }
+        Ok(())
     }
 }
 
@@ -182,7 +280,8 @@ mod tests {
     fn post<'a>() -> RequestFacts<'a> {
         RequestFacts {
             method: "POST",
-            host: Some(b"app.example.com"),
+            authority: Some(b"app.example.com"),
+            https: true,
             origin: None,
             fetch_site: None,
             content_type: None,
@@ -250,6 +349,83 @@ mod tests {
             ..post()
         };
         assert_eq!(status(&CsrfGuard::disabled(), &r), 200);
+    }
+
+    #[test]
+    fn the_scheme_and_the_port_are_compared() {
+        let g = CsrfGuard::default();
+        let from = |origin: &'static [u8], https: bool| RequestFacts {
+            origin: Some(origin),
+            https,
+            ..post()
+        };
+        // An http page of the same host may not post to an https site.
+        assert_eq!(status(&g, &from(b"http://app.example.com", true)), 403);
+        assert_eq!(status(&g, &from(b"https://app.example.com", true)), 200);
+        assert_eq!(status(&g, &from(b"https://app.example.com:443", true)), 200);
+        // A site without Secure cookies is served over http.
+        assert_eq!(status(&g, &from(b"http://app.example.com:80", false)), 200);
+        assert_eq!(status(&g, &from(b"https://app.example.com", false)), 403);
+        assert_eq!(status(&g, &from(b"ftp://app.example.com", true)), 403);
+        let r = RequestFacts {
+            authority: Some(b"app.example.com:443"),
+            ..from(b"https://app.example.com", true)
+        };
+        assert_eq!(status(&g, &r), 200, "a default port in Host is no port");
+        // The allow-list keeps its scheme.
+        // A Secure site on a loopback host in development: its http
+        // origin is the browser's own.
+        let local = |origin: &'static [u8]| RequestFacts {
+            authority: Some(b"127.0.0.1:3000"),
+            ..from(origin, true)
+        };
+        assert_eq!(status(&g, &local(b"http://127.0.0.1:3000")), 200);
+        assert_eq!(status(&g, &local(b"http://127.0.0.1:3001")), 403);
+        let g = CsrfGuard::default().with_allowed_origin("https://admin.example.com");
+        assert_eq!(status(&g, &from(b"https://admin.example.com", true)), 200);
+        assert_eq!(status(&g, &from(b"http://admin.example.com", true)), 403);
+    }
+
+    #[test]
+    fn without_an_authority_only_the_allow_list_passes() {
+        // HTTP/2 has no Host header; the adapter passes `:authority`, and
+        // when even that is missing, only the allow-list can match.
+        let r = RequestFacts {
+            authority: None,
+            origin: Some(b"https://app.example.com"),
+            ..post()
+        };
+        assert_eq!(status(&CsrfGuard::default(), &r), 403);
+        let g = CsrfGuard::default().with_allowed_origin("https://app.example.com");
+        assert_eq!(status(&g, &r), 200);
+    }
+
+    #[test]
+    fn origins_are_parsed_strictly() {
+        for good in [
+            "https://a.example",
+            "http://localhost:3000",
+            "https://[::1]:8443",
+            "HTTPS://A.EXAMPLE/",
+        ] {
+            assert!(CsrfGuard::valid_origin(good), "{good}");
+        }
+        for bad in [
+            "",
+            "null",
+            "a.example",
+            "https://",
+            "https://a.example/path",
+            "https://a.example:99999",
+            "https://user@a.example",
+            "javascript://a.example",
+        ] {
+            assert!(!CsrfGuard::valid_origin(bad), "{bad}");
+        }
+        assert!(!CsrfGuard::valid_origin(&format!(
+            "https://{}",
+            "a".repeat(600)
+        )));
     }
 
     #[test]

@@ -1,36 +1,20 @@
-//! # session-core
+#![doc = include_str!("../README.md")]
 //!
-//! Framework-agnostic server-side sessions that are revocable, shared
-//! across instances and correct under concurrency. The contract every store
-//! and adapter keeps is `docs/contract.md` in the repository; guarantees
-//! are cited by number throughout ("guarantee 1").
-//!
-//! The API is grouped by who uses it:
+//! ## Where to start
 //!
 //! * **Applications** use what the crate root holds: [`SessionManager`]
 //!   (per request it gives a [`Session`] handle, lazy, typed and
 //!   change-tracked; outside requests it lists, counts and revokes
 //!   sessions), [`SessionConfig`] and its parts, [`MemoryStore`] (the
-//!   embedded default store), the ids, records and errors.
+//!   embedded default store), the ids, records and errors; [`application`]
+//!   lists them in one place.
 //! * **Store authors** use [`store`]: the [`store::SessionStore`] trait,
 //!   its request and reply types, its errors, and (feature `testkit`) the
 //!   conformance kit that checks any store against the contract.
 //! * **Adapter authors** use [`adapter`]: the two ends of a request as
 //!   data, and a recipe for writing an adapter.
-//!
-//! ```
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), session_core::SessionError> {
-//! use session_core::{KeyRing, MemoryStore, SessionConfig, SessionManager, UserId};
-//! use std::sync::Arc;
-//!
-//! let config = SessionConfig::builder(KeyRing::generate()).build().unwrap();
-//! let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
-//! let session = manager.session_for_request([]);
-//! session.login(UserId::new("alice").unwrap()).await?;
-//! assert!(session.finish().await.set_cookie().is_some());
-//! # Ok(()) }
-//! ```
+//! * **Everyone**: [`contract`], the guarantees every store and adapter
+//!   keeps, cited by number throughout ("guarantee 1").
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -38,6 +22,7 @@
 pub mod adapter;
 pub mod application;
 mod config;
+pub mod contract;
 mod cookie;
 mod csrf;
 mod delta;

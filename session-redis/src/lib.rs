@@ -2,7 +2,8 @@
 //!
 //! The Redis store for `session-core`. Every operation that reads and then
 //! writes, or writes more than one key, is one Lua script: atomic, and one
-//! round trip. Scripts are loaded once and called by SHA.
+//! round trip. Scripts are loaded once and called by SHA. It keeps the
+//! session contract ([`session_core::contract`]) on every topology.
 //!
 //! This version connects to a single Redis (one auto-reconnecting
 //! multiplexed connection), to a Redis Cluster, or to the primary a set of
@@ -120,3 +121,8 @@ pub use error::RedisStoreError;
 pub use redis;
 pub use setup::setup_from_env;
 pub use store::{RedisStore, RedisStoreBuilder};
+
+/// The README's example, compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;

@@ -1,48 +1,4 @@
-//! # session-rocket
-//!
-//! Server-side sessions for Rocket: a [`SessionFairing`] (attach it with
-//! `.attach(...)`), the request guards [`Session`], [`SignedIn`] and
-//! `Option<SignedIn>`, the error [`SessionRejection`], and every name of
-//! `session-core` an application uses, re-exported, so a Rocket
-//! application depends on this crate alone.
-//!
-//! ```no_run
-//! use rocket::{get, post, routes};
-//! use session_rocket::{Environment, Session, SessionFairing, SessionRejection, SignedIn, UserId};
-//!
-//! #[post("/login")]
-//! async fn login(session: Session) -> Result<&'static str, SessionRejection> {
-//!     session.login(UserId::new("alice")?).await?; // rotates the id, applies the limit
-//!     Ok("signed in")
-//! }
-//!
-//! #[get("/me")]
-//! fn me(who: SignedIn) -> String {
-//!     who.user.to_string() // fails with 401 and the reason when signed out
-//! }
-//!
-//! #[get("/")]
-//! fn home(who: Option<SignedIn>) -> String {
-//!     match who {
-//!         Some(who) => format!("hello, {}", who.user),
-//!         None => "hello, stranger".to_owned(), // signed out (503 if the store is down)
-//!     }
-//! }
-//!
-//! #[rocket::main]
-//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     // SESSION_SECRET, SESSION_TTL_SECONDS, … from the environment, and the
-//!     // store they name: memory, or Redis (feature `redis`, REDIS_URL).
-//!     let setup = session_rocket::setup_from_env(Environment::process()).await?;
-//!     println!("sessions in {}", setup.store_description);
-//!     rocket::build()
-//!         .attach(SessionFairing::new(setup.into_manager()))
-//!         .mount("/", routes![home, login, me])
-//!         .launch()
-//!         .await?;
-//!     Ok(())
-//! }
-//! ```
+#![doc = include_str!("../README.md")]
 //!
 //! ## What an application uses
 //!
@@ -83,18 +39,6 @@
 //!   then picks Redis when `REDIS_URL` or `REDIS_HOST` is set.
 //! * **Everything else** of core (the store contract for store authors,
 //!   the adapter toolkit, the conformance kit): [`session_core`].
-//!
-//! ## Features
-//!
-//! | feature | what it adds |
-//! | --- | --- |
-//! | `redis` | the Redis store (`session-redis`, default features: one Redis over plain TCP) and `setup_from_env` choosing it |
-//! | `redis-tls` | `redis` with TLS (`rediss://`) |
-//! | `redis-cluster` | `redis` with Redis Cluster (`redis+cluster://`) |
-//! | `redis-sentinel` | `redis` with Sentinel (`redis+sentinel://`) |
-//! | `redis-pool` | `redis` with bb8 pools |
-//! | `redis-encryption` | `redis` with encryption at rest |
-//! | `redis-full` | all of the above |
 //!
 //! ## How it works
 //!
@@ -210,10 +154,25 @@ fn slot<'r>(request: &'r Request<'_>) -> &'r Slot {
     })
 }
 
-struct Headers<'a, 'r>(&'a Request<'r>);
+/// The request's headers, and its HTTP/2 `:authority` (which Rocket keeps
+/// as the request's host, not as a header) when it has no `Host`.
+struct Headers<'a, 'r>(&'a Request<'r>, Option<String>);
+
+impl<'a, 'r> Headers<'a, 'r> {
+    fn of(request: &'a Request<'r>) -> Self {
+        let authority = match request.headers().contains("host") {
+            true => None,
+            false => request.host().map(ToString::to_string),
+        };
+        Headers(request, authority)
+    }
+}
 
 impl HeaderLookup for Headers<'_, '_> {
     fn values(&self, name: &str) -> Vec<&[u8]> {
+        if name == ":authority" {
+            return self.1.as_deref().map(str::as_bytes).into_iter().collect();
+        }
         self.0.headers().get(name).map(str::as_bytes).collect()
     }
 }
@@ -229,7 +188,7 @@ impl Fairing for SessionFairing {
 
     async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
         let method = request.method().as_str();
-        let session = begin_request(&self.manager, method, &Headers(request));
+        let session = begin_request(&self.manager, method, &Headers::of(request));
         let refused = session.is_err();
         request.local_cache(|| Slot {
             session,

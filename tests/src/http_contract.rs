@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use session_core::store::SessionStore;
 use session_core::store::testkit::FaultyStore;
 use session_core::{
-    ExpiryPolicy, KeyRing, LimitPolicy, ManualClock, MemoryStore, SessionConfig,
+    CsrfGuard, ExpiryPolicy, KeyRing, LimitPolicy, ManualClock, MemoryStore, SessionConfig,
     SessionConfigBuilder, SessionManager, UserLimit,
 };
 
@@ -749,7 +749,16 @@ pub async fn garbage_cookies(l: &dyn Launcher, kind: StoreKind) {
 /// body that is not JSON gets 415; both before any store call and with no
 /// cookie change. Same-origin requests and non-browser clients pass.
 pub async fn csrf_rules(l: &dyn Launcher, kind: StoreKind) {
-    let env = start(l, kind, |b| b).await;
+    // The public origin of a deployment behind a proxy that rewrites Host.
+    let public = "https://public.example";
+    let env = start(l, kind, |b| {
+        b.with_csrf(
+            CsrfGuard::default()
+                .with_json_bodies_only(true)
+                .with_allowed_origin(public),
+        )
+    })
+    .await;
     let b = env.browser();
     b.login("alice", "laptop").await;
     let cookie = b.cookie().expect("a cookie");
@@ -780,6 +789,28 @@ pub async fn csrf_rules(l: &dyn Launcher, kind: StoreKind) {
             "/api/logout",
             None,
             vec![("origin", "http://127.0.0.1:1".to_owned())],
+            403,
+        ),
+        // The cookie is Secure, so the site is https: the same host's
+        // http page is another origin.
+        (
+            "/api/logout",
+            None,
+            vec![
+                ("host", "app.example".to_owned()),
+                ("origin", "http://app.example".to_owned()),
+            ],
+            403,
+        ),
+        // Behind a proxy that rewrites Host, the public origin is not the
+        // request's authority; the allow-list names it (below, it passes).
+        (
+            "/api/logout",
+            None,
+            vec![
+                ("host", "backend.internal:9000".to_owned()),
+                ("origin", "https://other.example".to_owned()),
+            ],
             403,
         ),
         // A plain HTML form (text/plain) cannot reach a JSON route.
@@ -827,6 +858,38 @@ pub async fn csrf_rules(l: &dyn Launcher, kind: StoreKind) {
         )
         .await;
     assert_eq!(ok.status, 200, "{:?}", ok.json);
+    let proxied = b
+        .send_with(
+            Method::POST,
+            "/api/ttl",
+            Some(r#"{"seconds":600}"#.to_owned()),
+            &[
+                ("cookie", cookie.clone()),
+                ("host", "backend.internal:9000".to_owned()),
+                ("origin", public.to_owned()),
+                ("content-type", "application/json".to_owned()),
+            ],
+        )
+        .await;
+    assert_eq!(proxied.status, 200, "{:?}", proxied.json);
+    let own = b
+        .send_with(
+            Method::POST,
+            "/api/ttl",
+            Some(r#"{"seconds":600}"#.to_owned()),
+            &[
+                ("cookie", cookie.clone()),
+                ("host", "app.example".to_owned()),
+                ("origin", "https://app.example".to_owned()),
+                ("content-type", "application/json".to_owned()),
+            ],
+        )
+        .await;
+    assert_eq!(
+        own.status, 200,
+        "the site's own https origin: {:?}",
+        own.json
+    );
 }
 
 /// Non-browser clients: with `SESSION_ID_HEADER` set, a request carrying

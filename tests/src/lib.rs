@@ -10,6 +10,31 @@
 
 pub mod http_contract;
 
+/// The Rust blocks of the workspace README and of the guides in `docs/`,
+/// compiled (and, unless marked `no_run`, run) as this crate's doc tests,
+/// so application code a reader copies compiles. The peers' "before"
+/// blocks are marked `ignore`: they need the peers' crates.
+#[cfg(doctest)]
+mod docs_compile {
+    #[doc = include_str!("../../README.md")]
+    struct Readme;
+
+    #[doc = include_str!("../../docs/migrating-from-tower-sessions.md")]
+    struct MigratingFromTowerSessions;
+
+    #[doc = include_str!("../../docs/migrating-from-actix-session.md")]
+    struct MigratingFromActixSession;
+
+    #[doc = include_str!("../../docs/operations.md")]
+    struct Operations;
+
+    #[doc = include_str!("../../docs/performance.md")]
+    struct Performance;
+
+    #[doc = include_str!("../../docs/demo-api.md")]
+    struct DemoApi;
+}
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

@@ -12,8 +12,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use session_core::{
-    CsrfGuard, Environment, HttpError, Metadata, PublicId, SecretSource, Session,
-    SessionConfigBuilder, SessionManager, SessionRecord, SignInOptions, Timestamp, UserId,
+    Environment, HttpError, Metadata, PublicId, SecretSource, Session, SessionConfigBuilder,
+    SessionManager, SessionRecord, SignInOptions, Timestamp, UserId,
 };
 
 /// The demo page, shared by every demo.
@@ -25,9 +25,11 @@ pub const MAX_WORK_MS: u64 = 10_000;
 pub const MAX_TTL_SECONDS: u64 = 604_800;
 
 /// The demo's own rules on top of a configuration: state-changing routes
-/// take JSON bodies only (415 otherwise), as the demo API requires.
+/// take JSON bodies only (415 otherwise), as the demo API requires; the
+/// guard's other settings (`SESSION_ALLOWED_ORIGINS`) stay.
 pub fn configure(builder: SessionConfigBuilder) -> SessionConfigBuilder {
-    builder.with_csrf(CsrfGuard::default().with_json_bodies_only(true))
+    let guard = builder.csrf().clone().with_json_bodies_only(true);
+    builder.with_csrf(guard)
 }
 
 /// A route's successful answer.

@@ -1,4 +1,4 @@
-//! The conformance kit: the session contract (`docs/contract.md`, guarantees 1
+//! The conformance kit: the session contract ([`crate::contract`], guarantees 1
 //! to 11) as checks any store can run, ours or yours.
 //!
 //! # Running it against your store
