@@ -679,54 +679,58 @@ impl Connection {
     pub(crate) async fn maxmemory_policies(&self) -> Option<Vec<String>> {
         let mut cmd = redis::cmd("CONFIG");
         cmd.arg("GET").arg("maxmemory-policy");
+        // Each reply is [name, value] (RESP2) or {name: value} (RESP3).
+        let replies = self.on_every_primary(&cmd).await?;
+        Some(
+            replies
+                .into_iter()
+                .filter_map(|reply| texts(reply).get(1).cloned())
+                .collect(),
+        )
+    }
+
+    /// `INFO server` of every primary (one text for a single server), or
+    /// `None` when it cannot be read (INFO not allowed to this user).
+    pub(crate) async fn server_infos(&self) -> Option<Vec<String>> {
+        let mut cmd = redis::cmd("INFO");
+        cmd.arg("server");
+        let replies = self.on_every_primary(&cmd).await?;
+        Some(replies.into_iter().flat_map(texts).collect())
+    }
+
+    /// Sends `cmd` to the server, or to every primary of a Cluster: one
+    /// reply per primary; `None` when it fails.
+    async fn on_every_primary(&self, cmd: &redis::Cmd) -> Option<Vec<Value>> {
         let reply = match &self.link {
             Link::Direct(d) => {
                 let mut conn = d.connection().await.ok()?;
-                conn.send_packed_command(&cmd).await.ok()?
+                conn.send_packed_command(cmd).await.ok()?
             }
             #[cfg(feature = "pool")]
             Link::Pool(pool) => {
                 let mut pooled = pool.get().await.ok()?;
-                pooled.conn.send_packed_command(&cmd).await.ok()?
+                pooled.conn.send_packed_command(cmd).await.ok()?
             }
-            Link::Manager(m) => m.clone().send_packed_command(&cmd).await.ok()?,
+            Link::Manager(m) => m.clone().send_packed_command(cmd).await.ok()?,
             #[cfg(feature = "pool")]
             Link::AppPool(pool) => {
                 let mut conn = pool.checkout().await.ok()?;
-                conn.send_packed_command(&cmd).await.ok()?
+                conn.send_packed_command(cmd).await.ok()?
             }
             #[cfg(feature = "cluster")]
             Link::Cluster(c) => {
-                use redis::cluster_routing::{
-                    MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo,
+                use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo};
+                // No response policy: one reply per primary, keyed by address.
+                let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+                return match c.clone().route_command(cmd.clone(), routing).await.ok()? {
+                    Value::Map(per_primary) => {
+                        Some(per_primary.into_iter().map(|(_, v)| v).collect())
+                    }
+                    other => Some(vec![other]),
                 };
-                let routing = RoutingInfo::MultiNode((
-                    MultipleNodeRoutingInfo::AllMasters,
-                    Some(ResponsePolicy::CombineArrays),
-                ));
-                c.clone().route_command(cmd, routing).await.ok()?
             }
         };
-        // Replies are [name, value] (RESP2) or {name: value} (RESP3),
-        // combined over primaries on Cluster.
-        let texts: Vec<String> = match reply {
-            Value::Array(items) => items
-                .into_iter()
-                .filter_map(|v| redis::from_redis_value::<String>(v).ok())
-                .collect(),
-            Value::Map(pairs) => pairs
-                .into_iter()
-                .flat_map(|(k, v)| [k, v])
-                .filter_map(|v| redis::from_redis_value::<String>(v).ok())
-                .collect(),
-            _ => return None,
-        };
-        Some(
-            texts
-                .chunks(2)
-                .filter_map(|pair| pair.get(1).cloned())
-                .collect(),
-        )
+        Some(vec![reply])
     }
 
     /// Whether multi-key scripts must stay within one slot.
@@ -820,6 +824,22 @@ pub(crate) fn client(url: &str, root: Option<&[u8]>) -> Result<redis::Client, Re
 #[cfg(not(feature = "tls"))]
 pub(crate) fn client(url: &str) -> Result<redis::Client, RedisError> {
     redis::Client::open(url)
+}
+
+/// Every text in a reply, in order: the items of an array, the keys and
+/// values of a map, or the reply itself.
+fn texts(reply: Value) -> Vec<String> {
+    match reply {
+        Value::Array(items) => items.into_iter().flat_map(texts).collect(),
+        Value::Map(pairs) => pairs
+            .into_iter()
+            .flat_map(|(k, v)| [k, v])
+            .flat_map(texts)
+            .collect(),
+        other => redis::from_redis_value::<String>(other)
+            .into_iter()
+            .collect(),
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,15 @@ pub enum RedisStoreError {
         /// What is wrong with its value.
         problem: String,
     },
+    /// The server is a version this store cannot serve (its scripts and
+    /// commands would fail on every write): upgrade it.
+    #[error("the server is {found}; this session store needs {needed}")]
+    UnsupportedServer {
+        /// The server and version found (`Redis 6.2`).
+        found: String,
+        /// What the store needs.
+        needed: &'static str,
+    },
     /// The server could not be reached or refused the connection.
     #[error("cannot connect to Redis: {0}")]
     Connect(#[source] redis::RedisError),

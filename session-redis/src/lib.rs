@@ -108,6 +108,7 @@ mod env;
 mod error;
 mod keys;
 mod scripts;
+mod server_check;
 mod setup;
 mod store;
 mod topology;

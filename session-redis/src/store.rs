@@ -506,7 +506,11 @@ impl RedisStoreBuilder {
 
     /// Connects. Refused before connecting: a bad prefix
     /// ([`RedisStoreError::BadPrefix`]), a bad URL, or one whose feature is
-    /// off ([`RedisStoreError::FeatureNeeded`]).
+    /// off ([`RedisStoreError::FeatureNeeded`]). Refused after: a server
+    /// older than Redis 7.0 or Valkey 7.2
+    /// ([`RedisStoreError::UnsupportedServer`], read from `INFO server`
+    /// when the user may run it). A `maxmemory-policy` other than
+    /// `noeviction` is warned about.
     pub async fn build(self) -> Result<RedisStore, RedisStoreError> {
         crate::keys::check_prefix(&self.prefix)?;
         if let Some(provided) = self.provided {
@@ -515,7 +519,7 @@ impl RedisStoreBuilder {
                 ReplicaAcks::ByTopology | ReplicaAcks::Off => None,
             };
             let conn = Connection::provided(provided, self.command_timeout);
-            check_maxmemory_policy(&conn).await;
+            crate::server_check::check_server(&conn).await?;
             return Ok(RedisStore {
                 conn,
                 keys: KeyLayout::new(&self.prefix),
@@ -576,36 +580,13 @@ impl RedisStoreBuilder {
             }
         }
         .map_err(RedisStoreError::Connect)?;
-        check_maxmemory_policy(&conn).await;
+        crate::server_check::check_server(&conn).await?;
         Ok(RedisStore {
             conn,
             keys: KeyLayout::new(&self.prefix),
             encryption: self.encryption,
             replica_wait,
         })
-    }
-}
-
-/// Warns when a primary may evict keys: any `maxmemory-policy` but
-/// `noeviction` can drop an index or a tombstone under memory pressure, and
-/// a dropped tombstone lets an ended session's id be forgotten early, a
-/// dropped index hides sessions from revoke-all. Skipped (a debug event)
-/// when CONFIG is not allowed.
-async fn check_maxmemory_policy(conn: &Connection) {
-    match conn.maxmemory_policies().await {
-        None => tracing::debug!(
-            target: "session_redis",
-            "maxmemory-policy could not be read (CONFIG not allowed): not checked"
-        ),
-        Some(policies) => {
-            for policy in policies.iter().filter(|p| p.as_str() != "noeviction") {
-                tracing::warn!(
-                    target: "session_redis",
-                    policy = %policy,
-                    "Redis may evict session keys under memory pressure: set maxmemory-policy noeviction (see the operations notes)"
-                );
-            }
-        }
     }
 }
 
