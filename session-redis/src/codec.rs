@@ -147,6 +147,11 @@ pub(crate) enum Judged {
     Unknown,
     Ended(Ending),
     Live(SessionRecord),
+    /// Live as stored, but past its deadline by this caller's clock: only
+    /// a script may say so, ending it in the same step, so that the
+    /// decision is final (guarantee 7) and no instance whose clock is
+    /// behind refreshes it afterwards.
+    ExpiredUnrecorded,
 }
 
 /// Judges the reply of `HGETALL` on a session key.
@@ -179,17 +184,10 @@ pub(crate) fn judge(
         return Ok(Judged::Ended(ending(&[reason.clone(), at.clone()])?));
     }
     let record = record_from(&items, keys, session)?;
-    let expires = record.expires_at();
-    if expires > cx.now {
+    if record.expires_at() > cx.now {
         return Ok(Judged::Live(record));
     }
-    if cx.now >= expires.plus(cx.ended_retention) {
-        return Ok(Judged::Unknown);
-    }
-    Ok(Judged::Ended(Ending {
-        reason: EndReason::Expired,
-        at: expires,
-    }))
+    Ok(Judged::ExpiredUnrecorded)
 }
 
 /// A session hash (as `field, value, …`) decoded into a record; `session`

@@ -705,9 +705,13 @@ impl SessionStore for RedisStore {
                     record,
                 })
             }
-            // Boxed: a refresh is rare, and its script call would make
-            // every load's future twice as large.
-            codec::Judged::Live(_) => Box::pin(self.load_refreshing(key, cx)).await,
+            // A refresh, and ending a session found expired (so that the
+            // decision is final), run the load script. Boxed: both are
+            // rare, and the script call would make every load's future
+            // twice as large.
+            codec::Judged::Live(_) | codec::Judged::ExpiredUnrecorded => {
+                Box::pin(self.load_refreshing(key, cx)).await
+            }
         }
     }
 

@@ -46,8 +46,8 @@ use session_core::store::{
     SessionStore, StoreContext, UpdateError, UserKey,
 };
 use session_core::{
-    EndReason, LimitPolicy, Page, PageRequest, PublicId, SessionSummary, StoreFailure, Timestamp,
-    UserLimit,
+    EndReason, Ending, LimitPolicy, Page, PageRequest, PublicId, SessionSummary, StoreFailure,
+    Timestamp, UserLimit,
 };
 
 /// The bug a [`BrokenStore`] has.
@@ -85,6 +85,10 @@ pub enum Fault {
     /// its user's index without ending it; a later refresh by an on-time
     /// instance leaves it active outside the index, a ghost (7).
     IndexPrunedByFastClock,
+    /// A load that finds a session expired says so but records nothing
+    /// (a plain read judged by the caller's clock): an instance whose
+    /// clock is behind refreshes it afterwards (7).
+    LoadExpiryNotFinal,
     /// Entries for ended sessions are never dropped: the store's size grows
     /// with every session ever created (7).
     AnalyticsNeverShrink,
@@ -265,6 +269,23 @@ impl SessionStore for BrokenStore {
     }
 
     async fn load(&self, key: &SessionKey, cx: &StoreContext) -> Result<Loaded, StoreFailure> {
+        if self.is(Fault::LoadExpiryNotFinal) {
+            // Read as the model store would a minute ago, without a refresh
+            // (so it neither ends nor refreshes anything), and judge by this
+            // caller's clock.
+            let read = StoreContext {
+                refresh_threshold: Duration::ZERO,
+                ..a_minute_before(cx)
+            };
+            if let Loaded::Active { record, .. } = self.inner.load(key, &read).await?
+                && record.expires_at() <= cx.now
+            {
+                return Ok(Loaded::Ended(Ending {
+                    reason: EndReason::Expired,
+                    at: record.expires_at(),
+                }));
+            }
+        }
         match self.inner.load(key, &self.cx(cx)).await {
             Ok(Loaded::Ended(_)) if self.is(Fault::ForgetsReasons) => Ok(Loaded::Unknown),
             Err(StoreFailure::Corrupt(_)) if self.is(Fault::CorruptLoadsAsUnknown) => {

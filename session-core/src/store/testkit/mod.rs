@@ -156,6 +156,7 @@ macro_rules! __testkit_for_each_check {
             g07_peek_and_fixed_expiry_never_refresh
             g07_per_session_idle_timeout
             g07_skewed_clocks_expiry_is_final
+            g07_expiry_seen_by_a_load_is_final
             g07_long_lifetimes_round_trip
             g07_analytics_stay_bounded
             g08_every_reason_is_kept_then_forgotten

@@ -302,6 +302,42 @@ pub async fn g07_skewed_clocks_expiry_is_final(h: Arc<dyn Harness>) {
     );
 }
 
+/// Guarantee 7, an expiry a load reports is final. Two managers share one
+/// store, one clock running 5 s ahead. Just past the idle deadline by its
+/// clock, the fast instance loads the session and finds it expired; the
+/// slow instance, still 3 s before the deadline (inside the refresh
+/// threshold, so its load would refresh), then loads it too and must find
+/// it ended: once one instance told its user "expired", no instance may
+/// bring the session back. Skew ends it early by at most the skew.
+pub async fn g07_expiry_seen_by_a_load_is_final(h: Arc<dyn Harness>) {
+    const SKEW: Duration = Duration::from_secs(5);
+    let k = kit(&h, |b| b.with_expiry(expiry(60, 30, 86_400))).await;
+    let fast_clock = ManualClock::new(START.plus(SKEW));
+    let fast = SessionManager::with_clock(
+        k.probe.clone(),
+        k.manager.config().clone(),
+        Arc::new(fast_clock.clone()),
+    );
+    let a = k.browser();
+    a.must_login("alice").await;
+    let sid = a.sid();
+    // The slow clock is 3 s before the idle deadline, the fast one 2 s past.
+    k.clock.advance(Duration::from_secs(57));
+    fast_clock.advance(Duration::from_secs(57));
+    let seen = fast.get(&sid).await.expect("load");
+    assert!(
+        inactive(&seen),
+        "G7: a session past its idle deadline loaded as {seen:?}"
+    );
+    let later = k.manager.get(&sid).await.expect("load");
+    assert!(
+        inactive(&later),
+        "G7: a session one instance found expired was active on another (the expiry was not final): {later:?}"
+    );
+    let peeked = k.manager.peek(&sid).await.expect("peek");
+    assert!(inactive(&peeked), "G7: a peek found it active: {peeked:?}");
+}
+
 /// Guarantee 7: the longest durations a configuration accepts (100 years)
 /// round-trip exactly, for the policy and for a per-session idle timeout.
 pub async fn g07_long_lifetimes_round_trip(h: Arc<dyn Harness>) {
