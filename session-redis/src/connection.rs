@@ -256,6 +256,17 @@ fn verdict(e: &RedisError) -> Verdict {
     }
 }
 
+/// What an error the server answered means: a script that met a session
+/// record it cannot decode says so (`corrupt session record`), and that is
+/// a corrupt record, not a store that is unavailable.
+fn refused(e: RedisError) -> StoreFailure {
+    let text = e.to_string();
+    match text.find("corrupt session record") {
+        Some(at) => StoreFailure::Corrupt(text[at..].to_owned()),
+        None => StoreFailure::unavailable(e),
+    }
+}
+
 /// Whether an error means the connection must be dropped: the command may
 /// have run on it (its reply is lost), or the server behind it changed.
 fn forgets(v: Verdict) -> bool {
@@ -515,7 +526,7 @@ impl Connection {
                     Err((e, Verdict::Unknown)) => {
                         return Err(StoreFailure::OutcomeUnknown(Arc::new(e)));
                     }
-                    Err((e, Verdict::Refused)) => return Err(StoreFailure::unavailable(e)),
+                    Err((e, Verdict::Refused)) => return Err(refused(e)),
                 }
             }
         };

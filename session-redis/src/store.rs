@@ -590,6 +590,29 @@ impl RedisStoreBuilder {
     }
 }
 
+/// One row of the user-sessions script's list, decoded.
+fn summary(row: Value) -> Result<SessionSummary, StoreFailure> {
+    let cols = codec::array(row)?;
+    let time = |i: usize| -> Result<Timestamp, StoreFailure> {
+        Ok(Timestamp::from_unix_millis(
+            codec::int(nth(&cols, i)?)?.max(0) as u64,
+        ))
+    };
+    let public = codec::text(nth(&cols, 0)?)?;
+    let idle = time(3)?;
+    let absolute = time(4)?;
+    Ok(SessionSummary {
+        public_id: PublicId::parse(&public)
+            .map_err(|_| StoreFailure::Corrupt(format!("not a public id: {public:?}")))?,
+        created_at: time(1)?,
+        last_seen_at: time(2)?,
+        expires_at: idle.min(absolute),
+        absolute_deadline: absolute,
+        metadata: serde_json::from_str(&codec::text(nth(&cols, 5)?)?)
+            .map_err(|e| StoreFailure::Corrupt(format!("metadata is not JSON: {e}")))?,
+    })
+}
+
 fn unexpected(word: &str) -> StoreFailure {
     StoreFailure::Corrupt(format!("unexpected script reply {word:?}"))
 }
@@ -908,25 +931,15 @@ impl SessionStore for RedisStore {
         let rows = codec::array(self.user_sessions(user, "list", cx).await?)?;
         let mut list = Vec::with_capacity(rows.len());
         for row in rows {
-            let cols = codec::array(row)?;
-            let time = |i: usize| -> Result<Timestamp, StoreFailure> {
-                Ok(Timestamp::from_unix_millis(
-                    codec::int(nth(&cols, i)?)?.max(0) as u64,
-                ))
-            };
-            let public = codec::text(nth(&cols, 0)?)?;
-            let idle = time(3)?;
-            let absolute = time(4)?;
-            list.push(SessionSummary {
-                public_id: PublicId::parse(&public)
-                    .map_err(|_| StoreFailure::Corrupt(format!("not a public id: {public:?}")))?,
-                created_at: time(1)?,
-                last_seen_at: time(2)?,
-                expires_at: idle.min(absolute),
-                absolute_deadline: absolute,
-                metadata: serde_json::from_str(&codec::text(nth(&cols, 5)?)?)
-                    .map_err(|e| StoreFailure::Corrupt(format!("metadata is not JSON: {e}")))?,
-            });
+            // One damaged session leaves the list, reported, not the list.
+            match summary(row) {
+                Ok(s) => list.push(s),
+                Err(e) => tracing::warn!(
+                    target: "session_redis",
+                    error = %e,
+                    "a damaged session record was left out of its user's list"
+                ),
+            }
         }
         list.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.public_id)));
         Ok(list)
@@ -1041,11 +1054,22 @@ impl RedisStore {
             public.map(PublicId::to_string).unwrap_or_default(),
             user.user.to_string(),
         ];
-        codec::public_ids(
-            &self
-                .run_invalidating(&scripts::REVOKE_USER, &keys, args, true)
+        let reply = codec::array(
+            self.run_invalidating(&scripts::REVOKE_USER, &keys, args, true)
                 .await?,
-        )
+        )?;
+        let (damaged, ended) = reply
+            .split_first()
+            .ok_or_else(|| StoreFailure::Corrupt("an empty revoke reply".into()))?;
+        let damaged = codec::int(damaged)?;
+        if damaged > 0 {
+            tracing::warn!(
+                target: "session_redis",
+                damaged,
+                "damaged session records (times that do not decode) were ended where they lay; the others were revoked"
+            );
+        }
+        codec::public_ids(&Value::Array(ended.to_vec()))
     }
 
     async fn user_sessions(

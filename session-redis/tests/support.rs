@@ -79,8 +79,14 @@ impl Made {
             // On Cluster only the node that owns the key's slot answers :1.
             for &port in ports {
                 if raw_command(port, &["EXISTS", &name]).is_ok_and(|r| r.starts_with(":1")) {
-                    return raw_command(port, &["HSET", &name, "d:damaged", "{not json"])
-                        .is_ok_and(|r| r.starts_with(':'));
+                    // A data value that is not JSON, and times (`@`) that
+                    // are not in any layout: what a hand edit or a broken
+                    // writer leaves.
+                    return raw_command(
+                        port,
+                        &["HSET", &name, "d:damaged", "{not json", "@", "2:not-times"],
+                    )
+                    .is_ok_and(|r| r.starts_with(':'));
                 }
             }
         }

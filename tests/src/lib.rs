@@ -36,7 +36,7 @@ mod docs_compile {
 }
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -89,6 +89,9 @@ pub enum Fault {
     /// (a plain read judged by the caller's clock): an instance whose
     /// clock is behind refreshes it afterwards (7).
     LoadExpiryNotFinal,
+    /// Once any record is damaged, sign-out-everywhere fails midway as
+    /// "unavailable" (13).
+    DamageBlocksRevokeAll,
     /// Entries for ended sessions are never dropped: the store's size grows
     /// with every session ever created (7).
     AnalyticsNeverShrink,
@@ -116,6 +119,8 @@ pub struct BrokenStore {
     created: AtomicU64,
     /// Sessions pruned from their index ([`Fault::IndexPrunedByFastClock`]).
     pruned: std::sync::Mutex<std::collections::HashSet<PublicId>>,
+    /// Whether the harness damaged a record ([`Fault::DamageBlocksRevokeAll`]).
+    damaged: AtomicBool,
 }
 
 /// Makes [`BrokenStore`]s; corrupts records through the memory harness.
@@ -145,6 +150,7 @@ impl Harness for BrokenHarness {
             fault: self.fault,
             created: AtomicU64::new(0),
             pruned: Default::default(),
+            damaged: AtomicBool::new(false),
         });
         if let Ok(mut last) = self.last.lock() {
             *last = Some(store.clone());
@@ -153,7 +159,11 @@ impl Harness for BrokenHarness {
     }
 
     async fn corrupt(&self, key: &SessionKey) -> bool {
-        self.memory.corrupt(key).await
+        let damaged = self.memory.corrupt(key).await;
+        if let Some(last) = self.last.lock().ok().and_then(|l| l.clone()) {
+            last.damaged.fetch_or(damaged, Ordering::SeqCst);
+        }
+        damaged
     }
 
     async fn footprint(&self) -> Option<u64> {
@@ -444,6 +454,11 @@ impl SessionStore for BrokenStore {
         reason: EndReason,
         cx: &StoreContext,
     ) -> Result<Vec<PublicId>, StoreFailure> {
+        if self.is(Fault::DamageBlocksRevokeAll) && self.damaged.load(Ordering::SeqCst) {
+            return Err(StoreFailure::unavailable(std::io::Error::other(
+                "a script met a damaged record midway",
+            )));
+        }
         let except = if self.is(Fault::RevokeAllIgnoresException) {
             None
         } else {

@@ -56,6 +56,7 @@ caught! {
     g07_catches_refresh_on_every_load: RefreshesEveryLoad => g07_refresh_only_within_threshold;
     g07_catches_ghosts_after_clock_skew: IndexPrunedByFastClock => g07_skewed_clocks_expiry_is_final;
     g07_catches_an_expiry_that_is_not_final: LoadExpiryNotFinal => g07_expiry_seen_by_a_load_is_final;
+    g13_catches_damage_that_blocks_revoke_all: DamageBlocksRevokeAll => g13_a_damaged_record_stays_local;
     g07_catches_truncated_long_lifetimes: TruncatesLongDurations => g07_long_lifetimes_round_trip;
     g07_catches_indexes_that_never_shrink: AnalyticsNeverShrink => g07_analytics_stay_bounded;
     g08_catches_forgotten_reasons: ForgetsReasons => g08_every_reason_is_kept_then_forgotten;

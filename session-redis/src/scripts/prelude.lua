@@ -269,6 +269,22 @@ local function prune(st, key, now, retention, users)
   if sw.sessions == st.sessions then return end
   prune_bucket(sw, now, retention, true, users)
 end
+-- Whether `s` is a '@' field this code can read (layout 2).
+local function intact(s)
+  return string.match(s, '^2:%x+:%x+:%x+:%x+:%x+$') ~= nil
+end
+-- Ends a session whose '@' does not decode where it lies: a tombstone with
+-- `reason` (its public id kept when it has one), out of the bucket's
+-- analytics; the caller drops it from the user's index and reports it. So
+-- one damaged record never blocks a step over a user's other sessions.
+local function end_damaged(st, key, reason, now, retention)
+  local pub = redis.call('HGET', key, '@pub')
+  redis.call('DEL', key)
+  redis.call('HSET', key, '@end', reason, '@at', I(now), '@forget', I(now + retention),
+    '@pub', pub or '')
+  redis.call('PEXPIRE', key, I(math.max(retention, 1)))
+  redis.call('ZREM', st.sessions, member(key))
+end
 -- Ends sessions of the user until one more fits under `max` (0: no limit),
 -- or refuses. O(log n) under the limit; at the limit, one pass over the
 -- user's live sessions to order them by the policy. Returns the evicted
@@ -287,10 +303,12 @@ local function make_room(st, ukey, max, policy, except, now, retention)
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', ukey, '(' .. I(now), '+inf')) do
     if m ~= except then
       local v = redis.call('HGET', m, '@')
-      if v then
+      if v and intact(v) then
         local t = unpacked({}, v)
         all[#all + 1] = { key = m, seen = tonumber(t['@seen']), created = tonumber(t['@created']) }
       else
+        -- Gone, or damaged: a damaged session is the first to make room.
+        if v then end_damaged(st, m, 'limit', now, retention) end
         redis.call('ZREM', ukey, m)
       end
     end

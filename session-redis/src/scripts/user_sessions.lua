@@ -8,7 +8,8 @@ if ARGV[2] == 'count' then return redis.call('ZCOUNT', ukey, '(' .. I(now), '+in
 local out = {}
 for _, m in ipairs(redis.call('ZRANGEBYSCORE', ukey, '(' .. I(now), '+inf')) do
   local v = redis.call('HMGET', m, '@', '@meta', '@end', '@pub')
-  if v[1] and not v[3] then
+  -- A damaged '@' is left out here (loading it reports it as corrupt).
+  if v[1] and not v[3] and intact(v[1]) then
     local t = unpacked({}, v[1])
     out[#out + 1] = { v[4], t['@created'], t['@seen'], t['@idl'], t['@abs'], v[2] or '{}' }
   end

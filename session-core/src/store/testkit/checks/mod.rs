@@ -16,6 +16,7 @@ mod g08_reasons;
 mod g09_fail_closed;
 mod g10_bad_ids;
 mod g11_analytics;
+mod g13_bounded;
 
 pub use g00_round_trips::*;
 pub use g01_invalidation_wins::*;
@@ -29,3 +30,4 @@ pub use g08_reasons::*;
 pub use g09_fail_closed::*;
 pub use g10_bad_ids::*;
 pub use g11_analytics::*;
+pub use g13_bounded::*;
