@@ -29,6 +29,8 @@ mod delta;
 mod ending;
 mod error;
 mod expiry;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handle;
 mod http;
 mod id;

@@ -106,6 +106,8 @@ mod connection;
 mod encryption;
 mod env;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod keys;
 mod scripts;
 mod server_check;
