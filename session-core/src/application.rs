@@ -9,8 +9,9 @@ pub use crate::store::Loaded;
 pub use crate::{
     Clock, ConfigError, CookieConfig, CookieConfigError, CookieLifetime, CsrfGuard, Device,
     EndReason, Ending, EnvConfig, Environment, ExpiryError, ExpiryMode, ExpiryPolicy, HttpError,
-    IdError, KeyRing, KeyRingError, LimitPolicy, LoginOutcome, ManualClock, MemoryStore, Metadata,
-    Page, PageRequest, PublicId, PublicIdError, SameSite, SecretSource, SessionConfig,
+    IdError, KeyRing, KeyRingError, LimitPolicy, LoginOutcome, MAX_METADATA_BYTES,
+    MAX_METADATA_FIELD_BYTES, MAX_USER_ID_BYTES, ManualClock, MemoryStore, Metadata, Page,
+    PageRequest, PublicId, PublicIdError, SameSite, SecretSource, SessionConfig,
     SessionConfigBuilder, SessionError, SessionId, SessionManager, SessionRecord, SessionSetup,
     SessionSummary, SetupError, SignInOptions, StoreFailure, SystemClock, Timestamp,
     UnknownLimitPolicy, UserId, UserIdError, UserLimit,

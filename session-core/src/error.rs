@@ -169,6 +169,19 @@ pub enum SessionError {
         /// The configured cap.
         limit: usize,
     },
+    /// The session's metadata is over [`crate::MAX_METADATA_BYTES`] as
+    /// stored, even with each text cut to
+    /// [`crate::MAX_METADATA_FIELD_BYTES`]; nothing was changed. Keep
+    /// fewer or shorter `extra` entries.
+    #[error(
+        "the session metadata would be {size} bytes, over the cap of {limit}; nothing was changed"
+    )]
+    MetadataTooLarge {
+        /// The size the metadata would have had, in bytes (JSON).
+        size: usize,
+        /// The cap.
+        limit: usize,
+    },
     /// A value could not be turned into JSON.
     #[error("the value for {key:?} could not be serialized: {message}")]
     Serialize {

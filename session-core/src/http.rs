@@ -140,6 +140,11 @@ impl From<&SessionError> for HttpError {
                 "session_too_large",
                 "the session data would exceed its size cap; nothing was changed",
             ),
+            SessionError::MetadataTooLarge { limit, .. } => HttpError::new(
+                400,
+                "metadata_too_large",
+                format!("the session metadata may take at most {limit} bytes"),
+            ),
             SessionError::InvalidKey
             | SessionError::InvalidDuration
             | SessionError::Serialize { .. } => {

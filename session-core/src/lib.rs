@@ -61,7 +61,9 @@ pub use id::{IdError, PublicId, PublicIdError, SessionId};
 pub use limit::{LimitPolicy, UnknownLimitPolicy, UserLimit};
 pub use manager::SessionManager;
 pub use memory::MemoryStore;
-pub use record::{Device, Metadata, SessionRecord, SessionSummary};
+pub use record::{
+    Device, MAX_METADATA_BYTES, MAX_METADATA_FIELD_BYTES, Metadata, SessionRecord, SessionSummary,
+};
 pub use secret::{KeyRing, KeyRingError, MIN_KEY_BYTES};
 pub use setup::{
     EnvConfig, Environment, REDIS_VARIABLES, SecretSource, SessionSetup, SetupError, setup_from_env,

@@ -118,6 +118,7 @@ impl SessionManager {
         metadata: Metadata,
         idle_timeout: Option<Duration>,
     ) -> Result<(SessionId, SessionRecord), SessionError> {
+        let metadata = metadata.bounded()?;
         let s = &self.shared;
         let expiry = s.config.expiry();
         let idle_timeout = match idle_timeout {

@@ -46,6 +46,57 @@ pub struct Metadata {
     pub extra: BTreeMap<String, String>,
 }
 
+/// At most this many bytes in each text of [`Metadata`] (`ip`,
+/// `user_agent`, `device`, and each name and value of `extra`): a longer
+/// one is cut to its first bytes, at a character boundary (guarantee 13).
+pub const MAX_METADATA_FIELD_BYTES: usize = 512;
+
+/// At most this many bytes of [`Metadata`] in all, as stored (JSON): a
+/// larger one is refused with [`crate::SessionError::MetadataTooLarge`]
+/// and nothing is changed (guarantee 13).
+pub const MAX_METADATA_BYTES: usize = 2048;
+
+impl Metadata {
+    /// This metadata within the caps: each text cut to
+    /// [`MAX_METADATA_FIELD_BYTES`], or refused when the whole is over
+    /// [`MAX_METADATA_BYTES`].
+    pub(crate) fn bounded(mut self) -> Result<Metadata, crate::SessionError> {
+        for text in [&mut self.ip, &mut self.user_agent, &mut self.device]
+            .into_iter()
+            .flatten()
+        {
+            cut(text, MAX_METADATA_FIELD_BYTES);
+        }
+        self.extra = std::mem::take(&mut self.extra)
+            .into_iter()
+            .map(|(mut name, mut value)| {
+                cut(&mut name, MAX_METADATA_FIELD_BYTES);
+                cut(&mut value, MAX_METADATA_FIELD_BYTES);
+                (name, value)
+            })
+            .collect();
+        let size = serde_json::to_string(&self).map_or(usize::MAX, |json| json.len());
+        if size > MAX_METADATA_BYTES {
+            return Err(crate::SessionError::MetadataTooLarge {
+                size,
+                limit: MAX_METADATA_BYTES,
+            });
+        }
+        Ok(self)
+    }
+}
+
+/// Cuts `text` to at most `max` bytes, at a character boundary.
+fn cut(text: &mut String, max: usize) {
+    if text.len() > max {
+        let end = (0..=max)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        text.truncate(end);
+    }
+}
+
 fn lenient_cookie<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> Result<Option<CookieLifetime>, D::Error> {
@@ -144,6 +195,39 @@ pub struct Device {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn metadata_texts_are_cut_at_a_character_boundary() {
+        let m = Metadata {
+            user_agent: Some("é".repeat(400)), // 800 bytes
+            device: Some("phone".into()),
+            extra: [("k".repeat(600), "v".repeat(600))].into_iter().collect(),
+            ..Metadata::default()
+        }
+        .bounded()
+        .expect("within the whole cap once cut");
+        let ua = m.user_agent.expect("kept");
+        assert_eq!(ua.len(), 512, "cut to the field cap");
+        assert!(ua.chars().all(|c| c == 'é'), "no half character");
+        assert_eq!(m.device.as_deref(), Some("phone"), "short texts untouched");
+        let (name, value) = m.extra.into_iter().next().expect("kept");
+        assert_eq!((name.len(), value.len()), (512, 512));
+    }
+
+    #[test]
+    fn metadata_over_the_whole_cap_is_refused() {
+        let m = Metadata {
+            extra: (0..8).map(|i| (format!("k{i}"), "v".repeat(500))).collect(),
+            ..Metadata::default()
+        };
+        match m.bounded() {
+            Err(crate::SessionError::MetadataTooLarge { size, limit }) => {
+                assert!(size > limit);
+                assert_eq!(limit, MAX_METADATA_BYTES);
+            }
+            other => panic!("expected MetadataTooLarge, got {other:?}"),
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -569,8 +569,11 @@ impl Session {
 
     /// Replaces the session's metadata (ip, user agent, device, …). Kept
     /// until the session is stored or signed in; does not by itself start a
-    /// session.
+    /// session. Each text is cut to [`crate::MAX_METADATA_FIELD_BYTES`];
+    /// metadata over [`crate::MAX_METADATA_BYTES`] in all is refused with
+    /// [`SessionError::MetadataTooLarge`] (a 400) and nothing changes.
     pub async fn set_metadata(&self, metadata: Metadata) -> Result<(), SessionError> {
+        let metadata = metadata.bounded()?;
         let mut inner = self.loaded().await;
         inner.state.record()?;
         inner.state.set_metadata(metadata);
@@ -904,6 +907,53 @@ mod tests {
         );
         let s = begin_request(&plain, "GET", &[("x-session-id", id.as_bytes())]).unwrap();
         assert_eq!(s.user().await.unwrap(), None);
+    }
+
+    /// Guarantee 13: a client-sized user agent is stored cut, and metadata
+    /// over the whole cap is refused, leaving the stored metadata as it was,
+    /// on a session started here and on a stored one, and through
+    /// `create_for_user`.
+    #[tokio::test]
+    async fn metadata_is_cut_or_refused_never_stored_whole() {
+        let manager = crate::SessionManager::new(
+            Arc::new(crate::MemoryStore::new()),
+            crate::SessionConfig::builder(crate::KeyRing::generate())
+                .build()
+                .unwrap(),
+        );
+        let huge = Metadata {
+            user_agent: Some("x".repeat(60_000)),
+            device: Some("laptop".into()),
+            ..Metadata::default()
+        };
+        let s = manager.session_for_request([]);
+        s.set_metadata(huge.clone()).await.unwrap();
+        s.login(UserId::new("alice").unwrap()).await.unwrap();
+        let cookie = s.finish().await.set_cookie().unwrap().to_owned();
+        let pair = cookie.split(';').next().unwrap().to_owned();
+        let s = manager.session_for_request([pair.as_bytes()]);
+        let stored = s.record().await.unwrap().unwrap().metadata;
+        assert_eq!(stored.user_agent.map(|ua| ua.len()), Some(512));
+        let too_much = Metadata {
+            extra: (0..8).map(|i| (format!("k{i}"), "v".repeat(500))).collect(),
+            ..Metadata::default()
+        };
+        assert!(matches!(
+            s.set_metadata(too_much.clone()).await,
+            Err(SessionError::MetadataTooLarge { .. })
+        ));
+        assert_eq!(
+            s.record().await.unwrap().unwrap().metadata.device.as_deref(),
+            Some("laptop"),
+            "a refused change leaves the metadata as it was"
+        );
+        let alice = UserId::new("alice").unwrap();
+        assert!(matches!(
+            manager.create_for_user(&alice, too_much, None).await,
+            Err(SessionError::MetadataTooLarge { .. })
+        ));
+        let (_, made) = manager.create_for_user(&alice, huge, None).await.unwrap();
+        assert_eq!(made.metadata.user_agent.map(|ua| ua.len()), Some(512));
     }
 
     /// The budget path: changes, then settings, then an explicit save, then
