@@ -7,11 +7,11 @@
 pub use crate::Session as SessionHandle;
 pub use crate::store::Loaded;
 pub use crate::{
-    Clock, ConfigError, CookieConfig, CookieConfigError, CookieLifetime, CsrfGuard, Device,
-    EndReason, Ending, EnvConfig, Environment, ExpiryError, ExpiryMode, ExpiryPolicy, HttpError,
-    IdError, KeyRing, KeyRingError, LimitPolicy, LoginOutcome, MAX_METADATA_BYTES,
-    MAX_METADATA_FIELD_BYTES, MAX_USER_ID_BYTES, ManualClock, MemoryStore, Metadata, Page,
-    PageRequest, PublicId, PublicIdError, SameSite, SecretSource, SessionConfig,
+    Clock, ConfigError, CookieConfig, CookieConfigError, CookieLifetime, CsrfGuard,
+    DEFAULT_MAX_SESSIONS_PER_USER, Device, EndReason, Ending, EnvConfig, Environment, ExpiryError,
+    ExpiryMode, ExpiryPolicy, HttpError, IdError, KeyRing, KeyRingError, LimitPolicy, LoginOutcome,
+    MAX_METADATA_BYTES, MAX_METADATA_FIELD_BYTES, MAX_USER_ID_BYTES, ManualClock, MemoryStore,
+    Metadata, Page, PageRequest, PublicId, PublicIdError, SameSite, SecretSource, SessionConfig,
     SessionConfigBuilder, SessionError, SessionId, SessionManager, SessionRecord, SessionSetup,
     SessionSummary, SetupError, SignInOptions, StoreFailure, SystemClock, Timestamp,
     UnknownLimitPolicy, UserId, UserIdError, UserLimit,

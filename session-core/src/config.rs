@@ -69,7 +69,7 @@ impl SessionConfig {
                 keys,
                 cookie: CookieConfig::default(),
                 expiry: ExpiryPolicy::default(),
-                limit: UserLimit::unlimited(),
+                limit: UserLimit::default(),
                 id_header: None,
                 csrf: CsrfGuard::default(),
                 max_data_bytes: DEFAULT_MAX_DATA_BYTES,
@@ -98,7 +98,7 @@ impl SessionConfig {
     /// | `SESSION_REFRESH_THRESHOLD` | refresh threshold, seconds | 3600, or the idle timeout if shorter |
     /// | `SESSION_SLIDING_WINDOW` | `false`: fixed expiry ([`ExpiryMode::Fixed`]) | `true` |
     /// | `SESSION_MAX_DATA_BYTES` | per-session data cap in bytes ([`SessionConfigBuilder::with_max_data_bytes`]) | 65536 |
-    /// | `SESSION_MAX_CONCURRENT` | per-user limit, 0 = none | 0 |
+    /// | `SESSION_MAX_CONCURRENT` | per-user limit, 0 = none | 1000 ([`crate::DEFAULT_MAX_SESSIONS_PER_USER`]) |
     /// | `SESSION_LIMIT_POLICY` | `evict-idle`, `evict-oldest`, `deny` | `evict-idle` |
     /// | `SESSION_COOKIE_SECURE` | `true`/`false` | `true` |
     /// | `SESSION_ID_HEADER` | id header for non-browser clients | none |
@@ -220,7 +220,7 @@ pub(crate) fn read(env: &Environment, allow_ephemeral: bool) -> Result<EnvConfig
     let absolute = seconds("SESSION_ABSOLUTE_SECONDS", 604_800, max)?;
     let threshold = seconds("SESSION_REFRESH_THRESHOLD", 3_600.min(idle.as_secs()), max)?;
     let max = match get("SESSION_MAX_CONCURRENT") {
-        None => 0,
+        None => crate::limit::DEFAULT_MAX_SESSIONS_PER_USER,
         Some(v) => v.trim().parse::<u32>().map_err(|_| {
             ConfigError::new(
                 "SESSION_MAX_CONCURRENT",
@@ -322,7 +322,9 @@ impl SessionConfigBuilder {
         self
     }
 
-    /// Sets the per-user session limit (default: unlimited).
+    /// Sets the per-user session limit (default:
+    /// [`crate::DEFAULT_MAX_SESSIONS_PER_USER`] sessions, evicting the least
+    /// recently active; [`UserLimit::unlimited`] for none).
     pub fn with_limit(mut self, limit: UserLimit) -> Self {
         self.config.limit = limit;
         self
@@ -433,7 +435,7 @@ mod tests {
         assert_eq!(c.expiry().idle_timeout(), Duration::from_secs(86_400));
         assert_eq!(c.expiry().absolute_lifetime(), Duration::from_secs(604_800));
         assert_eq!(c.expiry().refresh_threshold(), Duration::from_secs(3_600));
-        assert_eq!(c.limit(), UserLimit::unlimited());
+        assert_eq!(c.limit(), UserLimit::at_most(1000, LimitPolicy::EvictIdle));
         assert_eq!(c.expiry().mode(), ExpiryMode::Sliding);
         assert_eq!(c.max_data_bytes(), DEFAULT_MAX_DATA_BYTES);
     }

@@ -58,7 +58,7 @@ pub use expiry::{ExpiryError, ExpiryMode, ExpiryPolicy, MAX_DURATION};
 pub use handle::{LoginOutcome, MAX_DATA_KEY_BYTES, Session, SignInOptions};
 pub use http::HttpError;
 pub use id::{IdError, PublicId, PublicIdError, SessionId};
-pub use limit::{LimitPolicy, UnknownLimitPolicy, UserLimit};
+pub use limit::{DEFAULT_MAX_SESSIONS_PER_USER, LimitPolicy, UnknownLimitPolicy, UserLimit};
 pub use manager::SessionManager;
 pub use memory::MemoryStore;
 pub use record::{

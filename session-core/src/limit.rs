@@ -62,17 +62,37 @@ impl FromStr for LimitPolicy {
 /// let limit = UserLimit::at_most(3, LimitPolicy::Deny);
 /// assert_eq!(limit.max(), Some(3));
 /// assert_eq!(UserLimit::unlimited().max(), None);
+/// assert_eq!(UserLimit::default().max(), Some(1000));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UserLimit {
     max: Option<NonZeroU32>,
     policy: LimitPolicy,
 }
 
+/// The default per-user cap: at most this many active sessions per user,
+/// the least recently active evicted first (guarantee 13: no client can
+/// grow one user's sessions without bound by signing in again and again).
+/// Ending all of them (revoke-all) stays within one short store step.
+pub const DEFAULT_MAX_SESSIONS_PER_USER: u32 = 1000;
+
+impl Default for UserLimit {
+    /// [`DEFAULT_MAX_SESSIONS_PER_USER`] sessions, evicting the least
+    /// recently active.
+    fn default() -> Self {
+        UserLimit::at_most(DEFAULT_MAX_SESSIONS_PER_USER, LimitPolicy::EvictIdle)
+    }
+}
+
 impl UserLimit {
-    /// No limit (the default).
+    /// No limit: only when asked for (`at_most(0, …)`, or
+    /// `SESSION_MAX_CONCURRENT=0`); a user's steps over their sessions
+    /// still run in bounded time.
     pub fn unlimited() -> Self {
-        Self::default()
+        UserLimit {
+            max: None,
+            policy: LimitPolicy::default(),
+        }
     }
 
     /// At most `max` sessions (0 means unlimited), enforced by `policy`.

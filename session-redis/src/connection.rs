@@ -520,6 +520,11 @@ impl Connection {
                     // are kilobytes, and every call would carry them.
                     other => Box::pin(Self::attempt_other(other, &call, keys, wait)).await,
                 };
+                if let Err((_, v)) = &attempt
+                    && forgets(*v)
+                {
+                    self.forget_direct();
+                }
                 match attempt {
                     Ok(done) => return Ok(done),
                     Err((_, Verdict::NotApplied { .. })) => tokio::time::sleep(RETRY_PAUSE).await,
@@ -534,6 +539,18 @@ impl Connection {
         match tokio::time::timeout(deadline, call).await {
             Err(_) => Err(StoreFailure::TimedOut(deadline)),
             Ok(result) => result,
+        }
+    }
+
+    /// Drops both direct connections (the shared one and the one that
+    /// waits for replicas) after either failed: whatever broke one (a
+    /// restart, a failover to another primary) broke the other too, and the
+    /// one used less often would otherwise fail its next call as well.
+    fn forget_direct(&self) {
+        for link in std::iter::once(&self.link).chain(self.waiting.as_ref()) {
+            if let Link::Direct(d) = link {
+                d.forget();
+            }
         }
     }
 

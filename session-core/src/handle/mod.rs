@@ -943,7 +943,13 @@ mod tests {
             Err(SessionError::MetadataTooLarge { .. })
         ));
         assert_eq!(
-            s.record().await.unwrap().unwrap().metadata.device.as_deref(),
+            s.record()
+                .await
+                .unwrap()
+                .unwrap()
+                .metadata
+                .device
+                .as_deref(),
             Some("laptop"),
             "a refused change leaves the metadata as it was"
         );
@@ -954,6 +960,35 @@ mod tests {
         ));
         let (_, made) = manager.create_for_user(&alice, huge, None).await.unwrap();
         assert_eq!(made.metadata.user_agent.map(|ua| ua.len()), Some(512));
+    }
+
+    /// Guarantee 13: with the default configuration a user's sessions are
+    /// capped: the 1,001st sign-in evicts the least recently active.
+    #[tokio::test]
+    async fn a_user_has_at_most_1000_sessions_by_default() {
+        let manager = crate::SessionManager::new(
+            Arc::new(crate::MemoryStore::new()),
+            crate::SessionConfig::builder(crate::KeyRing::generate())
+                .build()
+                .unwrap(),
+        );
+        let alice = UserId::new("alice").unwrap();
+        let (_, first) = manager
+            .create_for_user(&alice, Metadata::default(), None)
+            .await
+            .unwrap();
+        for _ in 0..1000 {
+            manager
+                .create_for_user(&alice, Metadata::default(), None)
+                .await
+                .unwrap();
+        }
+        assert_eq!(manager.count_user_sessions(&alice).await.unwrap(), 1000);
+        let listed = manager.list_user_sessions(&alice).await.unwrap();
+        assert!(
+            listed.iter().all(|s| s.public_id != first.public_id),
+            "the least recently active went"
+        );
     }
 
     /// The budget path: changes, then settings, then an explicit save, then

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis_harness::Server;
-use session_core::{KeyRing, SessionConfig, SessionManager};
+use session_core::{KeyRing, SessionConfig, SessionManager, UserLimit};
 use session_redis::RedisStore;
 
 /// A fresh redis-server on a free loopback port (stopped when dropped) and
@@ -18,7 +18,9 @@ pub async fn own_server_and_manager() -> (Server, SessionManager) {
         .build()
         .await
         .expect("store");
+    // No per-user cap: the examples build users with 10,000 sessions.
     let config = SessionConfig::builder(KeyRing::generate())
+        .with_limit(UserLimit::unlimited())
         .build()
         .expect("config");
     (server, SessionManager::new(Arc::new(store), config))
