@@ -65,6 +65,54 @@ async fn revoke_all_cost(h: &Standalone, n: usize) -> u64 {
     cost
 }
 
+/// How many times Redis ran `cmd` since the last reset.
+fn calls_of(port: u16, cmd: &str) -> u64 {
+    let stats = raw_command(port, &["INFO", "commandstats"]).expect("INFO");
+    let prefix = format!("cmdstat_{cmd}:calls=");
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix)?.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Guarantee 5's bounded steps: a revoke-all of 2,500 sessions runs as
+/// three scripts of at most 1,000 sessions each (no single step holds the
+/// shared Redis for all of them), ends every session, and a revoke of one
+/// device found past the first chunk still ends just it.
+#[tokio::test]
+async fn revoke_all_runs_in_bounded_chunks() {
+    let h = Standalone::start();
+    let m = manager(
+        Arc::new(h.redis_store().await),
+        &KeyRing::generate(),
+        UserLimit::unlimited(),
+    );
+    let port = h.server.port();
+    let user = UserId::new("many").expect("user id");
+    let (_, oldest) = m
+        .create_for_user(&user, Metadata::default(), None)
+        .await
+        .expect("login");
+    logins(&m, port, &user, 2_499).await;
+    reset(port);
+    assert!(
+        m.revoke_device(&user, &oldest.public_id, "lost")
+            .await
+            .expect("revoke one"),
+        "the device was found"
+    );
+    assert_eq!(m.count_user_sessions(&user).await.expect("count"), 2_499);
+    reset(port);
+    let ended = m.revoke_all(&user, None).await.expect("revoke-all");
+    assert_eq!(
+        calls_of(port, "evalsha"),
+        3,
+        "G5: 2,499 sessions take three bounded scripts, not one long one"
+    );
+    assert_eq!(ended, 2_499, "revoke-all ends every session");
+    assert_eq!(m.count_user_sessions(&user).await.expect("count"), 0);
+}
+
 #[tokio::test]
 async fn revoke_all_is_linear_in_the_users_sessions() {
     let h = Standalone::start();
