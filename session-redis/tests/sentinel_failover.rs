@@ -59,6 +59,43 @@ async fn the_store_follows_a_failover_without_a_restart() {
     );
 }
 
+/// The user's side of an unreplicated logout (the contract's durability
+/// paragraph): with the replica's link cut, a logout from the request's own
+/// handle is answered as done, since the user is signed out on the primary:
+/// no error, the cookie removed, no replacement answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreplicated_logout_is_answered_as_done() {
+    let (group, link) = redis_harness::Sentinel::start_with_replication_proxy().unwrap();
+    let store = session_redis::RedisStore::builder(group.url())
+        .with_command_timeout(Duration::from_secs(3))
+        .build()
+        .await
+        .unwrap();
+    let config = SessionConfig::builder(KeyRing::generate()).build().unwrap();
+    let m = SessionManager::new(Arc::new(store), config);
+    let s = m.session_for_request([]);
+    s.login(UserId::new("alice").unwrap()).await.unwrap();
+    let cookie = s.finish().await.set_cookie().unwrap().to_owned();
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    group.wait_until_failover_ready().unwrap();
+
+    link.set(redis_harness::Fault::Blackhole);
+    let s = m.session_for_request([pair.as_bytes()]);
+    let outcome = s.logout().await;
+    assert!(outcome.is_ok(), "an applied logout answered {outcome:?}");
+    let update = s.finish().await;
+    assert!(update.error().is_none(), "no replacement answer (503)");
+    assert!(
+        update.set_cookie().is_some_and(|c| c.contains("Max-Age=0")),
+        "the cookie is removed"
+    );
+    let again = m.session_for_request([pair.as_bytes()]);
+    assert!(
+        again.require_user().await.is_err(),
+        "signed out on the primary"
+    );
+}
+
 /// Durability of invalidations (the contract's Topologies section): with
 /// the replica's link cut, a logout is applied on the primary but reported
 /// as not replicated, and the failover that follows indeed brings the

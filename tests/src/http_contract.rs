@@ -176,6 +176,9 @@ pub struct Env {
     pub cookie_name: String,
     http: reqwest::Client,
     running: Option<RunningDemo>,
+    /// The port of the single Redis server under the demo
+    /// ([`StoreKind::RedisStandalone`] only).
+    redis_port: Option<u16>,
     _servers: Servers,
 }
 
@@ -193,21 +196,22 @@ pub async fn start(
     kind: StoreKind,
     configure: impl FnOnce(SessionConfigBuilder) -> SessionConfigBuilder,
 ) -> Env {
-    let (store, servers): (Arc<dyn SessionStore>, Servers) = match kind {
-        StoreKind::Memory => (Arc::new(MemoryStore::new()), None),
+    let (store, servers, redis_port): (Arc<dyn SessionStore>, Servers, _) = match kind {
+        StoreKind::Memory => (Arc::new(MemoryStore::new()), None, None),
         StoreKind::RedisStandalone => {
             let server = redis_harness::Server::standalone().expect("redis-server starts");
             let store = session_redis::RedisStore::connect(&server.url())
                 .await
                 .expect("connects");
-            (Arc::new(store), Some(Box::new(server)))
+            let port = server.port();
+            (Arc::new(store), Some(Box::new(server)), Some(port))
         }
         StoreKind::RedisCluster => {
             let cluster = redis_harness::Cluster::start(3).expect("the cluster starts");
             let store = session_redis::RedisStore::connect(&cluster.url())
                 .await
                 .expect("connects");
-            (Arc::new(store), Some(Box::new(cluster)))
+            (Arc::new(store), Some(Box::new(cluster)), None)
         }
     };
     let probe = Arc::new(FaultyStore::new(store));
@@ -228,6 +232,7 @@ pub async fn start(
             .build()
             .expect("an HTTP client"),
         running: Some(running),
+        redis_port,
         _servers: servers,
     }
 }
@@ -243,6 +248,8 @@ pub struct Answer {
     pub json: Value,
     /// Every response header.
     pub headers: reqwest::header::HeaderMap,
+    /// The body as text.
+    pub text: String,
 }
 
 /// A simulated browser with its own cookie jar (the session cookie only).
@@ -261,6 +268,12 @@ impl Env {
             base: self.base.clone(),
             jar: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// The port of the single Redis server under the demo, on
+    /// [`StoreKind::RedisStandalone`] (`None` on the other stores).
+    pub fn redis_standalone_port(&self) -> Option<u16> {
+        self.redis_port
     }
 }
 
@@ -346,6 +359,7 @@ impl Browser {
             set_cookies,
             json,
             headers: response_headers,
+            text,
         }
     }
 
@@ -892,6 +906,222 @@ pub async fn csrf_rules(l: &dyn Launcher, kind: StoreKind) {
     );
 }
 
+/// The limits on what a client sends: a body over 16 KiB is refused with
+/// 413 `payload_too_large` before any store call and with no cookie (one
+/// of exactly 16 KiB passes); `username` is at most 256 bytes and `device`
+/// at most 100 characters (400 past them); the stored user agent is cut to
+/// 256 bytes; no error answer repeats what the client sent. On a single
+/// Redis, one login with the largest inputs adds under 4 KiB to the
+/// server's memory.
+pub async fn client_input_limits(l: &dyn Launcher, kind: StoreKind) {
+    /// Put in every refused input: no answer may repeat it.
+    const MARKER: &str = "ECHO-MARKER-7f3a";
+    let env = start(l, kind, |b| b).await;
+    let json = ("content-type", "application/json".to_owned());
+    let no_echo = |what: &str, a: &Answer| {
+        assert!(
+            !a.text.contains(MARKER),
+            "{what}: the answer repeats the client's input: {}",
+            a.text
+        );
+        assert!(a.json["error"].is_string(), "{what}: {}", a.text);
+    };
+    let b = env.browser();
+    assert_eq!(b.login("alice", "laptop").await.status, 200);
+    let cookie = b.cookie().expect("a cookie");
+
+    // A body over 16 KiB: 413, no store call, no cookie; signed in or not,
+    // on every route that reads a body.
+    let big = |field: &str| {
+        let mut body = json!({ field: MARKER }).to_string();
+        body.insert_str(1, &format!(r#""pad":"{}","#, "x".repeat(17 * 1024)));
+        body
+    };
+    let before = env.probe.calls();
+    for (path, field, cookie) in [
+        ("/api/login", "username", None),
+        ("/api/login", "username", Some(cookie.clone())),
+        ("/api/ttl", "seconds", Some(cookie.clone())),
+        ("/api/logout-all", "reason", Some(cookie.clone())),
+    ] {
+        let mut headers = vec![json.clone()];
+        headers.extend(cookie.clone().map(|c| ("cookie", c)));
+        let body = big(field);
+        assert!(body.len() > 17 * 1024);
+        let a = b.send_with(Method::POST, path, Some(body), &headers).await;
+        let what = format!("{path} with a 17 KiB body (cookie: {})", cookie.is_some());
+        assert_eq!(a.status, 413, "{what}: {}", a.text);
+        assert_eq!(a.json["error"], "payload_too_large", "{what}: {}", a.text);
+        assert!(a.json["message"].is_string(), "{what}: {}", a.text);
+        assert!(a.set_cookies.is_empty(), "{what}: {:?}", a.set_cookies);
+        no_echo(&what, &a);
+    }
+    assert_eq!(
+        env.probe.calls(),
+        before,
+        "a body over the limit reached the store"
+    );
+    let me = b.me().await;
+    assert_eq!(me.json["user"], "alice", "nothing changed: {}", me.text);
+    // Exactly 16 KiB is within the limit.
+    let mut body = json!({"username": "bob", "device": "d"}).to_string();
+    body.push_str(&" ".repeat(16 * 1024 - body.len()));
+    let a = env
+        .browser()
+        .send_with(
+            Method::POST,
+            "/api/login",
+            Some(body),
+            std::slice::from_ref(&json),
+        )
+        .await;
+    assert_eq!(a.status, 200, "a 16 KiB body: {}", a.text);
+
+    // username: 256 bytes pass, 257 do not; device: 100 characters pass
+    // (here 184 bytes), 101 do not.
+    let login = |username: String, device: String| {
+        let c = env.browser();
+        async move {
+            c.send(
+                Method::POST,
+                "/api/login",
+                Some(json!({"username": username, "device": device})),
+            )
+            .await
+        }
+    };
+    let name = |len: usize| format!("{MARKER}{}", "u".repeat(len - MARKER.len()));
+    let device = |chars: usize| format!("{MARKER}{}", "é".repeat(chars - MARKER.len()));
+    let a = login(name(257), "d".into()).await;
+    assert_eq!(a.status, 400, "a 257-byte username: {}", a.text);
+    assert!(a.set_cookies.is_empty());
+    no_echo("a 257-byte username", &a);
+    let a = login(name(256), "d".into()).await;
+    assert_eq!(a.status, 200, "a 256-byte username: {}", a.text);
+    let a = login("carol".into(), device(101)).await;
+    assert_eq!(a.status, 400, "a 101-character device: {}", a.text);
+    assert!(a.set_cookies.is_empty());
+    no_echo("a 101-character device", &a);
+    let a = login("carol".into(), device(100)).await;
+    assert_eq!(a.status, 200, "a 100-character device: {}", a.text);
+
+    // A 60 KB User-Agent signs in; the stored one is its first 256 bytes.
+    let agent = format!("Mozilla/5.0 {}", "a".repeat(60_000));
+    let ua = env.browser();
+    let a = ua
+        .send_with(
+            Method::POST,
+            "/api/login",
+            Some(json!({"username": "dave"}).to_string()),
+            &[json.clone(), ("user-agent", agent.clone())],
+        )
+        .await;
+    assert_eq!(a.status, 200, "a 60 KB User-Agent: {}", a.text);
+    let me = ua.me().await;
+    let stored = me.json["metadata"]["user_agent"]
+        .as_str()
+        .expect("the user agent is recorded");
+    assert!(stored.len() <= 256, "{} bytes stored", stored.len());
+    assert!(agent.starts_with(stored) && stored.starts_with("Mozilla/5.0"));
+
+    // Other refused input: the answer never repeats it.
+    let probes = [
+        (
+            "/api/login",
+            r#"{"username":"x","remember":"ECHO-MARKER-7f3a"}"#,
+            400,
+        ),
+        (
+            "/api/login",
+            r#"{"username":"ECHO-MARKER-7f3a\u0001"}"#,
+            400,
+        ),
+        (
+            "/api/login",
+            r#"{"username":"x","device":"ECHO-MARKER-7f3a"#,
+            400,
+        ),
+        ("/api/login", "ECHO-MARKER-7f3a", 400),
+        ("/api/ttl", r#"{"seconds":"ECHO-MARKER-7f3a"}"#, 400),
+        (
+            "/api/logout-all",
+            r#"{"keep_current":"ECHO-MARKER-7f3a"}"#,
+            400,
+        ),
+    ];
+    for (path, body, want) in probes {
+        let a = b
+            .send_with(
+                Method::POST,
+                path,
+                Some(body.to_owned()),
+                &[json.clone(), ("cookie", cookie.clone())],
+            )
+            .await;
+        assert_eq!(a.status, want, "{path} {body}: {}", a.text);
+        no_echo(&format!("{path} {body}"), &a);
+    }
+    let a = b
+        .send(Method::POST, &format!("/api/work?ms={MARKER}"), None)
+        .await;
+    assert_eq!(a.status, 400, "{}", a.text);
+    no_echo("/api/work?ms=MARKER", &a);
+    // A path segment that is not UTF-8 is a malformed public id too.
+    for path in [
+        format!("/api/sessions/{MARKER}"),
+        format!("/api/sessions/{MARKER}%FF"),
+    ] {
+        let a = b.send(Method::DELETE, &path, None).await;
+        assert_eq!(a.status, 404, "DELETE {path}: {}", a.text);
+        no_echo(&format!("DELETE {path}"), &a);
+    }
+    assert_eq!(b.me().await.json["user"], "alice", "nothing changed");
+
+    // What one login with the largest inputs (a 256-byte username, a
+    // device of 100 four-byte characters, a 60 KB User-Agent; a new user
+    // each time) adds to a single Redis server in use. The first logins
+    // also build the store's per-bucket structures (made once for its 64
+    // buckets, not per login), so the cost is measured after 200 of them.
+    let Some(port) = env.redis_standalone_port() else {
+        return;
+    };
+    let used_memory = || {
+        let info = redis_harness::raw_command(port, &["INFO", "memory"]).expect("INFO memory");
+        info.lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .expect("used_memory in INFO memory")
+    };
+    const WARM_UP: i64 = 200;
+    const LOGINS: i64 = 20;
+    let mut used = vec![used_memory()];
+    for (phase, count) in [(0, WARM_UP), (1, LOGINS)] {
+        for i in 0..count {
+            let username = format!("{phase}{i:03}{}", "u".repeat(252));
+            let a = env
+                .browser()
+                .send_with(
+                    Method::POST,
+                    "/api/login",
+                    Some(json!({"username": username, "device": "𝄞".repeat(100)}).to_string()),
+                    &[json.clone(), ("user-agent", agent.clone())],
+                )
+                .await;
+            assert_eq!(a.status, 200, "{}", a.text);
+        }
+        used.push(used_memory());
+    }
+    let warm_up = (used[1] - used[0]) / WARM_UP;
+    let per_login = (used[2] - used[1]) / LOGINS;
+    eprintln!(
+        "client_input_limits: one login with the largest inputs adds {per_login} bytes to Redis's used_memory ({warm_up} bytes each over the first {WARM_UP}, which build the per-bucket structures)"
+    );
+    assert!(
+        per_login < 4096,
+        "one login adds {per_login} bytes to Redis (limit 4 KiB)"
+    );
+}
+
 /// Non-browser clients: with `SESSION_ID_HEADER` set, a request carrying
 /// the header (even empty) gets its new id in that header and no cookie; a
 /// browser never gets the id in a header.
@@ -1051,7 +1281,7 @@ macro_rules! http_contract_tests {
             routes_and_cookie_attributes login_rotates_the_id slow_request_overlapped_by_logout
             concurrent_counter_and_no_lost_update limit_under_concurrent_logins
             logout_all_and_revoke_device rotation ttl_expiry garbage_cookies store_down_and_recovery
-            csrf_rules id_header_clients remember_me);
+            csrf_rules client_input_limits id_header_clients remember_me);
     };
     (@each $launcher:expr, $store:expr; $($name:ident)*) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -4,11 +4,18 @@
 //!
 //! [`server`] is the whole application; `main.rs` only reads the settings
 //! and runs it.
+//!
+//! Request bodies are limited with actix-web's [`web::PayloadConfig`] (set
+//! to [`demo_app::MAX_BODY_BYTES`]) and read by the `Body` extractor,
+//! which answers actix-web's own error as the contract's JSON error (413
+//! `payload_too_large` for the limit) before the route runs.
 
 use std::future::Future;
+use std::pin::Pin;
 
-use actix_web::http::header;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::dev::Payload;
+use actix_web::http::{StatusCode, header};
+use actix_web::{App, FromRequest, HttpRequest, HttpResponse, HttpServer, web};
 use demo_app::{Answer, Client, Reply};
 use session_actix::{Session, SessionMiddleware, SessionRejection};
 use session_core::SessionManager;
@@ -41,7 +48,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/api/sessions/{public_id}", web::delete().to(revoke_device))
         .route(
             "/api/logout-all",
-            web::post().to(|s: Session, body: web::Bytes| {
+            web::post().to(|s: Session, Body(body): Body| {
                 answer(async move { demo_app::logout_all(&s, &body).await })
             }),
         )
@@ -51,7 +58,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route(
             "/api/ttl",
-            web::post().to(|s: Session, body: web::Bytes| {
+            web::post().to(|s: Session, Body(body): Body| {
                 answer(async move { demo_app::ttl(&s, &body).await })
             }),
         )
@@ -70,6 +77,7 @@ pub fn server(
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(manager.clone()))
+            .app_data(web::PayloadConfig::new(demo_app::MAX_BODY_BYTES))
             .wrap(SessionMiddleware::new(manager.clone()))
             .configure(routes)
     })
@@ -77,6 +85,29 @@ pub fn server(
     .disable_signals()
     .listen(listener)?
     .run())
+}
+
+/// The request body, read up to [`web::PayloadConfig`]'s limit;
+/// actix-web's error becomes the contract's JSON error (413 over the
+/// limit, 400 otherwise).
+struct Body(web::Bytes);
+
+impl FromRequest for Body {
+    type Error = SessionRejection;
+    type Future = Pin<Box<dyn Future<Output = Result<Body, SessionRejection>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let bytes = web::Bytes::from_request(request, payload);
+        Box::pin(async move {
+            match bytes.await {
+                Ok(bytes) => Ok(Body(bytes)),
+                Err(e) if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    Err(SessionRejection(demo_app::payload_too_large()))
+                }
+                Err(_) => Err(SessionRejection(demo_app::unreadable_body())),
+            }
+        })
+    }
 }
 
 async fn page() -> HttpResponse {
@@ -98,7 +129,7 @@ async fn answer(route: impl Future<Output = Answer>) -> Result<HttpResponse, Ses
 async fn login(
     session: Session,
     request: HttpRequest,
-    body: web::Bytes,
+    Body(body): Body,
 ) -> Result<HttpResponse, SessionRejection> {
     let client = Client {
         ip: request.peer_addr().map(|a| a.ip().to_string()),

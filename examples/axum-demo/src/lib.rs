@@ -3,11 +3,17 @@
 //!
 //! [`router`] is the whole application; `main.rs` only reads the settings
 //! and serves it.
+//!
+//! Request bodies are limited with axum's [`DefaultBodyLimit`] (set to
+//! [`demo_app::MAX_BODY_BYTES`]) and read by the `Body` extractor, which
+//! answers axum's own rejection as the contract's JSON error (413
+//! `payload_too_large` for the limit) before the route runs.
 
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -40,7 +46,7 @@ pub fn router(manager: SessionManager) -> Router {
         .route("/api/sessions/{public_id}", delete(revoke_device))
         .route(
             "/api/logout-all",
-            post(|s: Session, body: Bytes| {
+            post(|s: Session, Body(body): Body| {
                 answer(async move { demo_app::logout_all(&s, &body).await })
             }),
         )
@@ -50,14 +56,35 @@ pub fn router(manager: SessionManager) -> Router {
         )
         .route(
             "/api/ttl",
-            post(|s: Session, body: Bytes| answer(async move { demo_app::ttl(&s, &body).await })),
+            post(|s: Session, Body(body): Body| {
+                answer(async move { demo_app::ttl(&s, &body).await })
+            }),
         )
         .route(
             "/api/stats",
             get(|State(m): State<SessionManager>| answer(async move { demo_app::stats(&m).await })),
         )
         .layer(SessionLayer::new(manager.clone()))
+        .layer(DefaultBodyLimit::max(demo_app::MAX_BODY_BYTES))
         .with_state(manager)
+}
+
+/// The request body, read up to [`DefaultBodyLimit`]; axum's rejection
+/// becomes the contract's JSON error (413 over the limit, 400 otherwise).
+struct Body(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = SessionRejection;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Bytes::from_request(request, state).await {
+            Ok(bytes) => Ok(Body(bytes)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(SessionRejection(demo_app::payload_too_large()))
+            }
+            Err(_) => Err(SessionRejection(demo_app::unreadable_body())),
+        }
+    }
 }
 
 /// A route's answer as an axum response.
@@ -73,7 +100,7 @@ async fn login(
     session: Session,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
     let client = Client {
         ip: Some(peer.ip().to_string()),
@@ -93,6 +120,12 @@ async fn sessions(session: Session) -> Response {
     answer(demo_app::sessions(&session)).await
 }
 
-async fn revoke_device(session: Session, Path(public_id): Path<String>) -> Response {
+/// A path segment that is not UTF-8 is no public id: it is answered as a
+/// malformed one (404), not with axum's own text.
+async fn revoke_device(
+    session: Session,
+    public_id: Result<Path<String>, PathRejection>,
+) -> Response {
+    let public_id = public_id.map_or_else(|_| String::new(), |Path(id)| id);
     answer(demo_app::revoke_device(&session, &public_id)).await
 }

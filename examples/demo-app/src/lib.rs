@@ -6,6 +6,14 @@
 //!
 //! Routes that need a signed-in user check it first (401 with the reason),
 //! before reading their body, as a `SignedIn` extractor would.
+//!
+//! What a client sends is bounded (the contract's "Limits on what a client
+//! sends"): a body over [`MAX_BODY_BYTES`] is refused with 413
+//! ([`payload_too_large`]) by the framework before any route runs (each
+//! demo tells its framework the limit); [`login`] refuses a `username` over
+//! [`MAX_USERNAME_BYTES`] or a `device` over [`MAX_DEVICE_CHARS`] with 400
+//! and keeps the first [`MAX_USER_AGENT_BYTES`] of the user agent. No error
+//! message repeats what the client sent: every one is a fixed text.
 
 use std::time::Duration;
 
@@ -23,6 +31,25 @@ pub const PAGE: &str = include_str!("page.html");
 pub const MAX_WORK_MS: u64 = 10_000;
 /// The longest idle timeout `/api/ttl` accepts, in seconds.
 pub const MAX_TTL_SECONDS: u64 = 604_800;
+
+/// The largest request body a route reads, in bytes (16 KiB): a larger
+/// one is refused with 413 [`payload_too_large`] and changes nothing (no
+/// store call, no cookie). Each demo gives its framework this limit, so
+/// the body is never read past it; the routes here check it again.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The longest `username` a login accepts, in bytes (the library's own
+/// cap on a user id); a longer one is refused with 400.
+pub const MAX_USERNAME_BYTES: usize = 256;
+const _: () = assert!(MAX_USERNAME_BYTES <= session_core::MAX_USER_ID_BYTES);
+
+/// The longest `device` label a login accepts, in characters (at most 400
+/// bytes of UTF-8); a longer one is refused with 400.
+pub const MAX_DEVICE_CHARS: usize = 100;
+
+/// How much of the `User-Agent` header a login records, in bytes: a
+/// longer one is cut to its first bytes (at a character boundary).
+pub const MAX_USER_AGENT_BYTES: usize = 256;
 
 /// The demo's own rules on top of a configuration: state-changing routes
 /// take JSON bodies only (415 otherwise), as the demo API requires; the
@@ -49,23 +76,58 @@ pub type Answer = Result<Reply, HttpError>;
 pub struct Client {
     /// The peer's IP address.
     pub ip: Option<String>,
-    /// The `User-Agent` header.
+    /// The `User-Agent` header, whole: [`login`] records its first
+    /// [`MAX_USER_AGENT_BYTES`].
     pub user_agent: Option<String>,
 }
 
-fn bad_request(message: &str) -> HttpError {
+fn bad_request(message: impl Into<String>) -> HttpError {
     HttpError::new(400, "bad_request", message)
 }
 
-/// A JSON body of type `T`, or 400 (never 422) with what is wrong.
-fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, HttpError> {
-    serde_json::from_slice(body).map_err(|e| bad_request(&format!("malformed JSON body: {e}")))
+/// 413 `payload_too_large`: the request body is over [`MAX_BODY_BYTES`].
+/// What a demo answers when its framework refuses a body for its size.
+pub fn payload_too_large() -> HttpError {
+    HttpError::new(
+        413,
+        "payload_too_large",
+        format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+/// 400 `bad_request`: the request body could not be read (the connection
+/// broke, or the framework refused it for another reason than its size).
+pub fn unreadable_body() -> HttpError {
+    bad_request("the request body could not be read")
+}
+
+/// A JSON body of type `T`, or 400 (never 422) saying what was expected
+/// (`expected`), never what came: the parser's own message can quote the
+/// client's input. A body over [`MAX_BODY_BYTES`] is 413.
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8], expected: &str) -> Result<T, HttpError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(payload_too_large());
+    }
+    serde_json::from_slice(body)
+        .map_err(|_| bad_request(format!("malformed JSON body: expected {expected}")))
 }
 
 fn json<T: Serialize>(value: T) -> Answer {
     serde_json::to_value(value)
         .map(Reply::Json)
-        .map_err(|e| HttpError::new(500, "internal", format!("cannot encode the answer: {e}")))
+        .map_err(|_| HttpError::new(500, "internal", "cannot encode the answer"))
+}
+
+/// `text` cut to its first `max` bytes, at a character boundary.
+fn cut(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
 }
 
 #[derive(Deserialize)]
@@ -88,18 +150,39 @@ struct LoginAnswer<'a> {
     expires_at: Timestamp,
 }
 
-/// `POST /api/login`.
+/// `POST /api/login`. The body is checked whole before anything is
+/// stored: a `username` over [`MAX_USERNAME_BYTES`] (or empty, or with a
+/// control character) or a `device` over [`MAX_DEVICE_CHARS`] is 400 and
+/// changes nothing. The recorded user agent is cut to
+/// [`MAX_USER_AGENT_BYTES`].
 pub async fn login(session: &Session, client: Client, body: &[u8]) -> Answer {
     let LoginBody {
         username,
         device,
         remember,
-    } = parse(body)?;
-    let user = UserId::new(username.trim()).map_err(|e| bad_request(&format!("username: {e}")))?;
+    } = parse(
+        body,
+        r#"{"username": string, "device": string (optional), "remember": boolean (optional)}"#,
+    )?;
+    if username.len() > MAX_USERNAME_BYTES {
+        return Err(bad_request(format!(
+            "username must be at most {MAX_USERNAME_BYTES} bytes"
+        )));
+    }
+    let user = UserId::new(username.trim())
+        .map_err(|_| bad_request("username must not be empty nor contain control characters"))?;
+    if device
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > MAX_DEVICE_CHARS)
+    {
+        return Err(bad_request(format!(
+            "device must be at most {MAX_DEVICE_CHARS} characters"
+        )));
+    }
     session
         .set_metadata(Metadata {
             ip: client.ip,
-            user_agent: client.user_agent,
+            user_agent: client.user_agent.map(|ua| cut(ua, MAX_USER_AGENT_BYTES)),
             device: device.filter(|d| !d.trim().is_empty()),
             ..Metadata::default()
         })
@@ -177,11 +260,7 @@ pub async fn work(session: &Session, query: &str) -> Answer {
         .parse::<u64>()
         .ok()
         .filter(|ms| *ms <= MAX_WORK_MS)
-        .ok_or_else(|| {
-            bad_request(&format!(
-                "ms must be a whole number from 0 to {MAX_WORK_MS}"
-            ))
-        })?;
+        .ok_or_else(|| bad_request(format!("ms must be a whole number from 0 to {MAX_WORK_MS}")))?;
     let before: i64 = session.get("work_done").await?.unwrap_or(0);
     tokio::time::sleep(Duration::from_millis(ms)).await;
     session.insert("work_done", before + 1).await?;
@@ -239,7 +318,10 @@ pub async fn logout_all(session: &Session, body: &[u8]) -> Answer {
             reason: String::new(),
         }
     } else {
-        parse(body)?
+        parse(
+            body,
+            r#"{"keep_current": boolean (optional), "reason": string (optional)}"#,
+        )?
     };
     let revoked = session
         .revoke_all_with_reason(keep_current, &reason)
@@ -263,9 +345,9 @@ struct TtlBody {
 /// `POST /api/ttl`.
 pub async fn ttl(session: &Session, body: &[u8]) -> Answer {
     signed_in(session).await?;
-    let TtlBody { seconds } = parse(body)?;
+    let TtlBody { seconds } = parse(body, r#"{"seconds": whole number}"#)?;
     if !(1..=MAX_TTL_SECONDS).contains(&seconds) {
-        return Err(bad_request(&format!(
+        return Err(bad_request(format!(
             "seconds must be from 1 to {MAX_TTL_SECONDS}"
         )));
     }
@@ -364,4 +446,35 @@ fn port(args: impl IntoIterator<Item = String>) -> Result<u16, String> {
         .trim()
         .parse()
         .map_err(|_| format!("{name}: expected a port number, got {value:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_keeps_whole_characters() {
+        assert_eq!(cut("short".into(), 256), "short");
+        assert_eq!(cut("a".repeat(300), 256).len(), 256);
+        // "é" is 2 bytes: 256 bytes would split the 129th.
+        let cut_accents = cut(format!("a{}", "é".repeat(200)), 256);
+        assert_eq!(cut_accents.len(), 255);
+        assert!(cut_accents.ends_with('é'));
+    }
+
+    #[test]
+    fn error_texts_do_not_quote_the_body() {
+        let marker = "ECHO-MARKER-7f3a";
+        let body = format!(r#"{{"seconds":"{marker}"}}"#);
+        let error = parse::<TtlBody>(body.as_bytes(), "{}")
+            .err()
+            .expect("refused");
+        assert_eq!(error.status, 400);
+        assert!(!error.message.contains(marker), "{}", error.message);
+        let big = vec![b' '; MAX_BODY_BYTES + 1];
+        assert_eq!(
+            parse::<TtlBody>(&big, "{}").err().map(|e| e.status),
+            Some(413)
+        );
+    }
 }

@@ -3,25 +3,37 @@
 //!
 //! [`rocket()`](fn@rocket) is the whole application; `main.rs` only reads the settings
 //! and launches it.
+//!
+//! Request bodies are limited with Rocket's `bytes` limit (set to
+//! [`demo_app::MAX_BODY_BYTES`] by [`rocket()`](fn@rocket)) and read by the
+//! `Body` data guard, which fails with 413 over the limit (Rocket's own
+//! `Vec<u8>` says 400); the demo's catchers answer 413 and 400 with the
+//! contract's JSON error.
 
 use std::future::Future;
 
 use demo_app::{Answer, Client, Reply};
+use rocket::data::{self, ByteUnit, Capped, Data, FromData};
 use rocket::http::uri::Origin;
 use rocket::http::{ContentType, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::content::RawHtml;
-use rocket::{Build, Config, Rocket, State, delete, get, post, routes};
+use rocket::{Build, Config, Rocket, State, catch, catchers, delete, get, post, routes};
 use session_core::SessionManager;
 use session_rocket::{Session, SessionFairing, SessionRejection};
 
 pub use demo_app::configure;
 
 /// The demo over `manager` (configured with [`configure`]), with Rocket's
-/// `config`.
+/// `config` (its `bytes` limit set to [`demo_app::MAX_BODY_BYTES`]).
 pub fn rocket(manager: SessionManager, config: Config) -> Rocket<Build> {
-    rocket::custom(config)
+    let limits = config
+        .limits
+        .clone()
+        .limit("bytes", ByteUnit::from(demo_app::MAX_BODY_BYTES));
+    rocket::custom(Config { limits, ..config })
         .attach(SessionFairing::new(manager.clone()))
+        .register("/", catchers![payload_too_large, bad_request])
         .manage(manager)
         .mount(
             "/",
@@ -52,6 +64,41 @@ async fn answer(route: impl Future<Output = Answer>) -> Api {
     })
 }
 
+/// The request body, read up to Rocket's `bytes` limit; over it, the data
+/// guard fails with 413 (answered by [`payload_too_large`]).
+struct Body(Vec<u8>);
+
+#[rocket::async_trait]
+impl<'r> FromData<'r> for Body {
+    type Error = std::io::Error;
+
+    async fn from_data(request: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
+        use rocket::outcome::Outcome::{Error, Forward, Success};
+        match <Capped<Vec<u8>>>::from_data(request, data).await {
+            Success(body) if body.is_complete() => Success(Body(body.into_inner())),
+            Success(_) => Error((
+                Status::PayloadTooLarge,
+                std::io::Error::other("over the body limit"),
+            )),
+            Error(e) => Error(e),
+            Forward(f) => Forward(f),
+        }
+    }
+}
+
+/// Rocket's own 413 as the contract's JSON error.
+#[catch(413)]
+fn payload_too_large() -> SessionRejection {
+    SessionRejection(demo_app::payload_too_large())
+}
+
+/// Rocket's own 400 (a body that could not be read) as the contract's
+/// JSON error. The routes' own 400s are answers, not caught.
+#[catch(400)]
+fn bad_request() -> SessionRejection {
+    SessionRejection(demo_app::unreadable_body())
+}
+
 /// The client facts the login records, as a request guard.
 struct Peer(Client);
 
@@ -73,8 +120,8 @@ fn page() -> RawHtml<&'static str> {
 }
 
 #[post("/api/login", data = "<body>")]
-async fn login(session: Session, peer: Peer, body: Vec<u8>) -> Api {
-    answer(demo_app::login(&session, peer.0, &body)).await
+async fn login(session: Session, peer: Peer, body: Body) -> Api {
+    answer(demo_app::login(&session, peer.0, &body.0)).await
 }
 
 #[get("/api/me")]
@@ -112,8 +159,8 @@ async fn revoke_device(session: Session, public_id: &str) -> Api {
 }
 
 #[post("/api/logout-all", data = "<body>")]
-async fn logout_all(session: Session, body: Vec<u8>) -> Api {
-    answer(demo_app::logout_all(&session, &body)).await
+async fn logout_all(session: Session, body: Body) -> Api {
+    answer(demo_app::logout_all(&session, &body.0)).await
 }
 
 #[post("/api/rotate")]
@@ -122,8 +169,8 @@ async fn rotate(session: Session) -> Api {
 }
 
 #[post("/api/ttl", data = "<body>")]
-async fn ttl(session: Session, body: Vec<u8>) -> Api {
-    answer(demo_app::ttl(&session, &body)).await
+async fn ttl(session: Session, body: Body) -> Api {
+    answer(demo_app::ttl(&session, &body.0)).await
 }
 
 #[get("/api/stats")]
