@@ -81,29 +81,18 @@ use futures_util::future::LocalBoxFuture;
 use session_core::adapter::{begin_request_with, installed, signed_in};
 
 pub use session_core;
-/// The application API (`SessionManager`, `UserId`, `Environment`, the
-/// errors, …) and core's handle as `SessionHandle`: see
-/// [`session_core::application`].
-pub use session_core::application::*;
-
-/// The one-call setup: with the `redis` feature, session-redis's (Redis when
-/// `REDIS_URL` or `REDIS_HOST` is set, memory otherwise); without it,
-/// session-core's (memory; an error when a Redis variable is set).
+/// The application API (`SessionManager`, `UserId`, `Environment`,
+/// `setup_from_env`, the errors, …) and core's handle as `SessionHandle`:
+/// [`session_core::application`] and session-core's `setup_from_env`
+/// (memory; an error when a Redis variable is set); with the `redis`
+/// feature, `session_redis::application`, which adds the Redis store, its
+/// `setup_from_env` (Redis when `REDIS_URL` or `REDIS_HOST` is set, memory
+/// otherwise) and the `session_redis` crate.
 #[cfg(not(feature = "redis"))]
-pub use session_core::setup_from_env;
-/// The one-call setup: with the `redis` feature, session-redis's (Redis when
-/// `REDIS_URL` or `REDIS_HOST` is set, memory otherwise); without it,
-/// session-core's (memory; an error when a Redis variable is set).
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(auto_cfg = false))]
-pub use session_redis::setup_from_env;
-
+pub use session_core::{application::*, setup_from_env};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use session_redis;
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use session_redis::{RedisStore, RedisStoreBuilder, RedisStoreError};
+pub use session_redis::application::*;
 
 /// The middleware that gives every request a session handle.
 ///
@@ -136,14 +125,12 @@ pub use session_redis::{RedisStore, RedisStoreBuilder, RedisStoreError};
 /// # }
 /// ```
 #[derive(Debug, Clone)]
-pub struct SessionMiddleware {
-    manager: SessionManager,
-}
+pub struct SessionMiddleware(SessionManager);
 
 impl SessionMiddleware {
     /// A middleware over `manager` (its store and configuration).
     pub fn new(manager: SessionManager) -> Self {
-        SessionMiddleware { manager }
+        SessionMiddleware(manager)
     }
 }
 
@@ -159,10 +146,9 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(SessionService {
-            service: Rc::new(service),
-            manager: self.manager.clone(),
-        }))
+        let manager = self.0.clone();
+        let service = Rc::new(service);
+        ready(Ok(SessionService { service, manager }))
     }
 }
 
@@ -171,11 +157,6 @@ pub struct SessionService<S> {
     service: Rc<S>,
     manager: SessionManager,
 }
-
-/// A store failure the [`SignedIn`] extractor met, kept on the request so
-/// the middleware answers 503 even when actix's `Option<SignedIn>` turned
-/// it into `None`.
-struct StoreUnavailable(HttpError);
 
 impl<S, B> Service<ServiceRequest> for SessionService<S>
 where
@@ -190,14 +171,9 @@ where
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let method = request.method().as_str();
-        let map = request.headers();
-        let uri = request.uri();
-        let headers = |name: &str| match name {
-            ":authority" => uri
-                .authority()
-                .map(|a| a.as_str().as_bytes())
-                .into_iter()
-                .collect(),
+        let (map, authority) = (request.headers(), request.uri().authority());
+        let headers = |name: &str| match (name, authority) {
+            (":authority", a) => a.map(|a| a.as_str().as_bytes()).into_iter().collect(),
             _ => map.get_all(name).map(HeaderValue::as_bytes).collect(),
         };
         let session = match begin_request_with(&self.manager, method, headers) {
@@ -214,14 +190,9 @@ where
         Box::pin(async move {
             let response = handled.await?;
             let update = session.finish().await;
-            let unavailable = response
-                .request()
-                .extensions_mut()
-                .remove::<StoreUnavailable>()
-                .map(|u| u.0);
-            let mut response = match update.replacement().or(unavailable) {
-                Some(replacement) => response
-                    .into_response(SessionRejection(replacement).error_response())
+            let mut response = match update.answer_for(response.status().as_u16()) {
+                Some(answer) => response
+                    .into_response(SessionRejection(answer).error_response())
                     .map_into_right_body(),
                 None => response.map_into_left_body(),
             };
@@ -289,8 +260,8 @@ impl FromRequest for Session {
 ///
 /// As `Option<SignedIn>` it is `None` when nobody is signed in (where
 /// `SignedIn` answers 401). actix's own `Option` extractor turns every
-/// error into `None`, so the middleware keeps the store's failure on the
-/// request and answers 503 whatever the handler returned: a store that is
+/// error into `None`, so core keeps the store's failure on the session
+/// and the middleware answers 503 whatever the handler returned: a store that is
 /// down never looks like a signed-out visitor (this holds for
 /// `Result<SignedIn, SessionRejection>` too). Without the middleware
 /// nothing can answer the 500, and `Option<SignedIn>` is `None`.
@@ -334,20 +305,10 @@ impl FromRequest for SignedIn {
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let session = core_session(&request.extensions());
-        let request = request.clone();
         Box::pin(async move {
-            match signed_in(session).await {
-                Ok((user, session)) => Ok(SignedIn {
-                    user,
-                    session: Session(session),
-                }),
-                Err(e) => {
-                    if e.status == StatusCode::SERVICE_UNAVAILABLE.as_u16() {
-                        request.extensions_mut().insert(StoreUnavailable(e.clone()));
-                    }
-                    Err(SessionRejection(e))
-                }
-            }
+            let (user, session) = signed_in(session).await?;
+            let session = Session(session);
+            Ok(SignedIn { user, session })
         })
     }
 }

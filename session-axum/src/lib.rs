@@ -62,33 +62,22 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::header::CONTENT_TYPE;
 use http::request::Parts;
-use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri};
-use session_core::adapter::{HeaderLookup, begin_request, installed, signed_in};
+use http::{HeaderName, HeaderValue, Request, StatusCode};
+use session_core::adapter::{begin_request, installed, signed_in};
 
 pub use session_core;
-/// The application API (`SessionManager`, `UserId`, `Environment`, the
-/// errors, …) and core's handle as `SessionHandle`: see
-/// [`session_core::application`].
-pub use session_core::application::*;
-
-/// The one-call setup: with the `redis` feature, session-redis's (Redis when
-/// `REDIS_URL` or `REDIS_HOST` is set, memory otherwise); without it,
-/// session-core's (memory; an error when a Redis variable is set).
+/// The application API (`SessionManager`, `UserId`, `Environment`,
+/// `setup_from_env`, the errors, …) and core's handle as `SessionHandle`:
+/// [`session_core::application`] and session-core's `setup_from_env`
+/// (memory; an error when a Redis variable is set); with the `redis`
+/// feature, `session_redis::application`, which adds the Redis store, its
+/// `setup_from_env` (Redis when `REDIS_URL` or `REDIS_HOST` is set, memory
+/// otherwise) and the `session_redis` crate.
 #[cfg(not(feature = "redis"))]
-pub use session_core::setup_from_env;
-/// The one-call setup: with the `redis` feature, session-redis's (Redis when
-/// `REDIS_URL` or `REDIS_HOST` is set, memory otherwise); without it,
-/// session-core's (memory; an error when a Redis variable is set).
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(auto_cfg = false))]
-pub use session_redis::setup_from_env;
-
+pub use session_core::{application::*, setup_from_env};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use session_redis;
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use session_redis::{RedisStore, RedisStoreBuilder, RedisStoreError};
+pub use session_redis::application::*;
 
 /// The tower layer that gives every request a session handle.
 ///
@@ -146,26 +135,6 @@ pub struct SessionService<S> {
     manager: SessionManager,
 }
 
-struct Headers<'a>(&'a HeaderMap, &'a Uri);
-
-impl HeaderLookup for Headers<'_> {
-    fn values(&self, name: &str) -> Vec<&[u8]> {
-        if name == ":authority" {
-            return self
-                .1
-                .authority()
-                .map(|a| a.as_str().as_bytes())
-                .into_iter()
-                .collect();
-        }
-        self.0
-            .get_all(name)
-            .iter()
-            .map(HeaderValue::as_bytes)
-            .collect()
-    }
-}
-
 impl<S, B> tower_service::Service<Request<B>> for SessionService<S>
 where
     S: tower_service::Service<Request<B>, Response = Response> + Clone + Send + 'static,
@@ -182,11 +151,7 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let method = request.method().as_str();
-        let session = match begin_request(
-            &self.manager,
-            method,
-            &Headers(request.headers(), request.uri()),
-        ) {
+        let session = match begin_request(&self.manager, method, &request) {
             Ok(session) => session,
             Err(refused) => return Box::pin(async move { Ok(respond(&refused)) }),
         };
@@ -200,8 +165,8 @@ where
         Box::pin(async move {
             let mut response = handled.await?;
             let update = session.finish().await;
-            if let Some(replacement) = update.replacement() {
-                response = respond(&replacement);
+            if let Some(answer) = update.answer_for(response.status().as_u16()) {
+                response = respond(&answer);
             }
             for (name, value) in update.headers() {
                 if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {

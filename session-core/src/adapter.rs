@@ -69,7 +69,9 @@
 //!     };
 //!     let mut response = handler(session.clone(), req).await;
 //!     let update = session.finish().await;
-//!     if let Some(replacement) = update.replacement() {
+//!     // The final save's failure, or what a `SignedIn` guard answered
+//!     // (`signed_in` keeps it): core's answer replaces the handler's.
+//!     if let Some(replacement) = update.answer_for(response.status().as_u16()) {
 //!         response = answer(&replacement);
 //!     }
 //!     for (name, value) in update.headers() {
@@ -187,11 +189,36 @@ pub fn installed(session: Option<Session>) -> Result<Session, HttpError> {
 
 /// For a `SignedIn` extractor: the signed-in user and the handle. Loads the
 /// session (one store call); 500 without the middleware, 401 with why the
-/// session ended when nobody is signed in, 503 when the store fails.
+/// session ended when nobody is signed in, 503 when the store fails. The
+/// failure is kept on the handle, so the end of the request answers it
+/// ([`ResponseUpdate::answer_for`]) even when the framework's `Option`
+/// extractor turned it into `None`.
 pub async fn signed_in(session: Option<Session>) -> Result<(UserId, Session), HttpError> {
     let session = installed(session)?;
-    let user = session.require_user().await?;
-    Ok((user, session))
+    match session.require_user().await {
+        Ok(user) => Ok((user, session)),
+        Err(e) => {
+            // Kept for the end of the request: ResponseUpdate::answer_for.
+            let answer = HttpError::from(e);
+            session.note_guard_failure(answer.clone()).await;
+            Err(answer)
+        }
+    }
+}
+
+/// An `http` 1.x request (axum, hyper, tower): its headers, and the URI's
+/// authority as `:authority` (HTTP/2 sends no `Host`).
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+impl<B> HeaderLookup for http::Request<B> {
+    fn values(&self, name: &str) -> Vec<&[u8]> {
+        if name == ":authority" {
+            let authority = self.uri().authority().map(|a| a.as_str().as_bytes());
+            return authority.into_iter().collect();
+        }
+        let values = self.headers().get_all(name).iter();
+        values.map(http::HeaderValue::as_bytes).collect()
+    }
 }
 
 impl<N: AsRef<str>, V: AsRef<[u8]>, const K: usize> HeaderLookup for [(N, V); K] {

@@ -9,6 +9,7 @@ use crate::http::HttpError;
 pub struct ResponseUpdate {
     headers: Vec<(String, String)>,
     error: Option<SessionError>,
+    guard_failure: Option<HttpError>,
 }
 
 impl ResponseUpdate {
@@ -16,7 +17,12 @@ impl ResponseUpdate {
         ResponseUpdate {
             headers: Vec::new(),
             error,
+            guard_failure: None,
         }
+    }
+
+    pub(crate) fn set_guard_failure(&mut self, failure: Option<HttpError>) {
+        self.guard_failure = failure;
     }
 
     pub(crate) fn push_cookie(&mut self, value: String) {
@@ -65,6 +71,21 @@ impl ResponseUpdate {
         self.error.as_ref().and_then(|e| match e {
             SessionError::Store(_) | SessionError::Ended(_) => Some(HttpError::from(e)),
             _ => None,
+        })
+    }
+
+    /// The answer to send instead of a handler's answer with status
+    /// `status`, if any: the [`Self::replacement`]; else what a signed-in
+    /// guard ([`crate::adapter::signed_in`]) answered, when it was 503 (a
+    /// framework's `Option<SignedIn>` that turned a store that is down into
+    /// "signed out" must not answer as if nobody were signed in), or when
+    /// the response already has its status (the framework's own error page
+    /// for the guard's failure becomes core's JSON body with the reason).
+    pub fn answer_for(&self, status: u16) -> Option<HttpError> {
+        self.replacement().or_else(|| {
+            self.guard_failure
+                .clone()
+                .filter(|f| f.status == 503 || f.status == status)
         })
     }
 }

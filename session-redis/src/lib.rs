@@ -101,6 +101,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod application;
 mod codec;
 mod connection;
 mod encryption;

@@ -33,6 +33,14 @@ fn manager(store: Arc<dyn SessionStore>, ring: &KeyRing, limit: UserLimit) -> Se
     SessionManager::new(store, config)
 }
 
+/// A server of its own and a manager over it with no per-user cap.
+async fn unlimited() -> (Standalone, SessionManager) {
+    let h = Standalone::start();
+    let store = Arc::new(h.redis_store().await);
+    let m = manager(store, &KeyRing::generate(), UserLimit::unlimited());
+    (h, m)
+}
+
 /// Logs `user` in `n` times; returns the commands the last login cost.
 async fn logins(m: &SessionManager, port: u16, user: &UserId, n: usize) -> u64 {
     for _ in 1..n {
@@ -81,12 +89,7 @@ fn calls_of(port: u16, cmd: &str) -> u64 {
 /// device found past the first chunk still ends just it.
 #[tokio::test]
 async fn revoke_all_runs_in_bounded_chunks() {
-    let h = Standalone::start();
-    let m = manager(
-        Arc::new(h.redis_store().await),
-        &KeyRing::generate(),
-        UserLimit::unlimited(),
-    );
+    let (h, m) = unlimited().await;
     let port = h.server.port();
     let user = UserId::new("many").expect("user id");
     let (_, oldest) = m
@@ -127,12 +130,7 @@ async fn revoke_all_is_linear_in_the_users_sessions() {
 
 #[tokio::test]
 async fn a_login_costs_the_same_however_many_sessions_the_user_has() {
-    let h = Standalone::start();
-    let m = manager(
-        Arc::new(h.redis_store().await),
-        &KeyRing::generate(),
-        UserLimit::unlimited(),
-    );
+    let (h, m) = unlimited().await;
     let port = h.server.port();
     let alice = UserId::new("alice").expect("user id");
     let at_300 = logins(&m, port, &alice, 300).await;

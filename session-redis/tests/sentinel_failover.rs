@@ -59,6 +59,17 @@ async fn the_store_follows_a_failover_without_a_restart() {
     );
 }
 
+/// A manager over the Sentinel group's store (3 s command timeout).
+async fn manager_on(group: &redis_harness::Sentinel) -> SessionManager {
+    let store = session_redis::RedisStore::builder(group.url())
+        .with_command_timeout(Duration::from_secs(3))
+        .build()
+        .await
+        .unwrap();
+    let config = SessionConfig::builder(KeyRing::generate()).build().unwrap();
+    SessionManager::new(Arc::new(store), config)
+}
+
 /// The user's side of an unreplicated logout (the contract's durability
 /// paragraph): with the replica's link cut, a logout from the request's own
 /// handle is answered as done, since the user is signed out on the primary:
@@ -66,13 +77,7 @@ async fn the_store_follows_a_failover_without_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreplicated_logout_is_answered_as_done() {
     let (group, link) = redis_harness::Sentinel::start_with_replication_proxy().unwrap();
-    let store = session_redis::RedisStore::builder(group.url())
-        .with_command_timeout(Duration::from_secs(3))
-        .build()
-        .await
-        .unwrap();
-    let config = SessionConfig::builder(KeyRing::generate()).build().unwrap();
-    let m = SessionManager::new(Arc::new(store), config);
+    let m = manager_on(&group).await;
     let s = m.session_for_request([]);
     s.login(UserId::new("alice").unwrap()).await.unwrap();
     let cookie = s.finish().await.set_cookie().unwrap().to_owned();
@@ -103,13 +108,7 @@ async fn an_unreplicated_logout_is_answered_as_done() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logout_no_replica_acknowledged_is_reported_not_replicated() {
     let (mut group, link) = redis_harness::Sentinel::start_with_replication_proxy().unwrap();
-    let store = session_redis::RedisStore::builder(group.url())
-        .with_command_timeout(Duration::from_secs(3))
-        .build()
-        .await
-        .unwrap();
-    let config = SessionConfig::builder(KeyRing::generate()).build().unwrap();
-    let m = SessionManager::new(Arc::new(store), config);
+    let m = manager_on(&group).await;
     let alice = UserId::new("alice").unwrap();
     let (id, _) = m
         .create_for_user(&alice, Metadata::default(), None)

@@ -66,7 +66,6 @@
 
 use std::io::Cursor;
 use std::ops::Deref;
-use std::sync::Mutex;
 
 use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::uri::Origin;
@@ -74,32 +73,21 @@ use rocket::http::{ContentType, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::{self, Responder, Response};
 use rocket::{Data, async_trait};
-use session_core::adapter::{HeaderLookup, begin_request};
+use session_core::adapter::{HeaderLookup, begin_request, signed_in};
 
 pub use session_core;
-/// The application API (`SessionManager`, `UserId`, `Environment`, the
-/// errors, …) and core's handle as `SessionHandle`: see
-/// [`session_core::application`].
-pub use session_core::application::*;
-
-/// The one-call setup: with the `redis` feature, session-redis's (Redis when
-/// `REDIS_URL` or `REDIS_HOST` is set, memory otherwise); without it,
-/// session-core's (memory; an error when a Redis variable is set).
+/// The application API (`SessionManager`, `UserId`, `Environment`,
+/// `setup_from_env`, the errors, …) and core's handle as `SessionHandle`:
+/// [`session_core::application`] and session-core's `setup_from_env`
+/// (memory; an error when a Redis variable is set); with the `redis`
+/// feature, `session_redis::application`, which adds the Redis store, its
+/// `setup_from_env` (Redis when `REDIS_URL` or `REDIS_HOST` is set, memory
+/// otherwise) and the `session_redis` crate.
 #[cfg(not(feature = "redis"))]
-pub use session_core::setup_from_env;
-/// The one-call setup: with the `redis` feature, session-redis's (Redis when
-/// `REDIS_URL` or `REDIS_HOST` is set, memory otherwise); without it,
-/// session-core's (memory; an error when a Redis variable is set).
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(auto_cfg = false))]
-pub use session_redis::setup_from_env;
-
+pub use session_core::{application::*, setup_from_env};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use session_redis;
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use session_redis::{RedisStore, RedisStoreBuilder, RedisStoreError};
+pub use session_redis::application::*;
 
 /// The fairing that gives every request a session handle.
 ///
@@ -141,17 +129,10 @@ impl SessionFairing {
 }
 
 /// What the request's local cache holds: the handle, or why there is none.
-struct Slot {
-    session: Result<SessionHandle, HttpError>,
-    /// The answer a guard failed with, given its JSON body on response.
-    failed: Mutex<Option<HttpError>>,
-}
+struct Slot(Result<SessionHandle, HttpError>);
 
 fn slot<'r>(request: &'r Request<'_>) -> &'r Slot {
-    request.local_cache(|| Slot {
-        session: Err(HttpError::not_installed()),
-        failed: Mutex::new(None),
-    })
+    request.local_cache(|| Slot(Err(HttpError::not_installed())))
 }
 
 /// The request's headers, and its HTTP/2 `:authority` (which Rocket keeps
@@ -190,10 +171,7 @@ impl Fairing for SessionFairing {
         let method = request.method().as_str();
         let session = begin_request(&self.manager, method, &Headers::of(request));
         let refused = session.is_err();
-        request.local_cache(|| Slot {
-            session,
-            failed: Mutex::new(None),
-        });
+        request.local_cache(|| Slot(session));
         if refused {
             // No route serves this path; on_response gives the refusal.
             if let Ok(nowhere) = Origin::parse("/.session-refused") {
@@ -203,26 +181,14 @@ impl Fairing for SessionFairing {
     }
 
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
-        let slot = slot(request);
-        let session = match &slot.session {
+        let session = match &slot(request).0 {
             Ok(session) => session,
             Err(refused) => return respond(response, refused),
         };
+        // A guard's failure answers the request when Rocket's catcher did,
+        // and a store failure whatever the route answered (core's rule).
         let update = session.finish().await;
-        // A guard's failure answers the request when Rocket's catcher did
-        // (the response has its status: the catcher's body becomes core's
-        // JSON) and, for a store failure, whatever the route answered: an
-        // `Option<SignedIn>` that swallowed it must not make a store that
-        // is down look like a signed-out visitor. A 401 an `Option` guard
-        // turned into `None` leaves the route's answer alone.
-        let status = response.status().code;
-        let failed = slot
-            .failed
-            .lock()
-            .ok()
-            .and_then(|mut f| f.take())
-            .filter(|f| f.status == status || f.status == Status::ServiceUnavailable.code);
-        if let Some(answer) = update.replacement().or(failed) {
+        if let Some(answer) = update.answer_for(response.status().code) {
             respond(response, &answer);
         }
         for (name, value) in update.headers() {
@@ -275,22 +241,14 @@ impl Deref for Session {
     }
 }
 
-fn fail<T>(request: &Request<'_>, error: HttpError) -> Outcome<T, SessionRejection> {
-    let status = Status::new(error.status);
-    if let Ok(mut failed) = slot(request).failed.lock() {
-        *failed = Some(error.clone());
-    }
-    Outcome::Error((status, SessionRejection(error)))
-}
-
 #[async_trait]
 impl<'r> FromRequest<'r> for Session {
     type Error = SessionRejection;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        match &slot(request).session {
+        match &slot(request).0 {
             Ok(session) => Outcome::Success(Session(session.clone())),
-            Err(e) => fail(request, e.clone()),
+            Err(e) => Outcome::Error((Status::new(e.status), SessionRejection(e.clone()))),
         }
     }
 }
@@ -302,7 +260,7 @@ impl<'r> FromRequest<'r> for Session {
 ///
 /// As `Option<SignedIn>` it is `None` when nobody is signed in (where
 /// `SignedIn` answers 401). Rocket's own `Option` guard turns every failure
-/// into `None`, so the fairing keeps the store's failure and answers 503
+/// into `None`, so core keeps the store's failure on the session and the fairing answers 503
 /// whatever the route returned: a store that is down never looks like a
 /// signed-out visitor (this holds for `Result<SignedIn, SessionRejection>`
 /// too). Without the fairing nothing can answer the 500, and
@@ -346,14 +304,12 @@ impl<'r> FromRequest<'r> for SignedIn {
     type Error = SessionRejection;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        let session = match Session::from_request(request).await {
-            Outcome::Success(session) => session,
-            Outcome::Error(e) => return Outcome::Error(e),
-            Outcome::Forward(s) => return Outcome::Forward(s),
-        };
-        match session.require_user().await {
-            Ok(user) => Outcome::Success(SignedIn { user, session }),
-            Err(e) => fail(request, e.into()),
+        match signed_in(slot(request).0.clone().ok()).await {
+            Ok((user, session)) => Outcome::Success(SignedIn {
+                user,
+                session: Session(session),
+            }),
+            Err(e) => Outcome::Error((Status::new(e.status), SessionRejection(e))),
         }
     }
 }

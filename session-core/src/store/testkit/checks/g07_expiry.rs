@@ -247,6 +247,20 @@ pub async fn g07_per_session_idle_timeout(h: Arc<dyn Harness>) {
     );
 }
 
+/// A kit (60 s idle, 30 s threshold) and a second manager over its store
+/// whose clock runs 5 s ahead: two instances whose clocks differ.
+async fn skewed(h: &Arc<dyn Harness>) -> (Kit, SessionManager, ManualClock) {
+    const SKEW: Duration = Duration::from_secs(5);
+    let k = kit(h, |b| b.with_expiry(expiry(60, 30, 86_400))).await;
+    let fast_clock = ManualClock::new(START.plus(SKEW));
+    let fast = SessionManager::with_clock(
+        k.probe.clone(),
+        k.manager.config().clone(),
+        Arc::new(fast_clock.clone()),
+    );
+    (k, fast, fast_clock)
+}
+
 /// Guarantee 7, expiry decisions are final under clock skew. Two managers
 /// share one store, one clock running 5 s ahead. Near the session's idle
 /// deadline the fast instance (past it) counts and lists the user, then the
@@ -255,14 +269,7 @@ pub async fn g07_per_session_idle_timeout(h: Arc<dyn Harness>) {
 /// and revocable. Never a ghost that is active but outside the index,
 /// where revoke-all, the limit and the device list miss it.
 pub async fn g07_skewed_clocks_expiry_is_final(h: Arc<dyn Harness>) {
-    const SKEW: Duration = Duration::from_secs(5);
-    let k = kit(&h, |b| b.with_expiry(expiry(60, 30, 86_400))).await;
-    let fast_clock = ManualClock::new(START.plus(SKEW));
-    let fast = SessionManager::with_clock(
-        k.probe.clone(),
-        k.manager.config().clone(),
-        Arc::new(fast_clock.clone()),
-    );
+    let (k, fast, fast_clock) = skewed(&h).await;
     let alice = user("alice");
     let a = k.browser();
     let public_id = a.must_login("alice").await;
@@ -310,14 +317,7 @@ pub async fn g07_skewed_clocks_expiry_is_final(h: Arc<dyn Harness>) {
 /// it ended: once one instance told its user "expired", no instance may
 /// bring the session back. Skew ends it early by at most the skew.
 pub async fn g07_expiry_seen_by_a_load_is_final(h: Arc<dyn Harness>) {
-    const SKEW: Duration = Duration::from_secs(5);
-    let k = kit(&h, |b| b.with_expiry(expiry(60, 30, 86_400))).await;
-    let fast_clock = ManualClock::new(START.plus(SKEW));
-    let fast = SessionManager::with_clock(
-        k.probe.clone(),
-        k.manager.config().clone(),
-        Arc::new(fast_clock.clone()),
-    );
+    let (k, fast, fast_clock) = skewed(&h).await;
     let a = k.browser();
     a.must_login("alice").await;
     let sid = a.sid();

@@ -31,6 +31,21 @@ use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServer
 use redis::{AsyncConnectionConfig, ErrorKind, RedisError, Script, ServerErrorKind, Value};
 use session_core::StoreFailure;
 
+mod call;
+mod direct;
+#[cfg(feature = "pool")]
+mod pool;
+
+#[cfg(feature = "cluster")]
+use call::slot_of;
+use call::{Call, RETRY_PAUSE, Verdict, acks, evalsha, forgets, refused, verdict, wait_command};
+pub(crate) use direct::client;
+use direct::{Direct, Source};
+#[cfg(feature = "pool")]
+use pool::PoolManager;
+#[cfg(feature = "pool")]
+pub(crate) use pool::{SharedPool, pool_error};
+
 #[derive(Clone)]
 enum Link {
     Direct(Arc<Direct>),
@@ -43,33 +58,6 @@ enum Link {
     /// The application's own bb8 pool of multiplexed connections.
     #[cfg(feature = "pool")]
     AppPool(Arc<dyn SharedPool>),
-}
-
-/// A pool the application owns, lending multiplexed connections
-/// (`bb8::Pool<bb8_redis::RedisConnectionManager>`, or any bb8 manager of
-/// redis-rs multiplexed connections).
-#[cfg(feature = "pool")]
-#[async_trait::async_trait]
-pub(crate) trait SharedPool: Send + Sync {
-    /// A connection, returned to the pool when dropped.
-    async fn checkout(
-        &self,
-    ) -> Result<Box<dyn std::ops::DerefMut<Target = MultiplexedConnection> + Send>, RedisError>;
-}
-
-#[cfg(feature = "pool")]
-#[async_trait::async_trait]
-impl<M> SharedPool for bb8::Pool<M>
-where
-    M: bb8::ManageConnection<Connection = MultiplexedConnection, Error = RedisError>,
-{
-    async fn checkout(
-        &self,
-    ) -> Result<Box<dyn std::ops::DerefMut<Target = MultiplexedConnection> + Send>, RedisError>
-    {
-        let conn = self.get_owned().await.map_err(pool_error)?;
-        Ok(Box::new(conn))
-    }
 }
 
 /// A connection the application already has, for the store to share.
@@ -85,98 +73,6 @@ pub(crate) enum Provided {
     Pool(Arc<dyn SharedPool>),
 }
 
-/// Where a direct connection comes from.
-enum Source {
-    /// A server by URL (re-resolved on every connect).
-    Server(redis::Client),
-    /// The primary the sentinels currently name.
-    #[cfg(feature = "sentinel")]
-    Sentinel(tokio::sync::Mutex<SentinelClient>),
-}
-
-/// One multiplexed connection, made on demand and dropped when it fails.
-struct Direct {
-    source: Arc<Source>,
-    current: std::sync::Mutex<Option<MultiplexedConnection>>,
-    config: AsyncConnectionConfig,
-    connecting: tokio::sync::Mutex<()>,
-}
-
-impl Direct {
-    fn current(&self) -> Option<MultiplexedConnection> {
-        self.current.lock().ok().and_then(|c| c.clone())
-    }
-
-    /// The connection, connecting when there is none.
-    async fn connection(&self) -> Result<MultiplexedConnection, RedisError> {
-        if let Some(c) = self.current() {
-            return Ok(c);
-        }
-        let _one_at_a_time = self.connecting.lock().await;
-        if let Some(c) = self.current() {
-            return Ok(c);
-        }
-        let conn = match &*self.source {
-            Source::Server(client) => {
-                client
-                    .get_multiplexed_async_connection_with_config(&self.config)
-                    .await?
-            }
-            #[cfg(feature = "sentinel")]
-            Source::Sentinel(client) => {
-                client
-                    .lock()
-                    .await
-                    .get_async_connection_with_config(&self.config)
-                    .await?
-            }
-        };
-        if let Ok(mut current) = self.current.lock() {
-            *current = Some(conn.clone());
-        }
-        Ok(conn)
-    }
-
-    fn forget(&self) {
-        if let Ok(mut current) = self.current.lock() {
-            *current = None;
-        }
-    }
-}
-
-/// Pooled connections that remember when they failed, so bb8 discards them
-/// instead of lending a dead socket forever after a restart.
-#[cfg(feature = "pool")]
-struct PoolManager(redis::Client);
-
-/// A pooled connection and whether it failed.
-#[cfg(feature = "pool")]
-struct Pooled {
-    conn: MultiplexedConnection,
-    broken: bool,
-}
-
-#[cfg(feature = "pool")]
-impl bb8::ManageConnection for PoolManager {
-    type Connection = Pooled;
-    type Error = RedisError;
-
-    async fn connect(&self) -> Result<Pooled, RedisError> {
-        Ok(Pooled {
-            conn: self.0.get_multiplexed_async_connection().await?,
-            broken: false,
-        })
-    }
-
-    async fn is_valid(&self, conn: &mut Pooled) -> Result<(), RedisError> {
-        redis::cmd("PING").query_async::<()>(&mut conn.conn).await
-    }
-
-    fn has_broken(&self, conn: &mut Pooled) -> bool {
-        conn.broken
-    }
-}
-
 /// How replies from every primary become one.
 #[cfg(feature = "cluster")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,98 +82,6 @@ pub(crate) enum Combine {
     /// Array replies are concatenated.
     Concatenate,
 }
-
-/// What is sent: a script by SHA (loaded on NOSCRIPT), or a plain command.
-/// Both borrow their command, so the future of every call stays small.
-enum Call<'a> {
-    /// The script and its `EVALSHA` command (see [`evalsha`]).
-    Script(&'a Script, &'a redis::Cmd),
-    Command(&'a redis::Cmd),
-}
-
-/// The `EVALSHA` command of `script`, built once into one buffer
-/// (redis-rs's `ScriptInvocation` copies every key and argument into its
-/// own allocation, then again into the command).
-fn evalsha<K: AsRef<str>>(script: &Script, keys: &[K], args: &[String]) -> redis::Cmd {
-    let hash = script.get_hash();
-    let bytes = keys.iter().map(|k| k.as_ref().len()).sum::<usize>()
-        + args.iter().map(String::len).sum::<usize>();
-    let mut cmd = redis::Cmd::with_capacity(3 + keys.len() + args.len(), bytes + hash.len() + 16);
-    cmd.arg("EVALSHA").arg(hash).arg(keys.len());
-    for k in keys {
-        cmd.arg(k.as_ref());
-    }
-    cmd.arg(args);
-    cmd
-}
-
-impl Call<'_> {
-    async fn send(&self, conn: &mut impl redis::aio::ConnectionLike) -> redis::RedisResult<Value> {
-        match self {
-            Call::Script(script, cmd) => match cmd.query_async(conn).await {
-                // The script was not run: load it, then send the call again.
-                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-                    Box::pin(script.load_async(conn)).await?;
-                    cmd.query_async(conn).await
-                }
-                reply => reply,
-            },
-            Call::Command(cmd) => cmd.query_async(conn).await,
-        }
-    }
-}
-
-/// What an error says about the command that got it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
-    /// It did not run (a redirect, a busy or demoted server, or no
-    /// connection to send it on): try again within the deadline.
-    NotApplied { reconnect: bool },
-    /// It was sent and the connection failed: it may have run.
-    Unknown,
-    /// The server ran it and answered with an error.
-    Refused,
-}
-
-fn verdict(e: &RedisError) -> Verdict {
-    match e.kind() {
-        ErrorKind::Server(ServerErrorKind::ReadOnly) => Verdict::NotApplied { reconnect: true },
-        ErrorKind::Server(
-            ServerErrorKind::Moved
-            | ServerErrorKind::Ask
-            | ServerErrorKind::TryAgain
-            | ServerErrorKind::ClusterDown
-            | ServerErrorKind::MasterDown
-            | ServerErrorKind::BusyLoading,
-        ) => Verdict::NotApplied { reconnect: false },
-        ErrorKind::ClusterConnectionNotFound => Verdict::NotApplied { reconnect: false },
-        _ if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() => Verdict::Unknown,
-        _ => Verdict::Refused,
-    }
-}
-
-/// What an error the server answered means: a script that met a session
-/// record it cannot decode says so (`corrupt session record`), and that is
-/// a corrupt record, not a store that is unavailable.
-fn refused(e: RedisError) -> StoreFailure {
-    let text = e.to_string();
-    match text.find("corrupt session record") {
-        Some(at) => StoreFailure::Corrupt(text[at..].to_owned()),
-        None => StoreFailure::unavailable(e),
-    }
-}
-
-/// Whether an error means the connection must be dropped: the command may
-/// have run on it (its reply is lost), or the server behind it changed.
-fn forgets(v: Verdict) -> bool {
-    matches!(
-        v,
-        Verdict::Unknown | Verdict::NotApplied { reconnect: true }
-    )
-}
-
-/// How long to wait before trying again a command that did not run.
-const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 /// A cloneable handle on the shared connection.
 #[derive(Clone)]
@@ -774,86 +578,6 @@ impl Connection {
     }
 }
 
-/// Runs WAIT (when asked) on `conn`, the connection that just wrote:
-/// how many replicas acknowledged, or `None` when WAIT itself failed.
-/// `WAIT` for `w.replicas` replicas, at most `w.within`.
-fn wait_command(w: ReplicaWait) -> redis::Cmd {
-    let mut cmd = redis::cmd("WAIT");
-    cmd.arg(w.replicas).arg(
-        u64::try_from(w.within.as_millis())
-            .unwrap_or(u64::MAX)
-            .max(1),
-    );
-    cmd
-}
-
-async fn acks(conn: &mut impl ConnectionLike, wait: Option<&redis::Cmd>) -> Option<i64> {
-    conn.req_packed_command(wait?)
-        .await
-        .ok()
-        .and_then(|v| redis::from_redis_value(v).ok())
-}
-
-/// The Cluster hash slot of `key`: CRC16 (XMODEM) of its hash tag (the
-/// text between the first `{` and the next `}`, when not empty), mod 16384.
-#[cfg(feature = "cluster")]
-fn slot_of(key: &str) -> u16 {
-    let bytes = key.as_bytes();
-    let tagged = key
-        .find('{')
-        .and_then(|open| {
-            let close = key[open + 1..].find('}')? + open + 1;
-            (close > open + 1).then(|| &bytes[open + 1..close])
-        })
-        .unwrap_or(bytes);
-    let mut crc: u16 = 0;
-    for &b in tagged {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc % 16_384
-}
-
-/// A pool checkout failure as a Redis error.
-#[cfg(feature = "pool")]
-pub(crate) fn pool_error(e: bb8::RunError<RedisError>) -> RedisError {
-    match e {
-        bb8::RunError::User(e) => e,
-        bb8::RunError::TimedOut => {
-            RedisError::from((ErrorKind::Io, "timed out waiting for a pooled connection"))
-        }
-    }
-}
-
-/// A client for one server: over TLS with `root` as the trusted CA when
-/// given (a `rediss://` URL), else with the system's roots.
-#[cfg(feature = "tls")]
-pub(crate) fn client(url: &str, root: Option<&[u8]>) -> Result<redis::Client, RedisError> {
-    match root {
-        Some(root) if url.starts_with("rediss://") => redis::Client::build_with_tls(
-            url,
-            redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(root.to_vec()),
-            },
-        ),
-        _ => redis::Client::open(url),
-    }
-}
-
-/// A client for one server (without the tls feature, parsing refuses
-/// `rediss://` URLs before this).
-#[cfg(not(feature = "tls"))]
-pub(crate) fn client(url: &str) -> Result<redis::Client, RedisError> {
-    redis::Client::open(url)
-}
-
 /// Every text in a reply, in order: the items of an array, the keys and
 /// values of a map, or the reply itself.
 fn texts(reply: Value) -> Vec<String> {
@@ -871,13 +595,4 @@ fn texts(reply: Value) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    #[test]
-    #[cfg(feature = "cluster")]
-    fn slots_follow_redis() {
-        // Values from the Redis Cluster specification and CLUSTER KEYSLOT.
-        assert_eq!(super::slot_of("123456789"), 12_739);
-        assert_eq!(super::slot_of("foo"), 12_182);
-        assert_eq!(super::slot_of("p:{b7}:s:x"), super::slot_of("b7"));
-    }
-}
+mod tests;

@@ -1,0 +1,128 @@
+//! The signed-in user's devices from the request's handle: list them,
+//! revoke one, sign out everywhere or everywhere else, and reach the
+//! manager for the rest.
+
+use super::*;
+
+impl Session {
+    /// Signs the user out of every session ("sign out everywhere") in one
+    /// store call after the load, keeping this one when `keep_current` is
+    /// true. Otherwise this session ends too, as "revoke-all", and its
+    /// cookie is removed without a further call. Returns how many sessions
+    /// ended. [`Self::revoke_all_with_reason`] also says why.
+    pub async fn revoke_all(&self, keep_current: bool) -> Result<u64, SessionError> {
+        self.revoke_all_with_reason(keep_current, "").await
+    }
+
+    /// As [`Self::revoke_all`], with a reason text ("password changed")
+    /// that each signed-out device is shown in its 401, as a revoked
+    /// device is (cut to [`crate::MAX_REASON_BYTES`]).
+    pub async fn revoke_all_with_reason(
+        &self,
+        keep_current: bool,
+        reason: &str,
+    ) -> Result<u64, SessionError> {
+        let reason = EndReason::revoked_all(reason);
+        let user = self.require_user().await?;
+        let mut inner = self.inner.lock().await;
+        let public_id = match &inner.state {
+            State::Active(a) => a.record.public_id,
+            _ => return Err(SessionError::NoSession),
+        };
+        let except = keep_current.then_some(&public_id);
+        let result = self.shared.revoke_all(&user, except, reason.clone()).await;
+        let applied = matches!(result, Ok(_) | Err(StoreFailure::NotReplicated(_)));
+        if applied && !keep_current {
+            inner.state = State::ended(Some(Ending {
+                reason,
+                at: self.shared.clock.now(),
+            }));
+        }
+        Ok(result?)
+    }
+
+    /// The signed-in user's sessions ("your devices"), newest first, each
+    /// marked whether it is this one. One store call after the load;
+    /// [`SessionError::NoSession`] or [`SessionError::Ended`] (a 401) when
+    /// nobody is signed in.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), session_core::SessionError> {
+    /// use session_core::{KeyRing, MemoryStore, SessionConfig, SessionManager, UserId};
+    /// use std::sync::Arc;
+    ///
+    /// let config = SessionConfig::builder(KeyRing::generate()).build().unwrap();
+    /// let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
+    /// let alice = UserId::new("alice").unwrap();
+    /// let laptop = manager.session_for_request([]);
+    /// laptop.login(alice.clone()).await?;
+    /// let phone = manager.session_for_request([]);
+    /// phone.login(alice).await?;
+    ///
+    /// // On the phone: list the devices, sign the laptop out.
+    /// let devices = phone.devices().await?;
+    /// assert_eq!(devices.len(), 2);
+    /// let laptop_entry = devices.iter().find(|d| !d.current).unwrap();
+    /// assert!(phone.revoke_device(&laptop_entry.summary.public_id, "not mine").await?);
+    /// assert_eq!(phone.devices().await?.len(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn devices(&self) -> Result<Vec<crate::record::Device>, SessionError> {
+        let user = self.require_user().await?;
+        let current = self.public_id().await?;
+        let list = self.shared.list_user_sessions(&user).await?;
+        Ok(list
+            .into_iter()
+            .map(|summary| crate::record::Device {
+                current: Some(summary.public_id) == current,
+                summary,
+            })
+            .collect())
+    }
+
+    /// Ends one of the signed-in user's sessions by its public id ("revoke
+    /// that device"), with a reason text its owner is shown (cut to
+    /// [`crate::MAX_REASON_BYTES`]). False when the user has no such active
+    /// session: another user's public id is never found. Naming this
+    /// session ends it too, and its cookie is removed.
+    pub async fn revoke_device(
+        &self,
+        public_id: &PublicId,
+        reason: &str,
+    ) -> Result<bool, SessionError> {
+        let user = self.require_user().await?;
+        let reason = EndReason::revoked(reason);
+        let mut inner = self.inner.lock().await;
+        let is_current = match &inner.state {
+            State::Active(a) => a.record.public_id == *public_id,
+            _ => return Err(SessionError::NoSession),
+        };
+        let result = self
+            .shared
+            .revoke_device(&user, public_id, reason.clone())
+            .await;
+        let applied = matches!(result, Ok(true) | Err(StoreFailure::NotReplicated(_)));
+        if applied && is_current {
+            inner.state = State::ended(Some(Ending {
+                reason,
+                at: self.shared.clock.now(),
+            }));
+        }
+        Ok(result?)
+    }
+
+    /// Signs the user out of every other session ("sign out my other
+    /// devices"), keeping this one: [`Self::revoke_all`] with
+    /// `keep_current`. Returns how many ended.
+    pub async fn sign_out_others(&self) -> Result<u64, SessionError> {
+        self.revoke_all(true).await
+    }
+
+    /// The manager this request's session belongs to, for work beyond this
+    /// session (counts, another user's sessions in an admin route) without
+    /// wiring it into the handler's state.
+    pub fn manager(&self) -> crate::SessionManager {
+        crate::SessionManager::from_shared(self.shared.clone())
+    }
+}

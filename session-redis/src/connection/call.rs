@@ -1,0 +1,146 @@
+//! One call to Redis and what its error means: the command (a script by
+//! SHA, or a plain command), the verdict on a failure (did it run?), the
+//! pause before a retry, WAIT for replicas, and the Cluster slot of a key.
+
+use super::*;
+
+/// What is sent: a script by SHA (loaded on NOSCRIPT), or a plain command.
+/// Both borrow their command, so the future of every call stays small.
+pub(super) enum Call<'a> {
+    /// The script and its `EVALSHA` command (see [`evalsha`]).
+    Script(&'a Script, &'a redis::Cmd),
+    Command(&'a redis::Cmd),
+}
+
+/// The `EVALSHA` command of `script`, built once into one buffer
+/// (redis-rs's `ScriptInvocation` copies every key and argument into its
+/// own allocation, then again into the command).
+pub(super) fn evalsha<K: AsRef<str>>(script: &Script, keys: &[K], args: &[String]) -> redis::Cmd {
+    let hash = script.get_hash();
+    let bytes = keys.iter().map(|k| k.as_ref().len()).sum::<usize>()
+        + args.iter().map(String::len).sum::<usize>();
+    let mut cmd = redis::Cmd::with_capacity(3 + keys.len() + args.len(), bytes + hash.len() + 16);
+    cmd.arg("EVALSHA").arg(hash).arg(keys.len());
+    for k in keys {
+        cmd.arg(k.as_ref());
+    }
+    cmd.arg(args);
+    cmd
+}
+
+impl Call<'_> {
+    pub(super) async fn send(
+        &self,
+        conn: &mut impl redis::aio::ConnectionLike,
+    ) -> redis::RedisResult<Value> {
+        match self {
+            Call::Script(script, cmd) => match cmd.query_async(conn).await {
+                // The script was not run: load it, then send the call again.
+                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    Box::pin(script.load_async(conn)).await?;
+                    cmd.query_async(conn).await
+                }
+                reply => reply,
+            },
+            Call::Command(cmd) => cmd.query_async(conn).await,
+        }
+    }
+}
+
+/// What an error says about the command that got it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// It did not run (a redirect, a busy or demoted server, or no
+    /// connection to send it on): try again within the deadline.
+    NotApplied { reconnect: bool },
+    /// It was sent and the connection failed: it may have run.
+    Unknown,
+    /// The server ran it and answered with an error.
+    Refused,
+}
+
+pub(super) fn verdict(e: &RedisError) -> Verdict {
+    match e.kind() {
+        ErrorKind::Server(ServerErrorKind::ReadOnly) => Verdict::NotApplied { reconnect: true },
+        ErrorKind::Server(
+            ServerErrorKind::Moved
+            | ServerErrorKind::Ask
+            | ServerErrorKind::TryAgain
+            | ServerErrorKind::ClusterDown
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::BusyLoading,
+        ) => Verdict::NotApplied { reconnect: false },
+        ErrorKind::ClusterConnectionNotFound => Verdict::NotApplied { reconnect: false },
+        _ if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() => Verdict::Unknown,
+        _ => Verdict::Refused,
+    }
+}
+
+/// What an error the server answered means: a script that met a session
+/// record it cannot decode says so (`corrupt session record`), and that is
+/// a corrupt record, not a store that is unavailable.
+pub(super) fn refused(e: RedisError) -> StoreFailure {
+    let text = e.to_string();
+    match text.find("corrupt session record") {
+        Some(at) => StoreFailure::Corrupt(text[at..].to_owned()),
+        None => StoreFailure::unavailable(e),
+    }
+}
+
+/// Whether an error means the connection must be dropped: the command may
+/// have run on it (its reply is lost), or the server behind it changed.
+pub(super) fn forgets(v: Verdict) -> bool {
+    matches!(
+        v,
+        Verdict::Unknown | Verdict::NotApplied { reconnect: true }
+    )
+}
+
+/// How long to wait before trying again a command that did not run.
+pub(super) const RETRY_PAUSE: Duration = Duration::from_millis(50);
+
+/// Runs WAIT (when asked) on `conn`, the connection that just wrote:
+/// how many replicas acknowledged, or `None` when WAIT itself failed.
+/// `WAIT` for `w.replicas` replicas, at most `w.within`.
+pub(super) fn wait_command(w: ReplicaWait) -> redis::Cmd {
+    let mut cmd = redis::cmd("WAIT");
+    cmd.arg(w.replicas).arg(
+        u64::try_from(w.within.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1),
+    );
+    cmd
+}
+
+pub(super) async fn acks(conn: &mut impl ConnectionLike, wait: Option<&redis::Cmd>) -> Option<i64> {
+    conn.req_packed_command(wait?)
+        .await
+        .ok()
+        .and_then(|v| redis::from_redis_value(v).ok())
+}
+
+/// The Cluster hash slot of `key`: CRC16 (XMODEM) of its hash tag (the
+/// text between the first `{` and the next `}`, when not empty), mod 16384.
+#[cfg(feature = "cluster")]
+pub(super) fn slot_of(key: &str) -> u16 {
+    let bytes = key.as_bytes();
+    let tagged = key
+        .find('{')
+        .and_then(|open| {
+            let close = key[open + 1..].find('}')? + open + 1;
+            (close > open + 1).then(|| &bytes[open + 1..close])
+        })
+        .unwrap_or(bytes);
+    let mut crc: u16 = 0;
+    for &b in tagged {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16_384
+}

@@ -1,0 +1,377 @@
+//! The contract's operations on Redis: [`SessionStore`] for [`RedisStore`],
+//! each one plain read or one script call (see the crate docs' costs).
+
+use super::*;
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn create(
+        &self,
+        s: NewSession,
+        limit: UserLimit,
+        cx: &StoreContext,
+    ) -> Result<Created, CreateError> {
+        let key = self.keys.session(&s.key);
+        let index = s
+            .user
+            .as_ref()
+            .map_or_else(|| key.clone(), |u| self.keys.user_index(u));
+        let mut args = vec![
+            at(cx.now),
+            ms(cx.ended_retention),
+            codec::stored_public_id(&s.public_id, &s.key, s.user.is_some()),
+            s.user
+                .as_ref()
+                .map(|u| u.user.to_string())
+                .unwrap_or_default(),
+            ms(s.idle_timeout),
+            at(s.absolute_deadline),
+            codec::metadata_json(&s.metadata)?,
+            limit.max().unwrap_or(0).to_string(),
+            limit.policy().name().to_owned(),
+            s.data.len().to_string(),
+        ];
+        for (k, v) in &s.data {
+            args.push(k.clone());
+            args.push(codec::seal(
+                self.encryption.as_ref(),
+                Some(&s.public_id),
+                k,
+                v,
+            )?);
+        }
+        // Only a signed-in create under a limit can end (evict) sessions.
+        let may_evict = s.user.is_some() && limit.max().is_some();
+        let keys = self.with_analytics(vec![key, index], s.key.slot());
+        let reply = if may_evict {
+            self.run_invalidating(&scripts::CREATE, &keys, args, false)
+                .await?
+        } else {
+            self.run(&scripts::CREATE, &keys, args).await?
+        };
+        // Integer 1: the steady-state anonymous create (nothing evicted).
+        let evicted = if reply == Value::Int(1) {
+            Vec::new()
+        } else {
+            let (word, rest) = codec::status(reply)?;
+            match word.as_str() {
+                "dup" => return Err(CreateError::DuplicateId),
+                "limit" => {
+                    return Err(CreateError::LimitReached {
+                        limit: u32::try_from(codec::int(nth(&rest, 0)?)?).unwrap_or(u32::MAX),
+                    });
+                }
+                "ok" => codec::public_ids(nth(&rest, 0)?)?,
+                other => return Err(unexpected(other).into()),
+            }
+        };
+        let mut data = std::collections::BTreeMap::new();
+        for (k, v) in s.data {
+            let value = serde_json::from_str(&v)
+                .map_err(|e| StoreFailure::Corrupt(format!("data key {k:?} is not JSON: {e}")))?;
+            data.insert(k, value);
+        }
+        let record = SessionRecord {
+            format_version: FORMAT_VERSION,
+            public_id: s.public_id,
+            user: s.user.map(|u| u.user),
+            created_at: cx.now,
+            last_seen_at: cx.now,
+            idle_timeout: s.idle_timeout,
+            idle_deadline: idle_deadline(cx.now, s.idle_timeout, s.absolute_deadline),
+            absolute_deadline: s.absolute_deadline,
+            metadata: s.metadata,
+            data,
+        };
+        Ok(Created { record, evicted })
+    }
+
+    /// One plain `HGETALL`, judged here; a script runs only when the idle
+    /// deadline is due to move (then it refreshes atomically).
+    async fn load(&self, key: &SessionKey, cx: &StoreContext) -> Result<Loaded, StoreFailure> {
+        let mut read = redis::cmd("HGETALL");
+        read.arg(self.keys.session(key));
+        let reply = self.conn.query(&read).await?;
+        match codec::judge(reply, cx, self.encryption.as_ref(), key)? {
+            codec::Judged::Unknown => Ok(Loaded::Unknown),
+            codec::Judged::Ended(e) => Ok(Loaded::Ended(e)),
+            codec::Judged::Live(record)
+                if !refresh_due(
+                    cx.now,
+                    record.idle_deadline,
+                    record.idle_timeout,
+                    record.absolute_deadline,
+                    cx.refresh_threshold,
+                ) =>
+            {
+                Ok(Loaded::Active {
+                    refreshed: false,
+                    record,
+                })
+            }
+            // A refresh, and ending a session found expired (so that the
+            // decision is final), run the load script. Boxed: both are
+            // rare, and the script call would make every load's future
+            // twice as large.
+            codec::Judged::Live(_) | codec::Judged::ExpiredUnrecorded => {
+                Box::pin(self.load_refreshing(key, cx)).await
+            }
+        }
+    }
+
+    async fn apply(
+        &self,
+        key: &SessionKey,
+        public_id: &PublicId,
+        delta: &Delta,
+        cx: &StoreContext,
+    ) -> Result<Applied, UpdateError> {
+        let session = self.keys.session(key);
+        let keys = self.keys_with_analytics(&session, key.slot());
+        let mut args = vec![
+            at(cx.now),
+            ms(cx.ended_retention),
+            ms(cx.refresh_threshold),
+            Self::loaded_times(delta, cx),
+        ];
+        codec::delta_args(delta, self.encryption.as_ref(), Some(public_id), &mut args)?;
+        let reply = self.run(&scripts::APPLY, &keys, args).await?;
+        // The steady state (integer 1): the loaded times stand (loaded_times).
+        if reply == Value::Int(1) {
+            return match delta.loaded {
+                Some(times) => Ok(Applied {
+                    idle_deadline: times.idle_deadline,
+                    absolute_deadline: times.absolute_deadline,
+                }),
+                None => Err(unexpected("kept").into()),
+            };
+        }
+        let (word, rest) = codec::status(reply)?;
+        match word.as_str() {
+            "unknown" => Err(UpdateError::UnknownId),
+            "ended" => Err(UpdateError::Ended(codec::ending(&rest)?)),
+            "ok" => Ok(Applied {
+                idle_deadline: Timestamp::from_unix_millis(
+                    codec::int(nth(&rest, 0)?)?.max(0) as u64
+                ),
+                absolute_deadline: Timestamp::from_unix_millis(
+                    codec::int(nth(&rest, 1)?)?.max(0) as u64
+                ),
+            }),
+            other => Err(unexpected(other).into()),
+        }
+    }
+
+    async fn increment(
+        &self,
+        key: &SessionKey,
+        field: &str,
+        by: i64,
+        cx: &StoreContext,
+    ) -> Result<i64, UpdateError> {
+        let session = self.keys.session(key);
+        let keys = self.keys_with_analytics(&session, key.slot());
+        let args = vec![
+            at(cx.now),
+            ms(cx.ended_retention),
+            ms(cx.refresh_threshold),
+            field.to_owned(),
+            by.to_string(),
+        ];
+        let reply = self.run(&scripts::INCREMENT, &keys, args).await?;
+        // The new value (an integer); anything else is a status table.
+        if let Value::Int(value) = reply {
+            return Ok(value);
+        }
+        let (word, rest) = codec::status(reply)?;
+        match word.as_str() {
+            "unknown" => Err(UpdateError::UnknownId),
+            "ended" => Err(UpdateError::Ended(codec::ending(&rest)?)),
+            "nan" => Err(UpdateError::NotAnInteger {
+                key: field.to_owned(),
+            }),
+            other => Err(unexpected(other).into()),
+        }
+    }
+
+    async fn rotate(&self, r: Rotation, cx: &StoreContext) -> Result<Created, RotateError> {
+        if self.conn.is_cluster()
+            && KeyLayout::bucket(r.old.slot()) != KeyLayout::bucket(r.new.slot())
+        {
+            return self.rotate_across_slots(r, cx).await;
+        }
+        let new = self.keys.session(&r.new);
+        let index = r
+            .sign_in
+            .as_ref()
+            .map_or_else(|| new.clone(), |s| self.keys.user_index(&s.user));
+        let mut keys =
+            self.with_analytics(vec![self.keys.session(&r.old), new, index], r.old.slot());
+        keys.extend(
+            self.keys
+                .analytics(KeyLayout::bucket(r.new.slot()))
+                .iter()
+                .cloned(),
+        );
+        let mut args = vec![at(cx.now), ms(cx.ended_retention)];
+        match &r.sign_in {
+            Some(s) => args.extend([
+                "1".to_owned(),
+                s.user.user.to_string(),
+                s.limit.max().unwrap_or(0).to_string(),
+                s.limit.policy().name().to_owned(),
+                at(s.absolute_deadline),
+            ]),
+            None => args.extend(["0", "", "0", "", "0"].map(str::to_owned)),
+        }
+        // The old record's public id when it has no `@pub` (the new one
+        // stores it: it no longer follows from the key).
+        args.push(PublicId::of_key(&r.old).to_string());
+        codec::delta_args(
+            &r.delta,
+            self.encryption.as_ref(),
+            r.public_id.as_ref(),
+            &mut args,
+        )?;
+        let (word, rest) = codec::status(
+            self.run_invalidating(&scripts::ROTATE, &keys, args, false)
+                .await?,
+        )?;
+        match word.as_str() {
+            "unknown" => Err(RotateError::UnknownId),
+            "ended" => Err(RotateError::Ended(codec::ending(&rest)?)),
+            "dup" => Err(RotateError::DuplicateId),
+            "other" => Err(RotateError::OtherUser),
+            "limit" => Err(RotateError::LimitReached {
+                limit: u32::try_from(codec::int(nth(&rest, 0)?)?).unwrap_or(u32::MAX),
+            }),
+            "ok" => Ok(Created {
+                record: codec::record(nth(&rest, 0)?, self.encryption.as_ref(), &r.new)?,
+                evicted: codec::public_ids(nth(&rest, 1)?)?,
+            }),
+            other => Err(unexpected(other).into()),
+        }
+    }
+
+    async fn invalidate(
+        &self,
+        key: &SessionKey,
+        reason: EndReason,
+        cx: &StoreContext,
+    ) -> Result<Option<PublicId>, StoreFailure> {
+        let keys = self.with_analytics(vec![self.keys.session(key)], key.slot());
+        let args = vec![at(cx.now), ms(cx.ended_retention), reason.to_stored()];
+        let (word, rest) = codec::status(
+            self.run_invalidating(&scripts::INVALIDATE, &keys, args, true)
+                .await?,
+        )?;
+        match word.as_str() {
+            "none" => Ok(None),
+            "ok" => {
+                // Empty: the record had no `@pub`, so its key's is its own.
+                let p = codec::text(nth(&rest, 0)?)?;
+                if p.is_empty() {
+                    return Ok(Some(PublicId::of_key(key)));
+                }
+                Ok(Some(PublicId::parse(&p).map_err(|_| {
+                    StoreFailure::Corrupt(format!("not a public id: {p:?}"))
+                })?))
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn revoke_by_public_id(
+        &self,
+        user: &UserKey,
+        public_id: &PublicId,
+        reason: EndReason,
+        cx: &StoreContext,
+    ) -> Result<bool, StoreFailure> {
+        let ended = self
+            .revoke_user(user, "one", Some(public_id), reason, cx)
+            .await?;
+        Ok(!ended.is_empty())
+    }
+
+    async fn revoke_all(
+        &self,
+        user: &UserKey,
+        except: Option<&PublicId>,
+        reason: EndReason,
+        cx: &StoreContext,
+    ) -> Result<Vec<PublicId>, StoreFailure> {
+        self.revoke_user(user, "all", except, reason, cx).await
+    }
+
+    async fn list_user_sessions(
+        &self,
+        user: &UserKey,
+        cx: &StoreContext,
+    ) -> Result<Vec<SessionSummary>, StoreFailure> {
+        let rows = codec::array(self.user_sessions(user, "list", cx).await?)?;
+        let mut list = Vec::with_capacity(rows.len());
+        for row in rows {
+            // One damaged session leaves the list, reported, not the list.
+            match summary(row) {
+                Ok(s) => list.push(s),
+                Err(e) => tracing::warn!(
+                    target: "session_redis",
+                    error = %e,
+                    "a damaged session record was left out of its user's list"
+                ),
+            }
+        }
+        list.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.public_id)));
+        Ok(list)
+    }
+
+    async fn count_user_sessions(
+        &self,
+        user: &UserKey,
+        cx: &StoreContext,
+    ) -> Result<u64, StoreFailure> {
+        let n = codec::int(&self.user_sessions(user, "count", cx).await?)?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn count_active(&self, cx: &StoreContext) -> Result<u64, StoreFailure> {
+        self.count(cx, "sessions").await
+    }
+
+    async fn count_active_users(&self, cx: &StoreContext) -> Result<u64, StoreFailure> {
+        self.count(cx, "users").await
+    }
+
+    async fn active_users(
+        &self,
+        page: PageRequest,
+        cx: &StoreContext,
+    ) -> Result<Page, StoreFailure> {
+        let size = page.limit.clamp(1, 1000);
+        let args = vec![
+            at(cx.now),
+            "page".to_owned(),
+            self.keys.prefix().to_owned(),
+            page.after.map(|u| u.to_string()).unwrap_or_default(),
+            size.to_string(),
+        ];
+        // Each node answers with its first `size + 1` users after `after`;
+        // the page is the smallest `size` of them all.
+        let mut users = Vec::new();
+        for v in codec::array(self.analytics(args).await?)? {
+            let t = codec::text(&v)?;
+            users.push(
+                UserId::new(t)
+                    .map_err(|e| StoreFailure::Corrupt(format!("a stored user id: {e}")))?,
+            );
+        }
+        users.sort();
+        users.dedup();
+        let size = size as usize;
+        let more = users.len() > size;
+        users.truncate(size);
+        let next = if more { users.last().cloned() } else { None };
+        Ok(Page { users, next })
+    }
+}
