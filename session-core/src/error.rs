@@ -36,8 +36,14 @@ pub enum StoreFailure {
     /// An invalidation was applied on the primary, but no replica
     /// acknowledged it within the deadline: a failover now could bring the
     /// session back. The user was signed out; check the replicas.
-    #[error("the invalidation was applied but no replica acknowledged it within {0:?}")]
-    NotReplicated(Duration),
+    #[error("the invalidation was applied but no replica acknowledged it within {within:?}")]
+    NotReplicated {
+        /// How long the store waited for a replica.
+        within: Duration,
+        /// The sessions the call ended on the primary, where it reports
+        /// them (revoke-device, revoke-all); empty for other calls.
+        ended: Vec<crate::PublicId>,
+    },
 }
 
 impl StoreFailure {
@@ -50,7 +56,7 @@ impl StoreFailure {
             StoreFailure::TimedOut(_) => "timed_out",
             StoreFailure::Corrupt(_) => "corrupt",
             StoreFailure::OutcomeUnknown(_) => "outcome_unknown",
-            StoreFailure::NotReplicated(_) => "not_replicated",
+            StoreFailure::NotReplicated { .. } => "not_replicated",
         }
     }
 
@@ -96,6 +102,17 @@ pub enum UpdateError {
         /// The data key.
         key: String,
     },
+    /// The change would grow the session's data, as stored when it was
+    /// merged, past [`crate::store::StoreContext::max_data_bytes`] (other
+    /// requests may have added data since the caller loaded). Nothing was
+    /// written.
+    #[error("the session data would be {size} bytes, over the cap of {limit}; nothing was changed")]
+    TooLarge {
+        /// The size the data would have had, in bytes as stored.
+        size: usize,
+        /// The cap.
+        limit: usize,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreFailure),
@@ -123,6 +140,15 @@ pub enum RotateError {
     LimitReached {
         /// The configured limit.
         limit: u32,
+    },
+    /// The rotation's changes would grow the session's data past the cap
+    /// (as [`UpdateError::TooLarge`]). Nothing changed.
+    #[error("the session data would be {size} bytes, over the cap of {limit}; nothing was changed")]
+    TooLarge {
+        /// The size the data would have had, in bytes as stored.
+        size: usize,
+        /// The cap.
+        limit: usize,
     },
     /// The store failed.
     #[error(transparent)]
@@ -209,6 +235,7 @@ impl From<UpdateError> for SessionError {
             UpdateError::UnknownId => SessionError::NoSession,
             UpdateError::Ended(end) => SessionError::Ended(end),
             UpdateError::NotAnInteger { key } => SessionError::NotAnInteger { key },
+            UpdateError::TooLarge { size, limit } => SessionError::TooLarge { size, limit },
             UpdateError::Store(f) => SessionError::Store(f),
         }
     }
@@ -220,6 +247,7 @@ impl From<RotateError> for SessionError {
             RotateError::UnknownId => SessionError::NoSession,
             RotateError::Ended(end) => SessionError::Ended(end),
             RotateError::LimitReached { limit } => SessionError::LimitReached { limit },
+            RotateError::TooLarge { size, limit } => SessionError::TooLarge { size, limit },
             // Ids are 128 random bits: a duplicate means the store misbehaves.
             RotateError::OtherUser => SessionError::NoSession,
             RotateError::DuplicateId => SessionError::Store(StoreFailure::Corrupt(

@@ -163,7 +163,7 @@ impl SessionId {
         URL_SAFE_NO_PAD.encode_string(secret, &mut text);
         text.push('.');
         URL_SAFE_NO_PAD.encode_string(&tag[..TAG_BYTES], &mut text);
-        let key = key_of(&text, slot);
+        let key = key_of(&text, slot, keys);
         SessionId { text, slot, key }
     }
 
@@ -187,7 +187,7 @@ impl SessionId {
         Ok(SessionId {
             text: text.to_owned(),
             slot: slot_tag,
-            key: key_of(text, slot_tag),
+            key: key_of(text, slot_tag, keys),
         })
     }
 
@@ -208,8 +208,9 @@ impl SessionId {
 }
 
 /// The storage key of id text `text` in `slot`: its SHA-256 under the
-/// key domain, cut to 16 bytes.
-fn key_of(text: &str, slot: SlotTag) -> SessionKey {
+/// key domain, cut to 16 bytes, with the public id a session filed under
+/// it starts with.
+fn key_of(text: &str, slot: SlotTag, keys: &KeyRing) -> SessionKey {
     let digest = Sha256::new()
         .chain_update(KEY_DOMAIN)
         .chain_update([0])
@@ -217,7 +218,11 @@ fn key_of(text: &str, slot: SlotTag) -> SessionKey {
         .finalize();
     let mut d = [0u8; 16];
     d.copy_from_slice(&digest[..16]);
-    SessionKey { slot, digest: d }
+    SessionKey {
+        slot,
+        digest: d,
+        public: PublicId::keyed(keys, &d),
+    }
 }
 
 fn decode_exact<const N: usize>(text: &str, chars: usize) -> Result<[u8; N], IdError> {
@@ -243,11 +248,15 @@ impl fmt::Display for SessionId {
 }
 
 /// What a store files a session under: its slot tag and a SHA-256 digest of
-/// the session id. Safe to log and to store; useless as a cookie.
+/// the session id. Safe to log and to store; useless as a cookie. It also
+/// carries the public id a session filed under it starts with
+/// ([`PublicId::of_key`]), derived with the server secret, which a store
+/// cannot compute from the digest.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionKey {
     slot: SlotTag,
     digest: [u8; 16],
+    public: PublicId,
 }
 
 impl SessionKey {
@@ -284,8 +293,9 @@ impl SessionKey {
     }
 
     /// Rebuilds a key from its parts as [`SessionKey::slot`] and
-    /// [`SessionKey::digest_hex`] gave them (for stores that index keys).
-    pub fn from_parts(slot: &str, digest_hex: &str) -> Option<Self> {
+    /// [`SessionKey::digest_hex`] gave them (for stores that index keys),
+    /// under the ring the session's id was made with.
+    pub fn from_parts(slot: &str, digest_hex: &str, keys: &KeyRing) -> Option<Self> {
         let slot = SlotTag::parse(slot)?;
         let hex = digest_hex.as_bytes();
         if hex.len() != 32 {
@@ -297,7 +307,11 @@ impl SessionKey {
             let lo = hex_val(pair[1])?;
             digest[i] = (hi << 4) | lo;
         }
-        Some(SessionKey { slot, digest })
+        Some(SessionKey {
+            slot,
+            digest,
+            public: PublicId::keyed(keys, &digest),
+        })
     }
 }
 
@@ -331,13 +345,15 @@ impl PublicId {
         PublicId(out)
     }
 
-    /// The public id a new session stored under `key` gets: a hash of the
-    /// key's digest (128 bits, under its own domain). It is as random as
-    /// the session id, and knowing it reveals nothing of the key or the id.
-    /// Because it follows from the key, a store may leave it out of the
-    /// record and derive it on load (the Redis store does, for anonymous
-    /// sessions). After a rotation the session keeps its public id, which
-    /// then no longer follows from its new key.
+    /// The public id a new session stored under `key` gets: a MAC of the
+    /// key's digest under the server secret's slot key (128 bits, under
+    /// its own domain), carried by the key. It is as random as the session
+    /// id; without the secret, neither it nor the key can be computed from
+    /// the other (a dump of the store plus a log of public ids does not
+    /// link them). Because it comes with the key, a store may leave it out
+    /// of the record and take it from the key on load (the Redis store
+    /// does, for anonymous sessions). After a rotation the session keeps
+    /// its public id, which then no longer follows from its new key.
     ///
     /// ```
     /// use session_core::store::SlotTag;
@@ -349,13 +365,15 @@ impl PublicId {
     /// assert!(!id.expose_secret().contains(PublicId::of_key(&key).as_str()));
     /// ```
     pub fn of_key(key: &SessionKey) -> Self {
-        let digest = Sha256::new()
-            .chain_update(PUBLIC_DOMAIN)
-            .chain_update([0])
-            .chain_update(key.digest)
-            .finalize();
+        key.public
+    }
+
+    /// The MAC behind [`Self::of_key`], under the slot key: the key that
+    /// stays fixed across ring rotations, so the public id does too.
+    fn keyed(keys: &KeyRing, digest: &[u8; 16]) -> Self {
+        let mac = keys.anchor_mac(PUBLIC_DOMAIN, &[digest]);
         let mut out = [0u8; PUBLIC_CHARS];
-        let _ = URL_SAFE_NO_PAD.encode_slice(&digest[..PUBLIC_BYTES], &mut out);
+        let _ = URL_SAFE_NO_PAD.encode_slice(&mac[..PUBLIC_BYTES], &mut out);
         PublicId(out)
     }
 
@@ -457,10 +475,36 @@ mod tests {
         let k = a.storage_key();
         assert!(!format!("{k:?}").contains(&secret));
         assert_eq!(
-            SessionKey::from_parts(k.slot().as_str(), &k.digest_hex()),
+            SessionKey::from_parts(k.slot().as_str(), &k.digest_hex(), &r),
             Some(k)
         );
         assert!(!format!("{a:?}").contains(&secret));
+    }
+
+    /// Words section: a dump (the storage digest) plus a log of public ids
+    /// must not link them without the secret. The unkeyed hash this
+    /// replaced did (seen failing with it).
+    #[test]
+    fn a_public_id_needs_the_secret_to_follow_from_its_key() {
+        let a = SessionId::generate(&ring(), SlotTag::random());
+        let key = a.storage_key();
+        let unkeyed = Sha256::new()
+            .chain_update(PUBLIC_DOMAIN)
+            .chain_update([0])
+            .chain_update(key.digest)
+            .finalize();
+        let mut text = [0u8; PUBLIC_CHARS];
+        let _ = URL_SAFE_NO_PAD.encode_slice(&unkeyed[..PUBLIC_BYTES], &mut text);
+        assert_ne!(PublicId::of_key(&key), PublicId(text));
+        // The same digest under another secret has another public id, and
+        // under the same secret the same one (so it survives a restart).
+        let other = KeyRing::new(vec![vec![8; 32]]).unwrap();
+        let digest = key.digest_hex();
+        let slot = key.slot();
+        let elsewhere = SessionKey::from_parts(slot.as_str(), &digest, &other).unwrap();
+        assert_ne!(PublicId::of_key(&elsewhere), PublicId::of_key(&key));
+        let again = SessionKey::from_parts(slot.as_str(), &digest, &ring()).unwrap();
+        assert_eq!(PublicId::of_key(&again), PublicId::of_key(&key));
     }
 
     #[test]

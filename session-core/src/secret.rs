@@ -21,6 +21,12 @@
 //! 3. After the absolute lifetime, drop the old keys from `SESSION_SECRET`.
 //!    Ids they signed are now rejected; users stay in their slot, so
 //!    revoke-all, the limit and the device list still see every session.
+//!
+//! Skipping step 1 is caught at start: a store that outlives processes
+//! (Redis) keeps a fingerprint of the slot key it was first used with, and
+//! [`crate::SessionSetup::check_slot_key`] (run by the Redis
+//! `setup_from_env`) refuses a start whose slot key differs with
+//! [`crate::SetupError::SlotKeyChanged`], naming `SESSION_SLOT_KEY`.
 
 use std::fmt;
 
@@ -192,6 +198,24 @@ impl KeyRing {
             ok |= m.verify_truncated_left(tag).is_ok();
         }
         ok
+    }
+
+    /// A fingerprint of the slot key (pinned, else the last key): 16 bytes
+    /// of a MAC under it, in hex. It reveals nothing of the key; a store
+    /// keeps it to notice the key changing.
+    pub(crate) fn slot_key_fingerprint(&self) -> String {
+        self.anchor_mac(b"slot-key-fingerprint", &[])[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// The digest a store names a user's keys by: 16 bytes of a MAC of the
+    /// user id under the slot key, so it stays across ring rotations.
+    pub(crate) fn user_digest(&self, user: &crate::UserId) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&self.anchor_mac(b"user-key/v1", &[user.as_str().as_bytes()])[..16]);
+        out
     }
 
     /// HMAC-SHA256 of `parts` under the slot key (pinned, else the last key).

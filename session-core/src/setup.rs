@@ -175,6 +175,15 @@ pub enum SetupError {
     /// unreachable); the source says which.
     #[error("session store: {0}")]
     Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The key behind users' slot tags is not the one this store was first
+    /// used with: the last key of `SESSION_SECRET` was retired (or
+    /// `SESSION_SLOT_KEY` changed) without pinning the old one, and every
+    /// signed-in user's sessions would leave their index (revoke-all, the
+    /// limit and the device list would miss them). Nothing was written.
+    #[error(
+        "SESSION_SLOT_KEY: the key behind users' slot tags changed since this store was first used (the last key of SESSION_SECRET was retired, or SESSION_SLOT_KEY changed). Set SESSION_SLOT_KEY to the key used before (the last key of the earlier SESSION_SECRET); see the key rotation procedure in the docs. To start over with every user signed out instead, delete the fingerprint (the store's `<prefix>:slot-key` key)"
+    )]
+    SlotKeyChanged,
 }
 
 /// A configuration and the store it goes with, read from one
@@ -236,6 +245,24 @@ impl SessionSetup {
     ) -> Result<Self, ConfigError> {
         self.config = change(self.config.into_builder()).build()?;
         Ok(self)
+    }
+
+    /// Checks that the key behind users' slot tags is the one the store
+    /// was first used with (the store keeps a fingerprint of it), and
+    /// refuses with [`SetupError::SlotKeyChanged`] otherwise. The Redis
+    /// setup runs it; call it after building a setup by hand. With an
+    /// ephemeral secret it checks and keeps nothing: no session outlives
+    /// the process, and a random key kept would refuse the real one later.
+    pub async fn check_slot_key(self) -> Result<Self, SetupError> {
+        if self.secret == SecretSource::Ephemeral {
+            return Ok(self);
+        }
+        let fingerprint = self.config.keys().slot_key_fingerprint();
+        match self.store.pin_slot_key(&fingerprint).await {
+            Ok(crate::store::SlotKeyPin::Changed) => Err(SetupError::SlotKeyChanged),
+            Ok(_) => Ok(self),
+            Err(e) => Err(SetupError::Store(Box::new(e))),
+        }
     }
 
     /// The manager over this store and configuration: hand it to the

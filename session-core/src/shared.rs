@@ -70,15 +70,13 @@ impl Shared {
             now: self.clock.now(),
             ended_retention: expiry.ended_retention(),
             refresh_threshold: expiry.effective_threshold(),
+            max_data_bytes: self.config.max_data_bytes(),
         }
     }
 
     /// The user and the slot all of the user's sessions live in.
     pub(crate) fn user_key(&self, user: &UserId) -> UserKey {
-        UserKey {
-            user: user.clone(),
-            slot: SlotTag::for_user(self.config.keys(), user),
-        }
+        UserKey::new(self.config.keys(), user.clone())
     }
 
     /// A fresh id in `slot`.
@@ -209,11 +207,14 @@ impl Shared {
             ),
         )
         .await;
-        let ended = observe("revoke", r)?;
-        if ended {
+        let r = observe("revoke", r);
+        // Ended, also when no replica acknowledged it in time.
+        if matches!(&r, Ok(true))
+            || matches!(&r, Err(StoreFailure::NotReplicated { ended, .. }) if !ended.is_empty())
+        {
             lifecycle::ended(public_id, &reason);
         }
-        Ok(ended)
+        r
     }
 
     pub(crate) async fn revoke_all(
@@ -228,12 +229,15 @@ impl Shared {
                 .revoke_all(&self.user_key(user), except, reason.clone(), &self.cx()),
         )
         .await;
-        let ended = observe("revoke_all", r)?;
-        for p in &ended {
-            lifecycle::ended(p, &reason);
+        let r = observe("revoke_all", r);
+        // Ended, also when no replica acknowledged it in time.
+        if let Ok(ended) | Err(StoreFailure::NotReplicated { ended, .. }) = &r {
+            for p in ended {
+                lifecycle::ended(p, &reason);
+            }
+            lifecycle::revoked_all(ended.len() as u64);
         }
-        lifecycle::revoked_all(ended.len() as u64);
-        Ok(ended.len() as u64)
+        r.map(|ended| ended.len() as u64)
     }
 
     pub(crate) async fn list_user_sessions(

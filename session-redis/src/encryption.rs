@@ -5,15 +5,17 @@
 //! * A key ring: the first key seals, every key opens. A sealed value names
 //!   its key by a short digest, so keys can be added in front and retired
 //!   later (once no session holds a value sealed with them).
-//! * Each value is bound to its session's public id and its data key
-//!   (associated data), so a sealed value moved to another key or another
-//!   session does not open.
+//! * Each value is bound to its session's public id and its field (a data
+//!   key, or the metadata) as associated data, so a sealed value moved to
+//!   another field or another session does not open.
 //! * A value that does not open (unknown key, tampering) makes the session
 //!   a corrupt record, never an empty one and never a panic.
 //! * Integers stay in the clear, so `increment` stays one atomic `HINCRBY`;
 //!   everything else is sealed, and a clear value that is not an integer
-//!   (planted by someone with write access to Redis) is refused as corrupt. Reserved fields (times, public id, user id,
-//!   metadata) are not sealed: they are what the scripts work on.
+//!   (planted by someone with write access to Redis) is refused as corrupt.
+//! * The metadata (IP address, user agent, device label) is sealed too,
+//!   except when empty (`{}`). The other reserved fields (times, public
+//!   id, user id, index key) are not: they are what the scripts work on.
 //!
 //! Stored form: `enc2:<key id, 8 hex>:<base64url(nonce ‖ ciphertext)>`,
 //! which is never valid JSON, so sealed and clear values cannot be confused.
@@ -51,17 +53,40 @@ pub(crate) enum EncryptionKeys {}
 
 #[cfg(not(feature = "encryption"))]
 impl EncryptionKeys {
-    pub(crate) fn seal(&self, _session: &PublicId, _field: &str, _json: &str) -> String {
+    pub(crate) fn seal(&self, _session: &PublicId, _field: Field<'_>, _json: &str) -> String {
         match *self {}
     }
 
     pub(crate) fn open(
         &self,
         _session: &PublicId,
-        _field: &str,
+        _field: Field<'_>,
         _stored: &str,
     ) -> Result<String, StoreFailure> {
         match *self {}
+    }
+}
+
+/// The field a sealed value belongs to: part of its associated data, so a
+/// value does not open in another field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Field<'a> {
+    /// Data key `name` (stored as `d:name`).
+    Data(&'a str),
+    /// The metadata (`@meta`).
+    Metadata,
+    /// The binding of a stored public id to the session key it is stored
+    /// under (`@bind`: an empty message, sealed).
+    Binding(&'a session_core::store::SessionKey),
+}
+
+impl std::fmt::Display for Field<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Field::Data(name) => write!(f, "data key {name:?}"),
+            Field::Metadata => f.write_str("the metadata"),
+            Field::Binding(_) => f.write_str("the public id's binding to its key"),
+        }
     }
 }
 
@@ -149,10 +174,10 @@ impl EncryptionKeys {
         false
     }
 
-    /// Seals the JSON text of data key `field` of session `session`,
-    /// unless it is an integer.
-    pub(crate) fn seal(&self, session: &PublicId, field: &str, json: &str) -> String {
-        if json.parse::<i64>().is_ok() {
+    /// Seals the JSON text of `field` of session `session`, unless it is
+    /// a data value that is an integer.
+    pub(crate) fn seal(&self, session: &PublicId, field: Field<'_>, json: &str) -> String {
+        if matches!(field, Field::Data(_)) && json.parse::<i64>().is_ok() {
             return json.to_owned();
         }
         let (id, cipher) = &self.keys[0];
@@ -174,21 +199,26 @@ impl EncryptionKeys {
         format!("{PREFIX}{id}:{}", URL_SAFE_NO_PAD.encode(out))
     }
 
-    /// Opens a stored value of data key `field` (a clear value passes through).
+    /// Opens a stored value of `field` (a clear integer data value, or
+    /// clear empty metadata, passes through).
     pub(crate) fn open(
         &self,
         session: &PublicId,
-        field: &str,
+        field: Field<'_>,
         stored: &str,
     ) -> Result<String, StoreFailure> {
-        let fail = |why: &str| {
-            StoreFailure::Corrupt(format!("data key {field:?} does not decrypt: {why}"))
-        };
+        let fail = |why: &str| StoreFailure::Corrupt(format!("{field} does not decrypt: {why}"));
         let Some(rest) = stored.strip_prefix(PREFIX) else {
             // Only integers are stored in the clear (so `increment` stays
-            // one HINCRBY); anything else clear was not written by this
-            // store with encryption on: refuse it rather than trust it.
-            if stored.parse::<i64>().is_ok() {
+            // one HINCRBY), and empty metadata; anything else clear was not
+            // written by this store with encryption on: refuse it rather
+            // than trust it.
+            let clear_allowed = match field {
+                Field::Data(_) => stored.parse::<i64>().is_ok(),
+                Field::Metadata => stored == "{}",
+                Field::Binding(_) => false,
+            };
+            if clear_allowed {
                 return Ok(stored.to_owned());
             }
             return Err(fail("a clear value where only integers may be clear"));
@@ -219,11 +249,15 @@ impl EncryptionKeys {
 }
 
 /// The associated data of a sealed value: the session's public id (stable
-/// across rotation) and the data key, so a value moved to another key or
-/// another session does not open.
+/// across rotation) and the field as stored (`d:name` or `@meta`), so a
+/// value moved to another field or another session does not open.
 #[cfg(feature = "encryption")]
-fn associated(session: &PublicId, field: &str) -> Vec<u8> {
-    format!("{session}\0{field}").into_bytes()
+fn associated(session: &PublicId, field: Field<'_>) -> Vec<u8> {
+    match field {
+        Field::Data(name) => format!("{session}\0d:{name}").into_bytes(),
+        Field::Metadata => format!("{session}\0@meta").into_bytes(),
+        Field::Binding(key) => format!("{session}\0@bind\0{}", key.digest_hex()).into_bytes(),
+    }
 }
 
 /// Opens a value of session `session` when a ring is configured (a clear
@@ -231,13 +265,13 @@ fn associated(session: &PublicId, field: &str) -> Vec<u8> {
 pub(crate) fn open<'a>(
     keys: Option<&EncryptionKeys>,
     session: &PublicId,
-    field: &str,
+    field: Field<'_>,
     stored: &'a str,
 ) -> Result<Cow<'a, str>, StoreFailure> {
     match keys {
         Some(k) => k.open(session, field, stored).map(Cow::Owned),
         None if stored.starts_with(PREFIX) => Err(StoreFailure::Corrupt(format!(
-            "data key {field:?} is encrypted but no encryption keys are configured{}",
+            "{field} is encrypted but no encryption keys are configured{}",
             if cfg!(feature = "encryption") {
                 ""
             } else {
@@ -267,16 +301,16 @@ mod tests {
     #[test]
     fn values_round_trip_and_integers_stay_clear() {
         let k = EncryptionKeys::new(&[[1; 32]]).unwrap();
-        let sealed = k.seal(&s1(), "token", "\"secret-oauth-token\"");
+        let sealed = k.seal(&s1(), Field::Data("token"), "\"secret-oauth-token\"");
         assert!(sealed.starts_with("enc2:") && !sealed.contains("secret"));
         assert_eq!(
-            k.open(&s1(), "token", &sealed).unwrap(),
+            k.open(&s1(), Field::Data("token"), &sealed).unwrap(),
             "\"secret-oauth-token\""
         );
-        assert_eq!(k.seal(&s1(), "n", "42"), "42");
+        assert_eq!(k.seal(&s1(), Field::Data("n"), "42"), "42");
         assert_ne!(
-            k.seal(&s1(), "token", "\"x\""),
-            k.seal(&s1(), "token", "\"x\""),
+            k.seal(&s1(), Field::Data("token"), "\"x\""),
+            k.seal(&s1(), Field::Data("token"), "\"x\""),
             "nonces repeat"
         );
     }
@@ -285,11 +319,14 @@ mod tests {
     fn old_keys_open_new_keys_seal() {
         let old = EncryptionKeys::new(&[[1; 32]]).unwrap();
         let both = EncryptionKeys::new(&[[2; 32], [1; 32]]).unwrap();
-        let by_old = old.seal(&s1(), "k", "\"v\"");
-        assert_eq!(both.open(&s1(), "k", &by_old).unwrap(), "\"v\"");
-        let by_new = both.seal(&s1(), "k", "\"v\"");
+        let by_old = old.seal(&s1(), Field::Data("k"), "\"v\"");
+        assert_eq!(
+            both.open(&s1(), Field::Data("k"), &by_old).unwrap(),
+            "\"v\""
+        );
+        let by_new = both.seal(&s1(), Field::Data("k"), "\"v\"");
         assert!(matches!(
-            old.open(&s1(), "k", &by_new),
+            old.open(&s1(), Field::Data("k"), &by_new),
             Err(StoreFailure::Corrupt(_))
         ));
     }
@@ -297,35 +334,45 @@ mod tests {
     #[test]
     fn tampering_and_swapping_are_corrupt() {
         let k = EncryptionKeys::new(&[[1; 32]]).unwrap();
-        let sealed = k.seal(&s1(), "a", "\"v\"");
+        let sealed = k.seal(&s1(), Field::Data("a"), "\"v\"");
         assert!(
-            k.open(&s1(), "b", &sealed).is_err(),
+            k.open(&s1(), Field::Data("b"), &sealed).is_err(),
             "a value moved to another key opened"
         );
         let other = PublicId::generate();
         assert!(
-            k.open(&other, "a", &sealed).is_err(),
+            k.open(&other, Field::Data("a"), &sealed).is_err(),
             "a value moved to another session opened"
         );
         let mut bytes = sealed.clone().into_bytes();
         let last = bytes.len() - 1;
         bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
         assert!(
-            k.open(&s1(), "a", &String::from_utf8(bytes).unwrap())
+            k.open(&s1(), Field::Data("a"), &String::from_utf8(bytes).unwrap())
                 .is_err()
         );
         for bad in ["enc2:", "enc2:zz", "enc2:00000000:!!", "enc2:00000000:AAAA"] {
-            assert!(k.open(&s1(), "a", bad).is_err(), "{bad}");
+            assert!(k.open(&s1(), Field::Data("a"), bad).is_err(), "{bad}");
         }
-        assert!(open(None, &s1(), "a", &sealed).is_err());
+        assert!(open(None, &s1(), Field::Data("a"), &sealed).is_err());
         // Planted clear values: only integers may be clear.
         for planted in ["\"admin\"", "true", "{\"role\":\"admin\"}", "1.5"] {
             assert!(
-                k.open(&s1(), "a", planted).is_err(),
+                k.open(&s1(), Field::Data("a"), planted).is_err(),
                 "{planted} was accepted"
             );
         }
-        assert_eq!(k.open(&s1(), "a", "-42").unwrap(), "-42");
+        assert_eq!(k.open(&s1(), Field::Data("a"), "-42").unwrap(), "-42");
+        // Metadata: sealed even when it looks like an integer, bound to its
+        // field (a data key does not open it), clear only when empty.
+        let meta = k.seal(&s1(), Field::Metadata, "{\"device\":\"phone\"}");
+        assert!(meta.starts_with("enc2:") && !meta.contains("phone"));
+        assert!(k.open(&s1(), Field::Data("@meta"), &meta).is_err());
+        assert!(
+            k.open(&s1(), Field::Metadata, "{\"ip\":\"10.0.0.1\"}")
+                .is_err()
+        );
+        assert_eq!(k.open(&s1(), Field::Metadata, "{}").unwrap(), "{}");
         assert!(EncryptionKeys::from_base64_list("c2hvcnQ=").is_err());
         assert!(EncryptionKeys::from_base64_list("").is_err());
     }
@@ -333,17 +380,21 @@ mod tests {
 
 #[cfg(all(test, not(feature = "encryption")))]
 mod tests_without_the_feature {
+    use super::Field;
+
     #[test]
     fn a_sealed_value_is_corrupt_and_names_the_feature() {
         let id = session_core::PublicId::generate();
         let Err(session_core::StoreFailure::Corrupt(why)) =
-            super::open(None, &id, "token", "enc2:00000000:AAAA")
+            super::open(None, &id, Field::Data("token"), "enc2:00000000:AAAA")
         else {
             panic!("a sealed value opened without keys")
         };
         assert!(why.contains("encryption feature"), "{why}");
         assert_eq!(
-            super::open(None, &id, "n", "42").ok().as_deref(),
+            super::open(None, &id, Field::Data("n"), "42")
+                .ok()
+                .as_deref(),
             Some("42")
         );
     }

@@ -34,7 +34,8 @@ pub const FUZZ_ENCRYPTION_KEY: [u8; 32] = *b"fuzzing-encryption-key-012345678";
 ///
 /// Exists for the fuzz targets; not API.
 pub fn fuzz_session_key() -> Option<SessionKey> {
-    SessionKey::from_parts("AAAAAAAA", "00112233445566778899aabbccddeeff")
+    let ring = session_core::KeyRing::new(vec![vec![0; 32]]).ok()?;
+    SessionKey::from_parts("AAAAAAAA", "00112233445566778899aabbccddeeff", &ring)
 }
 
 /// What a plain read of a session hash was judged to hold (the store's
@@ -288,6 +289,7 @@ fn context(line: &[u8]) -> StoreContext {
         now: Timestamp::from_unix_millis(next(1_000)),
         ended_retention: Duration::from_millis(next(3_600_000)),
         refresh_threshold: Duration::from_millis(next(60_000)),
+        max_data_bytes: usize::MAX,
     }
 }
 

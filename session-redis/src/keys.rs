@@ -1,7 +1,5 @@
 //! The key layout (see the crate docs for the table).
 
-use sha2::{Digest, Sha256};
-
 use session_core::store::{SessionKey, SlotTag, UserKey};
 
 /// How many buckets sessions are spread over. Every instance must agree,
@@ -56,6 +54,11 @@ impl KeyLayout {
         h % BUCKETS
     }
 
+    /// `P:slot-key`: the fingerprint of the key behind users' slot tags.
+    pub(crate) fn slot_key_pin(&self) -> String {
+        format!("{}:slot-key", self.prefix)
+    }
+
     /// `P:{bN}:s:D`.
     pub(crate) fn session(&self, key: &SessionKey) -> String {
         let start = &self.sessions[Self::bucket(key.slot()) as usize];
@@ -65,14 +68,16 @@ impl KeyLayout {
         name
     }
 
-    /// `P:{bN}:u:U`.
+    /// `P:{bN}:u:U`, `U` the user's keyed digest ([`UserKey::digest`]):
+    /// without the server secret, a dictionary of user ids does not
+    /// reverse it.
     pub(crate) fn user_index(&self, user: &UserKey) -> String {
-        let digest = Sha256::digest(user.user.as_str().as_bytes());
-        let mut hex = String::with_capacity(32);
-        for b in &digest[..16] {
-            hex.push_str(&format!("{b:02x}"));
-        }
-        format!("{}:{{b{}}}:u:{hex}", self.prefix, Self::bucket(user.slot))
+        format!(
+            "{}:{{b{}}}:u:{}",
+            self.prefix,
+            Self::bucket(user.slot),
+            user.digest_hex()
+        )
     }
 
     /// The three analytics keys of `bucket`, in the order the scripts take them.
@@ -95,10 +100,7 @@ mod tests {
     fn a_users_sessions_and_index_share_a_bucket() {
         let ring = KeyRing::generate();
         let user = UserId::new("alice").unwrap();
-        let uk = UserKey {
-            slot: SlotTag::for_user(&ring, &user),
-            user,
-        };
+        let uk = UserKey::new(&ring, user);
         let layout = KeyLayout::new("p");
         let a = layout.session(&SessionId::generate(&ring, uk.slot).storage_key());
         let b = layout.session(&SessionId::generate(&ring, uk.slot).storage_key());

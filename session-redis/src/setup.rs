@@ -43,7 +43,11 @@ pub async fn setup_from_env(env: Environment) -> Result<SessionSetup, SetupError
         .build()
         .await
         .map_err(|e| SetupError::Store(Box::new(e)))?;
-    Ok(SessionSetup::new(config, Arc::new(store), described))
+    // Refused when the key behind users' slot tags changed since this
+    // Redis was first used (SESSION_SLOT_KEY names the fix).
+    SessionSetup::new(config, Arc::new(store), described)
+        .check_slot_key()
+        .await
 }
 
 #[cfg(test)]

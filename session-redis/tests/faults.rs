@@ -26,6 +26,7 @@ fn cx() -> StoreContext {
         now: Timestamp::from_unix_millis(1_700_000_000_000),
         ended_retention: Duration::from_secs(600),
         refresh_threshold: Duration::from_secs(60),
+        max_data_bytes: usize::MAX,
     }
 }
 
@@ -109,10 +110,7 @@ async fn lost_reply_is_applied_once(store: &RedisStore, proxies: &[&FaultProxy])
 
     // A create whose reply was lost: unknown, and the session exists once.
     let user = UserId::new("lost-create").expect("user id");
-    let uk = UserKey {
-        slot: SlotTag::for_user(&ring, &user),
-        user,
-    };
+    let uk = UserKey::new(&ring, user);
     for p in proxies {
         p.set(Fault::DropNextReply);
     }

@@ -115,15 +115,13 @@ fn cx() -> StoreContext {
         now: now(),
         ended_retention: Duration::from_secs(600),
         refresh_threshold: Duration::from_secs(60),
+        max_data_bytes: usize::MAX,
     }
 }
 
 fn user_key(ring: &KeyRing, u: usize) -> UserKey {
     let user = UserId::new(USERS[u]).expect("user id");
-    UserKey {
-        slot: SlotTag::for_user(ring, &user),
-        user,
-    }
+    UserKey::new(ring, user)
 }
 
 fn new_session(ring: &KeyRing, user: Option<UserKey>) -> NewSession {

@@ -193,6 +193,7 @@ async fn the_longest_durations_round_trip_as_integers() {
         now: Timestamp::from_unix_millis(1_700_000_000_000),
         ended_retention: Duration::from_secs(60),
         refresh_threshold: Duration::from_secs(60),
+        max_data_bytes: usize::MAX,
     };
     let far = Timestamp::from_unix_millis(9_007_199_254_740_991);
     let new = NewSession {

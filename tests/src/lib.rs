@@ -396,9 +396,12 @@ impl SessionStore for BrokenStore {
         }
         let user = match &rotation.sign_in {
             Some(s) => Some(s.user.clone()),
+            // The memory store files users by id: the keyed digest, which
+            // this wrapper has no secret to make, goes unused.
             None => record.user.clone().map(|u| UserKey {
                 slot: rotation.new.slot(),
                 user: u,
+                digest: [0; 16],
             }),
         };
         let fresh = NewSession {

@@ -114,6 +114,7 @@ fn the_sealed_record_seed_opens() {
         now: session_core::Timestamp::from_unix_millis(now),
         ended_retention: std::time::Duration::from_secs(3600),
         refresh_threshold: std::time::Duration::from_secs(60),
+        max_data_bytes: usize::MAX,
     };
     let key = session_redis::fuzzing::fuzz_session_key().expect("the fuzzing session key");
     match session_redis::fuzzing::judge_hash(reply, &cx, true, &key) {

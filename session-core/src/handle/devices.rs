@@ -30,9 +30,15 @@ impl Session {
             _ => return Err(SessionError::NoSession),
         };
         let except = keep_current.then_some(&public_id);
-        let result = self.shared.revoke_all(&user, except, reason.clone()).await;
-        let applied = matches!(result, Ok(_) | Err(StoreFailure::NotReplicated(_)));
-        if applied && !keep_current {
+        let result = match self.shared.revoke_all(&user, except, reason.clone()).await {
+            // Applied on the primary, not yet acknowledged by a replica:
+            // answered as done (the durability paragraph of the contract;
+            // the store's warning and the `not_replicated` metric say it
+            // was not durable; `SessionManager::revoke_all` reports it).
+            Err(StoreFailure::NotReplicated { ended, .. }) => Ok(ended.len() as u64),
+            other => other,
+        };
+        if result.is_ok() && !keep_current {
             inner.state = State::ended(Some(Ending {
                 reason,
                 at: self.shared.clock.now(),
@@ -98,12 +104,17 @@ impl Session {
             State::Active(a) => a.record.public_id == *public_id,
             _ => return Err(SessionError::NoSession),
         };
-        let result = self
+        let result = match self
             .shared
             .revoke_device(&user, public_id, reason.clone())
-            .await;
-        let applied = matches!(result, Ok(true) | Err(StoreFailure::NotReplicated(_)));
-        if applied && is_current {
+            .await
+        {
+            // Applied on the primary, not yet acknowledged: done, as for
+            // revoke_all above.
+            Err(StoreFailure::NotReplicated { ended, .. }) => Ok(!ended.is_empty()),
+            other => other,
+        };
+        if matches!(result, Ok(true)) && is_current {
             inner.state = State::ended(Some(Ending {
                 reason,
                 at: self.shared.clock.now(),

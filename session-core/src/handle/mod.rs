@@ -404,7 +404,7 @@ impl Inner {
             UpdateError::Ended(ending) => self.state = State::ended(Some(ending.clone())),
             UpdateError::UnknownId => self.state = State::absent(),
             UpdateError::Store(f) => self.state = State::Failed(f.clone()),
-            UpdateError::NotAnInteger { .. } => {}
+            UpdateError::NotAnInteger { .. } | UpdateError::TooLarge { .. } => {}
         }
         e.into()
     }

@@ -249,7 +249,7 @@ impl Session {
             // signed-out user that signing out failed. The store's warning
             // event and the `not_replicated` failure metric say it was not
             // durable; `SessionManager` calls report it as an error.
-            Err(StoreFailure::NotReplicated(_)) => {
+            Err(StoreFailure::NotReplicated { .. }) => {
                 inner.state = ended;
                 Ok(())
             }

@@ -17,23 +17,26 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::delta::Delta;
 use crate::ending::{EndReason, Ending};
 use crate::error::{CreateError, RotateError, StoreFailure, UpdateError};
-use crate::expiry::{idle_deadline, refresh_due};
+use crate::expiry::idle_deadline;
 use crate::id::{PublicId, SessionKey};
 use crate::limit::{LimitPolicy, UserLimit};
-use crate::record::{FORMAT_VERSION, Metadata, SessionRecord, SessionSummary};
+use crate::record::SessionSummary;
 use crate::store::{
-    Applied, Created, Loaded, NewSession, Page, PageRequest, Rotation, SessionStore, StoreContext,
-    UserKey,
+    Applied, Created, Loaded, NewSession, Page, PageRequest, Rotation, SessionStore, SlotKeyPin,
+    StoreContext, UserKey,
 };
 use crate::time::Timestamp;
 use crate::user::UserId;
+
+mod live;
+
+use live::Live;
 
 /// An in-process session store. Cheap to create; share it as
 /// `Arc<MemoryStore>` or `Arc<dyn SessionStore>`.
@@ -60,6 +63,8 @@ struct State {
     /// When to look at an entry again (stale items are skipped).
     wakeups: BTreeSet<(Timestamp, SessionKey)>,
     active: u64,
+    /// The slot key's fingerprint, kept by the first manager to ask.
+    slot_key: Option<String>,
 }
 
 #[derive(Debug)]
@@ -69,79 +74,6 @@ enum Entry {
         ending: Ending,
         forget_at: Timestamp,
     },
-}
-
-#[derive(Debug, Clone)]
-struct Live {
-    public_id: PublicId,
-    user: Option<UserId>,
-    created_at: Timestamp,
-    last_seen_at: Timestamp,
-    idle_timeout: Duration,
-    idle_deadline: Timestamp,
-    absolute_deadline: Timestamp,
-    metadata: Metadata,
-    data: BTreeMap<String, String>,
-}
-
-impl Live {
-    /// Whether a call at `cx.now` pushes the idle deadline (less than the
-    /// threshold left, and pushing it moves it later).
-    fn refresh_due(&self, cx: &StoreContext) -> bool {
-        refresh_due(
-            cx.now,
-            self.idle_deadline,
-            self.idle_timeout,
-            self.absolute_deadline,
-            cx.refresh_threshold,
-        )
-    }
-
-    fn expires_at(&self) -> Timestamp {
-        self.idle_deadline.min(self.absolute_deadline)
-    }
-
-    fn touch(&mut self, now: Timestamp) {
-        self.last_seen_at = now;
-        self.idle_deadline = idle_deadline(now, self.idle_timeout, self.absolute_deadline);
-    }
-
-    fn apply(&mut self, delta: &Delta) {
-        for (k, v) in &delta.data {
-            match v {
-                Some(json) => self.data.insert(k.clone(), json.clone()),
-                None => self.data.remove(k),
-            };
-        }
-        if let Some(m) = &delta.metadata {
-            self.metadata = m.clone();
-        }
-        if let Some(t) = delta.idle_timeout {
-            self.idle_timeout = t;
-        }
-    }
-
-    fn record(&self) -> Result<SessionRecord, StoreFailure> {
-        let mut data = BTreeMap::new();
-        for (k, v) in &self.data {
-            let value = serde_json::from_str(v).map_err(|e| {
-                StoreFailure::Corrupt(format!("data key {k:?} does not hold JSON: {e}"))
-            })?;
-            data.insert(k.clone(), value);
-        }
-        Ok(SessionRecord {
-            format_version: FORMAT_VERSION,
-            public_id: self.public_id,
-            user: self.user.clone(),
-            created_at: self.created_at,
-            last_seen_at: self.last_seen_at,
-            idle_timeout: self.idle_timeout,
-            idle_deadline: self.idle_deadline,
-            absolute_deadline: self.absolute_deadline,
-            metadata: self.metadata.clone(),
-            data,
-        })
-    }
 }
 
 impl State {
@@ -388,6 +320,13 @@ impl SessionStore for MemoryStore {
         let mut state = self.lock();
         state.sweep(cx);
         let live = state.live_mut(key)?;
+        let (before, after) = (live.data_size(), live.data_size_after(delta));
+        if Live::over_cap(before, after, cx) {
+            return Err(UpdateError::TooLarge {
+                size: after,
+                limit: cx.max_data_bytes,
+            });
+        }
         live.apply(delta);
         let due = live.refresh_due(cx);
         if due || delta.idle_timeout.is_some() {
@@ -425,7 +364,17 @@ impl SessionStore for MemoryStore {
             .ok_or_else(|| UpdateError::NotAnInteger {
                 key: field.to_owned(),
             })?;
-        live.data.insert(field.to_owned(), next.to_string());
+        let text = next.to_string();
+        let before = live.data_size();
+        let old = live.data.get(field).map_or(0, |v| field.len() + v.len());
+        let after = before - old + field.len() + text.len();
+        if Live::over_cap(before, after, cx) {
+            return Err(UpdateError::TooLarge {
+                size: after,
+                limit: cx.max_data_bytes,
+            });
+        }
+        live.data.insert(field.to_owned(), text);
         if live.refresh_due(cx) {
             live.touch(cx.now);
             let wake = live.expires_at();
@@ -444,6 +393,13 @@ impl SessionStore for MemoryStore {
         };
         if state.entries.contains_key(&rotation.new) {
             return Err(RotateError::DuplicateId);
+        }
+        let (before, after) = (live.data_size(), live.data_size_after(&rotation.delta));
+        if Live::over_cap(before, after, cx) {
+            return Err(RotateError::TooLarge {
+                size: after,
+                limit: cx.max_data_bytes,
+            });
         }
         let mut evicted = Vec::new();
         if let Some(sign_in) = &rotation.sign_in {
@@ -589,6 +545,16 @@ impl SessionStore for MemoryStore {
             None
         };
         Ok(Page { users, next })
+    }
+
+    async fn pin_slot_key(&self, fingerprint: &str) -> Result<SlotKeyPin, StoreFailure> {
+        let mut state = self.lock();
+        let kept = state.slot_key.get_or_insert_with(|| fingerprint.to_owned());
+        Ok(if kept == fingerprint {
+            SlotKeyPin::Same
+        } else {
+            SlotKeyPin::Changed
+        })
     }
 }
 

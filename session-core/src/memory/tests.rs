@@ -1,23 +1,23 @@
 //! The in-memory store's unit tests.
 use super::*;
+use crate::record::Metadata;
 use crate::store::SlotTag;
 use crate::{KeyRing, SessionId};
+use std::time::Duration;
 
 fn cx(now: u64) -> StoreContext {
     StoreContext {
         now: Timestamp::from_unix_millis(now),
         ended_retention: Duration::from_secs(60),
         refresh_threshold: Duration::from_secs(10),
+        max_data_bytes: usize::MAX,
     }
 }
 
 fn new(keys: &KeyRing, user: Option<&str>) -> NewSession {
     let user = user.map(|u| {
         let user = UserId::new(u).unwrap();
-        UserKey {
-            slot: SlotTag::for_user(keys, &user),
-            user,
-        }
+        UserKey::new(keys, user)
     });
     let slot = user.as_ref().map_or_else(SlotTag::random, |u| u.slot);
     NewSession {

@@ -59,15 +59,59 @@ pub struct StoreContext {
     pub ended_retention: Duration,
     /// `load` pushes the idle deadline forward when less than this remains.
     pub refresh_threshold: Duration,
+    /// The data cap (guarantee 13): the bytes of a session's data, each
+    /// key's length plus its stored value's, that `apply`, `increment` and
+    /// `rotate` may not grow a session past, judged against what is stored
+    /// when they merge (not the caller's snapshot). A change that shrinks
+    /// the data, or keeps its size, is always allowed, so a session at its
+    /// cap can still shrink. `usize::MAX` for none.
+    pub max_data_bytes: usize,
 }
 
-/// A user and the slot all of the user's sessions live in.
+/// A user, the slot all of the user's sessions live in, and the keyed
+/// digest a store names the user's keys by.
+///
+/// ```
+/// use session_core::store::UserKey;
+/// use session_core::{KeyRing, UserId};
+///
+/// let alice = UserId::new("alice@example.com").unwrap();
+/// let key = UserKey::new(&KeyRing::generate(), alice.clone());
+/// // Another secret, another name: a dictionary of e-mail addresses does
+/// // not reverse it without the secret.
+/// assert_ne!(key.digest_hex(), UserKey::new(&KeyRing::generate(), alice).digest_hex());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UserKey {
     /// The user.
     pub user: UserId,
     /// The user's slot tag ([`SlotTag::for_user`]).
     pub slot: SlotTag,
+    /// A MAC of the user id under the server secret's slot key (16 bytes):
+    /// name anything stored per user (an index key) by it, never by the
+    /// user id or an unkeyed hash of it.
+    pub digest: [u8; 16],
+}
+
+impl UserKey {
+    /// The key of `user` under `keys`.
+    pub fn new(keys: &crate::KeyRing, user: UserId) -> Self {
+        UserKey {
+            slot: SlotTag::for_user(keys, &user),
+            digest: keys.user_digest(&user),
+            user,
+        }
+    }
+
+    /// [`Self::digest`] as 32 lowercase hex characters.
+    pub fn digest_hex(&self) -> String {
+        use std::fmt::Write as _;
+        let mut hex = String::with_capacity(32);
+        for b in self.digest {
+            let _ = write!(hex, "{b:02x}");
+        }
+        hex
+    }
 }
 
 /// A session to create.
@@ -176,6 +220,21 @@ pub struct Page {
     pub next: Option<UserId>,
 }
 
+/// What [`SessionStore::pin_slot_key`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotKeyPin {
+    /// The fingerprint is the one the store keeps (it keeps this one now
+    /// if it kept none).
+    Same,
+    /// The store keeps another: the key behind users' slot tags changed
+    /// since the store was first used, and users' sessions would leave
+    /// their indexes.
+    Changed,
+    /// The store does not keep one (the default for a store that outlives
+    /// no process, or one that does not implement it).
+    Unchecked,
+}
+
 /// A session backend. Object safe: `Arc<dyn SessionStore>` works.
 #[async_trait]
 pub trait SessionStore: Send + Sync + fmt::Debug {
@@ -276,4 +335,14 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
         page: PageRequest,
         cx: &StoreContext,
     ) -> Result<Page, StoreFailure>;
+
+    /// Keeps `fingerprint` (of the key behind users' slot tags) the first
+    /// time, and says whether a later one is the same: a store that
+    /// outlives processes implements it, so that retiring that key cannot
+    /// silently move users away from their sessions. The default keeps
+    /// nothing ([`SlotKeyPin::Unchecked`]).
+    async fn pin_slot_key(&self, fingerprint: &str) -> Result<SlotKeyPin, StoreFailure> {
+        let _ = fingerprint;
+        Ok(SlotKeyPin::Unchecked)
+    }
 }

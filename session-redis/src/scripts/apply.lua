@@ -1,38 +1,68 @@
 -- apply.lua: writes a delta (only the changed keys) to an active session,
 -- pushing its idle deadline only when less than the refresh threshold
 -- remains (or its idle timeout changed); refuses an ended or unknown one
--- and never re-creates it (guarantees 1, 2 and 7). Steady state: HGET and
--- one HSET.
+-- and never re-creates it (guarantees 1, 2 and 7), nor grows its data
+-- past the cap (guarantee 13). Steady state: HMGET, HSTRLEN and one HSET.
 -- KEYS: 1 session, 2-4 the bucket's analytics
 -- ARGV: 1 now, 2 retention ms, 3 refresh threshold ms, 4 the '@' the
---       request loaded ('' = none), 5… the delta (see apply_delta)
--- Reply: {'unknown'} | {'ended', reason, at} | 1 (kept: the deadlines did
---        not move) | {'ok', idle deadline, absolute deadline}
+--       request loaded ('' = none), 5 the data cap in bytes, 6… the delta
+--       (see apply_delta)
+-- Reply: {'unknown'} | {'ended', reason, at} | {'big', size} (the delta
+--        would grow the data past the cap: nothing written) | 1 (kept:
+--        the deadlines did not move) | {'ok', idle deadline, absolute
+--        deadline}
 --
 -- The steady state first: the caller sends the '@' it loaded only when
 -- the delta changes data alone and it judged those times live with no
 -- refresh due at `now`; while the stored '@' is still that one, that
--- judgement holds, so the data is written at once (HGET, HSET: 1, the
--- deadlines unchanged; one key set, the usual save, skips building the
--- argument table, and an integer reply skips a table: together about a
--- third of the call's cost in Redis). Anything else (a tombstone has no '@'; a refresh,
--- a rotation or an expiry changed it) gets the judgement, which scripts.rs
--- wraps in a function so that its helpers are only defined when it runs.
-if ARGV[4] ~= '' and redis.call('HGET', KEYS[1], '@') == ARGV[4] then
-  if ARGV[7] == '1' and ARGV[10] == '0' then
-    redis.call('HSET', KEYS[1], 'd:' .. ARGV[8], ARGV[9])
+-- judgement holds, so the data is written at once (HMGET, HSTRLEN, HSET:
+-- 1, the deadlines unchanged; one key set, the usual save, skips building
+-- the argument table, and an integer reply skips a table: together about
+-- a third of the call's cost in Redis). The data cap is judged against
+-- '@size', the data's size as stored now (prelude.lua's delta_size), so
+-- overlapping saves cannot add up past it; a session without '@size' yet
+-- takes the judgement, which counts it. Anything else (a tombstone has no
+-- '@'; a refresh, a rotation or an expiry changed it) gets the judgement,
+-- which scripts.rs wraps in a function so that its helpers are only
+-- defined when it runs.
+local stored = redis.call('HMGET', KEYS[1], '@', '@size')
+if ARGV[4] ~= '' and stored[1] == ARGV[4] and stored[2] then
+  local size, cap = tonumber(stored[2]), tonumber(ARGV[5])
+  if ARGV[8] == '1' and ARGV[11] == '0' then
+    local f = 'd:' .. ARGV[9]
+    local old = redis.call('HSTRLEN', KEYS[1], f)
+    if old == 0 then old = -#ARGV[9] end
+    local after = size - old + #ARGV[10]
+    if after == size then
+      redis.call('HSET', KEYS[1], f, ARGV[10])
+      return 1
+    end
+    if after > size and after > cap then return { 'big', after } end
+    redis.call('HSET', KEYS[1], f, ARGV[10], '@size', string.format('%d', after))
     return 1
   end
   local sets, dels = {}, {}
-  local j = 8
-  for _ = 1, tonumber(ARGV[7]) do
-    sets[#sets + 1] = 'd:' .. ARGV[j]
+  local after, j = size, 9
+  for _ = 1, tonumber(ARGV[8]) do
+    local f = 'd:' .. ARGV[j]
+    local old = redis.call('HSTRLEN', KEYS[1], f)
+    if old == 0 then old = -#ARGV[j] end
+    after = after - old + #ARGV[j + 1]
+    sets[#sets + 1] = f
     sets[#sets + 1] = ARGV[j + 1]
     j = j + 2
   end
   local m = tonumber(ARGV[j])
-  for i = j + 1, j + m do dels[#dels + 1] = 'd:' .. ARGV[i] end
-  if #sets > 0 then redis.call('HSET', KEYS[1], unpack(sets)) end
+  for i = j + 1, j + m do
+    local f = 'd:' .. ARGV[i]
+    local old = redis.call('HSTRLEN', KEYS[1], f)
+    if old > 0 then after = after - old - #ARGV[i] end
+    dels[#dels + 1] = f
+  end
+  if after > size and after > cap then return { 'big', after } end
+  sets[#sets + 1] = '@size'
+  sets[#sets + 1] = string.format('%d', after)
+  redis.call('HSET', KEYS[1], unpack(sets))
   if #dels > 0 then redis.call('HDEL', KEYS[1], unpack(dels)) end
   return 1
 end
@@ -42,7 +72,9 @@ local key, now = KEYS[1], tonumber(ARGV[1])
 local h = head(key)
 local status, reason, at = classify(st, key, h, now, tonumber(ARGV[2]))
 if status ~= 'live' then return { status, reason, at } end
-local idle_changed = apply_delta(key, h, 5, true)
+local before, after = delta_size(key, h, 6, false)
+if after > before and after > tonumber(ARGV[5]) then return { 'big', after } end
+local idle_changed = apply_delta(key, h, 6, true, after)
 local idl = tonumber(h['@idl'])
 if idle_changed or refresh_due(h, now, tonumber(ARGV[3])) then
   idl = touch(st, key, h, now)

@@ -6,7 +6,9 @@
 --       codec.rs stored_public_id), 4 user id ('' = anonymous),
 --       5 idle ms, 6 absolute deadline, 7 metadata JSON, 8 limit (0 = none),
 --       9 policy (evict-idle | evict-oldest | deny), 10 n data pairs,
---       then field, json…
+--       then field, json…, then the public id's binding to the key ('' =
+--       none; with encryption at rest, for a stored public id: codec.rs
+--       binding)
 -- Reply: {'dup'} | {'limit', max} | {'ok', {evicted public ids…}} |
 --        1 (an anonymous create in the steady state: nothing evicted)
 --
@@ -43,6 +45,10 @@ if ARGV[4] == '' then
       fields[#fields + 1] = 'd:' .. ARGV[j]
       fields[#fields + 1] = ARGV[j + 1]
       j = j + 2
+    end
+    if ARGV[j] ~= '' then
+      fields[#fields + 1] = '@bind'
+      fields[#fields + 1] = ARGV[j]
     end
     redis.call('HSET', key, unpack(fields))
   end
@@ -84,6 +90,7 @@ for _ = 1, n do
   h['d:' .. ARGV[j]] = ARGV[j + 1]
   j = j + 2
 end
+if ARGV[j] ~= '' then h['@bind'] = ARGV[j] end
 redis.call('HSET', key, unpack(flat(h)))
 redis.call('PEXPIRE', key, I(math.max(idl - now, 1)))
 session_expiry(st, key, h, idl, now)

@@ -7,8 +7,12 @@
 --         (at most 64 bytes, so Redis keeps the hash in its compact encoding)
 --   @pub  its public id (left out when it is its key's, PublicId::of_key:
 --         an anonymous session never rotated; codec.rs stored_public_id)
---   @meta its metadata JSON (absent when empty: '{}')
+--   @meta its metadata JSON (absent when empty: '{}'; sealed with
+--         encryption at rest)
 --   @user @ukey (signed in: the user id and the user's index key)
+--   @bind with encryption at rest and a stored @pub: a seal binding that
+--         public id to this key (codec.rs binding), so sealed values
+--         copied with their @pub into another session do not open there
 -- and an ended one (a tombstone) holds @end (reason) @at @forget @pub.
 -- Scripts work on a table `h` holding the hash's fields, with the packed
 -- times unpacked (as numbers) into @created @seen @idle @idl @abs;
@@ -139,6 +143,13 @@ end
 local function session_key(st, m)
   return (string.gsub(st.sessions, 'a:sessions$', 's:')) .. m
 end
+-- The user's device map beside index `ukey` (same slot): public id ->
+-- session key, so that revoking one device is O(log n) (guarantee 5). An
+-- entry is a hint, checked against the index and the session before use;
+-- entries leave with their session (finish, expire, revoke_user.lua).
+local function devices(ukey)
+  return ukey .. ':p'
+end
 -- Records a session's (new) expiry in its index and the analytics.
 local function session_expiry(st, key, h, exp, now)
   redis.call('ZADD', st.sessions, I(exp), member(key))
@@ -146,6 +157,10 @@ local function session_expiry(st, key, h, exp, now)
   if h['@ukey'] then
     redis.call('ZADD', h['@ukey'], I(exp), key)
     extend_ttl(h['@ukey'], exp - now)
+    if h['@pub'] then
+      redis.call('HSET', devices(h['@ukey']), h['@pub'], key)
+      extend_ttl(devices(h['@ukey']), exp - now)
+    end
     redis.call('ZADD', st.users, 'GT', I(exp), h['@user'])
     redis.call('ZADD', st.names, 0, h['@user'])
     extend_ttl(st.users, exp - now)
@@ -179,7 +194,10 @@ local function finish(st, key, h, reason, now, retention)
   local ukey = h['@ukey']
   tombstone(key, reason, now, now + retention, h['@pub'], now)
   redis.call('ZREM', st.sessions, member(key))
-  if ukey then redis.call('ZREM', ukey, key) end
+  if ukey then
+    redis.call('ZREM', ukey, key)
+    if h['@pub'] then redis.call('HDEL', devices(ukey), h['@pub']) end
+  end
   return h['@pub']
 end
 -- Ends live session `h`, found past its expiry, for good: an 'expired'
@@ -194,7 +212,10 @@ local function expire(st, key, h, now, retention)
     tombstone(key, 'expired', exp, exp + retention, h['@pub'], now)
   end
   redis.call('ZREM', st.sessions, member(key))
-  if ukey then redis.call('ZREM', ukey, key) end
+  if ukey then
+    redis.call('ZREM', ukey, key)
+    if h['@pub'] then redis.call('HDEL', devices(ukey), h['@pub']) end
+  end
 end
 -- 'live', or 'unknown', or 'ended' with the reason and time. A live
 -- session past its expiry is expired here, finally.
@@ -334,14 +355,59 @@ local function make_room(st, ukey, max, policy, except, now, retention)
   end
   return evicted
 end
+-- The data cap (guarantee 13) is judged here, where data is merged: the
+-- bytes of a session's data (each data key's name plus its stored value)
+-- are kept in '@size', written by the first change that needs it (an
+-- anonymous create leaves it out) and by every change after. This counts
+-- them from scratch: one pass over the hash, once per session.
+local function data_size(key)
+  local all = redis.call('HGETALL', key)
+  local n = 0
+  for i = 1, #all, 2 do
+    if string.sub(all[i], 1, 2) == 'd:' then n = n + #all[i] - 2 + #all[i + 1] end
+  end
+  return n
+end
+-- The data size of session `key` before and after the delta encoded in
+-- ARGV from position `i` (see apply_delta). With `full`, `h` holds every
+-- field of the session (read); else the lengths are asked of Redis.
+local function delta_size(key, h, i, full)
+  local before = 0
+  if full then
+    for k, v in pairs(h) do
+      if string.sub(k, 1, 2) == 'd:' then before = before + #k - 2 + #v end
+    end
+  else
+    before = tonumber(redis.call('HGET', key, '@size')) or data_size(key)
+  end
+  local function len(f)
+    if full then return h[f] and #h[f] or 0 end
+    return redis.call('HSTRLEN', key, f)
+  end
+  local after, j = before, i + 3
+  for _ = 1, tonumber(ARGV[i + 2]) do
+    -- A stored value is never empty (JSON): a length of 0 is a new key.
+    local old = len('d:' .. ARGV[j])
+    if old == 0 then old = -#ARGV[j] end
+    after = after - old + #ARGV[j + 1]
+    j = j + 2
+  end
+  for k = j + 1, j + tonumber(ARGV[j]) do
+    local old = len('d:' .. ARGV[k])
+    if old > 0 then after = after - old - #ARGV[k] end
+  end
+  return before, after
+end
 -- Applies a delta encoded in ARGV from position `i`:
 --   meta ('' = unchanged), idle ('' = unchanged), n sets (field, json)…,
 --   m removals (field)…
--- to table `h`, and writes it to `key` when `write` is true: one HSET for
--- everything set and one HDEL for everything removed.
-local function apply_delta(key, h, i, write)
+-- to table `h`, with `size` the data size after it (delta_size), and
+-- writes it to `key` when `write` is true: one HSET for everything set and
+-- one HDEL for everything removed.
+local function apply_delta(key, h, i, write, size)
   local meta, idle = ARGV[i], ARGV[i + 1]
-  local sets, dels = {}, {}
+  h['@size'] = I(size)
+  local sets, dels = { '@size', h['@size'] }, {}
   if meta ~= '' then
     h['@meta'] = meta
     if meta == '{}' then

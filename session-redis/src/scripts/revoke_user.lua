@@ -7,7 +7,9 @@
 -- starts again from the front (ARGV[8] is 0): a member a concurrent step
 -- removes cannot shift another out of reach, and every session that
 -- existed when the first chunk ran is ended by the last. In 'one' mode the
--- members that stay are skipped with the offset ARGV[8].
+-- session is found through the user's device map (prelude.lua's devices:
+-- public id -> key, checked against the index and the session), O(log n)
+-- whatever the number of sessions (guarantee 5), in one call.
 -- KEYS: 1 the user's index, 2-4 the bucket's analytics
 -- ARGV: 1 now, 2 retention ms, 3 reason, 4 mode ('one' | 'all'),
 --       5 public id (the one to end, or the one to keep; '' = none),
@@ -22,7 +24,15 @@ local chunk, offset = tonumber(ARGV[7]), tonumber(ARGV[8])
 local ended, drop, damaged, stayed, found = {}, {}, 0, 0, false
 local forget = now + retention
 local at, until_ms, keep = I(now), I(forget), I(math.max(retention, 1))
-local members = redis.call('ZRANGE', ukey, offset, offset + chunk - 1)
+local members
+if mode == 'one' then
+  -- The one session the device map names, if the index still holds it.
+  local m = redis.call('HGET', devices(ukey), pub)
+  members = {}
+  if m and redis.call('ZSCORE', ukey, m) then members[1] = m end
+else
+  members = redis.call('ZRANGE', ukey, offset, offset + chunk - 1)
+end
 for _, m in ipairs(members) do
   -- Only the three fields this needs: this loop is the cost of revoke-all.
   local v = redis.call('HMGET', m, '@end', '@', '@pub')
@@ -64,9 +74,16 @@ for i = 1, #drop, 500 do
   for j, m in ipairs(batch) do batch[j] = member(m) end
   redis.call('ZREM', st.sessions, unpack(batch))
 end
+for i = 1, #ended, 500 do
+  redis.call('HDEL', devices(ukey), unpack(ended, i, math.min(i + 499, #ended)))
+end
+if mode == 'one' and not found and pub ~= '' then
+  -- A stale hint (its session is gone or another's) goes too.
+  redis.call('HDEL', devices(ukey), pub)
+end
 user_changed(st, ARGV[6], ukey, now)
 local more = 0
-if not found and #members == chunk then more = 1 end
+if mode == 'all' and #members == chunk then more = 1 end
 local next_offset = 0
 if mode == 'one' then next_offset = offset + stayed end
 local reply = { damaged, more, next_offset }

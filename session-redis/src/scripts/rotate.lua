@@ -7,19 +7,26 @@
 -- ARGV: 1 now, 2 retention ms, 3 sign in (1/0), 4 user id, 5 limit,
 --       6 policy, 7 new absolute deadline, 8 the old key's public id
 --       (PublicId::of_key: the public id of a record without '@pub'),
---       9… the delta (see apply_delta)
+--       9 the public id's binding to the new key ('' = none; with
+--       encryption at rest: codec.rs binding), 10 the data cap in bytes,
+--       11… the delta (see apply_delta)
 -- Reply: {'unknown'} | {'ended', reason, at} | {'dup'} | {'other'} |
---        {'limit', max} | {'ok', {field, value…}, {evicted public ids…}}
+--        {'limit', max} | {'big', size} (the delta would grow the data past
+--        the cap: nothing changed) | {'ok', {field, value…}, {evicted
+--        public ids…}}
 local st_old, st_new = stats_at(4), stats_at(7)
 local old, new, now, retention = KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2])
 local h = read(old)
 local status, reason, at = classify(st_old, old, h, now, retention)
 if status ~= 'live' then return { status, reason, at } end
 if redis.call('EXISTS', new) == 1 then return { 'dup' } end
+local size_before, size = delta_size(old, h, 11, true)
+if size > size_before and size > tonumber(ARGV[10]) then return { 'big', size } end
 local before = {}
 for k, v in pairs(h) do before[k] = v end
 -- The new key stores the public id: it no longer follows from the key.
 if not h['@pub'] then h['@pub'] = ARGV[8] end
+if ARGV[9] ~= '' then h['@bind'] = ARGV[9] end
 local evicted = {}
 if ARGV[3] == '1' then
   if h['@user'] and h['@user'] ~= ARGV[4] then return { 'other' } end
@@ -30,7 +37,7 @@ if ARGV[3] == '1' then
   h['@created'] = I(now)
   h['@abs'] = ARGV[7]
 end
-apply_delta(new, h, 9, false)
+apply_delta(new, h, 11, false, size)
 finish(st_old, old, before, 'rotated', now, retention)
 local idl = math.min(now + tonumber(h['@idle']), tonumber(h['@abs']))
 h['@seen'] = I(now)

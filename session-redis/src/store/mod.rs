@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use redis::Value;
 use session_core::store::{
     Applied, CreateError, Created, Delta, FORMAT_VERSION, Loaded, NewSession, RotateError,
-    Rotation, SessionKey, SessionStore, StoreContext, UpdateError, UserKey, idle_deadline,
-    refresh_due,
+    Rotation, SessionKey, SessionStore, SlotKeyPin, StoreContext, UpdateError, UserKey,
+    idle_deadline, refresh_due,
 };
 use session_core::{
     EndReason, Page, PageRequest, PublicId, SessionRecord, SessionSummary, StoreFailure, Timestamp,
@@ -19,7 +19,7 @@ use crate::codec::{self, at, ms};
 #[cfg(feature = "cluster")]
 use crate::connection::Combine;
 use crate::connection::{Connection, Provided, ReplicaWait};
-use crate::encryption::EncryptionKeys;
+use crate::encryption::{EncryptionKeys, Field};
 use crate::error::RedisStoreError;
 use crate::keys::KeyLayout;
 use crate::scripts;
@@ -310,15 +310,34 @@ impl RedisStore {
         args: Vec<String>,
         strict: bool,
     ) -> Result<Value, StoreFailure> {
+        let (value, acked) = self.run_invalidating_acked(script, keys, args).await?;
+        match (acked, self.replica_wait) {
+            (false, Some(wait)) if strict => Err(StoreFailure::NotReplicated {
+                within: wait.within,
+                ended: Vec::new(),
+            }),
+            _ => Ok(value),
+        }
+    }
+
+    /// As [`Self::run_invalidating`], never failing for the replicas: the
+    /// reply, and whether enough replicas acknowledged it (true when
+    /// acknowledgements are off). The warning event when not.
+    async fn run_invalidating_acked<K: AsRef<str> + Sync>(
+        &self,
+        script: &scripts::NamedScript,
+        keys: &[K],
+        args: Vec<String>,
+    ) -> Result<(Value, bool), StoreFailure> {
         let Some(wait) = self.replica_wait else {
-            return self.run(script, keys, args).await;
+            return Ok((self.run(script, keys, args).await?, true));
         };
         let (value, acked) = self
             .conn
             .run_and_wait(&script.script, keys, &args, wait)
             .await?;
         if acked {
-            return Ok(value);
+            return Ok((value, true));
         }
         tracing::warn!(
             target: "session_redis",
@@ -327,11 +346,7 @@ impl RedisStore {
             within_ms = wait.within.as_millis() as u64,
             "an invalidation was applied on the primary but not acknowledged by enough replicas: a failover now could undo it"
         );
-        if strict {
-            Err(StoreFailure::NotReplicated(wait.within))
-        } else {
-            Ok(value)
-        }
+        Ok((value, false))
     }
 
     /// One session key, then the analytics keys of the bucket of `slot`,
@@ -356,8 +371,9 @@ impl RedisStore {
     }
 }
 
-/// One row of the user-sessions script's list, decoded.
-fn summary(row: Value) -> Result<SessionSummary, StoreFailure> {
+/// One row of the user-sessions script's list, decoded (its metadata
+/// opened when sealed).
+fn summary(row: Value, keys: Option<&EncryptionKeys>) -> Result<SessionSummary, StoreFailure> {
     let cols = codec::array(row)?;
     let time = |i: usize| -> Result<Timestamp, StoreFailure> {
         Ok(Timestamp::from_unix_millis(
@@ -365,17 +381,17 @@ fn summary(row: Value) -> Result<SessionSummary, StoreFailure> {
         ))
     };
     let public = codec::text(nth(&cols, 0)?)?;
+    let public_id = PublicId::parse(&public)
+        .map_err(|_| StoreFailure::Corrupt(format!("not a public id: {public:?}")))?;
     let idle = time(3)?;
     let absolute = time(4)?;
     Ok(SessionSummary {
-        public_id: PublicId::parse(&public)
-            .map_err(|_| StoreFailure::Corrupt(format!("not a public id: {public:?}")))?,
+        public_id,
         created_at: time(1)?,
         last_seen_at: time(2)?,
         expires_at: idle.min(absolute),
         absolute_deadline: absolute,
-        metadata: serde_json::from_str(&codec::text(nth(&cols, 5)?)?)
-            .map_err(|e| StoreFailure::Corrupt(format!("metadata is not JSON: {e}")))?,
+        metadata: codec::metadata_from(keys, &public_id, &codec::text(nth(&cols, 5)?)?)?,
     })
 }
 

@@ -16,17 +16,23 @@ impl SessionStore for RedisStore {
             .user
             .as_ref()
             .map_or_else(|| key.clone(), |u| self.keys.user_index(u));
+        let stored_public_id = codec::stored_public_id(&s.public_id, &s.key, s.user.is_some());
+        let binding = if stored_public_id.is_empty() {
+            String::new()
+        } else {
+            codec::binding(self.encryption.as_ref(), &s.public_id, &s.key)?
+        };
         let mut args = vec![
             at(cx.now),
             ms(cx.ended_retention),
-            codec::stored_public_id(&s.public_id, &s.key, s.user.is_some()),
+            stored_public_id,
             s.user
                 .as_ref()
                 .map(|u| u.user.to_string())
                 .unwrap_or_default(),
             ms(s.idle_timeout),
             at(s.absolute_deadline),
-            codec::metadata_json(&s.metadata)?,
+            codec::metadata_json(&s.metadata, self.encryption.as_ref(), Some(&s.public_id))?,
             limit.max().unwrap_or(0).to_string(),
             limit.policy().name().to_owned(),
             s.data.len().to_string(),
@@ -36,10 +42,11 @@ impl SessionStore for RedisStore {
             args.push(codec::seal(
                 self.encryption.as_ref(),
                 Some(&s.public_id),
-                k,
+                Field::Data(k),
                 v,
             )?);
         }
+        args.push(binding);
         // Only a signed-in create under a limit can end (evict) sessions.
         let may_evict = s.user.is_some() && limit.max().is_some();
         let keys = self.with_analytics(vec![key, index], s.key.slot());
@@ -133,6 +140,7 @@ impl SessionStore for RedisStore {
             ms(cx.ended_retention),
             ms(cx.refresh_threshold),
             Self::loaded_times(delta, cx),
+            codec::cap(cx),
         ];
         codec::delta_args(delta, self.encryption.as_ref(), Some(public_id), &mut args)?;
         let reply = self.run(&scripts::APPLY, &keys, args).await?;
@@ -150,6 +158,10 @@ impl SessionStore for RedisStore {
         match word.as_str() {
             "unknown" => Err(UpdateError::UnknownId),
             "ended" => Err(UpdateError::Ended(codec::ending(&rest)?)),
+            "big" => {
+                let (size, limit) = codec::too_large(&rest, cx)?;
+                Err(UpdateError::TooLarge { size, limit })
+            }
             "ok" => Ok(Applied {
                 idle_deadline: Timestamp::from_unix_millis(
                     codec::int(nth(&rest, 0)?)?.max(0) as u64
@@ -177,6 +189,7 @@ impl SessionStore for RedisStore {
             ms(cx.refresh_threshold),
             field.to_owned(),
             by.to_string(),
+            codec::cap(cx),
         ];
         let reply = self.run(&scripts::INCREMENT, &keys, args).await?;
         // The new value (an integer); anything else is a status table.
@@ -190,6 +203,10 @@ impl SessionStore for RedisStore {
             "nan" => Err(UpdateError::NotAnInteger {
                 key: field.to_owned(),
             }),
+            "big" => {
+                let (size, limit) = codec::too_large(&rest, cx)?;
+                Err(UpdateError::TooLarge { size, limit })
+            }
             other => Err(unexpected(other).into()),
         }
     }
@@ -225,8 +242,20 @@ impl SessionStore for RedisStore {
             None => args.extend(["0", "", "0", "", "0"].map(str::to_owned)),
         }
         // The old record's public id when it has no `@pub` (the new one
-        // stores it: it no longer follows from the key).
+        // stores it: it no longer follows from the key), and its binding
+        // to the new key under encryption at rest.
         args.push(PublicId::of_key(&r.old).to_string());
+        args.push(match &self.encryption {
+            Some(keys) => {
+                let public_id = match r.public_id {
+                    Some(p) => p,
+                    None => self.stored_public_id(&r.old).await?,
+                };
+                codec::binding(Some(keys), &public_id, &r.new)?
+            }
+            None => String::new(),
+        });
+        args.push(codec::cap(cx));
         codec::delta_args(
             &r.delta,
             self.encryption.as_ref(),
@@ -245,6 +274,10 @@ impl SessionStore for RedisStore {
             "limit" => Err(RotateError::LimitReached {
                 limit: u32::try_from(codec::int(nth(&rest, 0)?)?).unwrap_or(u32::MAX),
             }),
+            "big" => {
+                let (size, limit) = codec::too_large(&rest, cx)?;
+                Err(RotateError::TooLarge { size, limit })
+            }
             "ok" => Ok(Created {
                 record: codec::record(nth(&rest, 0)?, self.encryption.as_ref(), &r.new)?,
                 evicted: codec::public_ids(nth(&rest, 1)?)?,
@@ -313,7 +346,7 @@ impl SessionStore for RedisStore {
         let mut list = Vec::with_capacity(rows.len());
         for row in rows {
             // One damaged session leaves the list, reported, not the list.
-            match summary(row) {
+            match summary(row, self.encryption.as_ref()) {
                 Ok(s) => list.push(s),
                 Err(e) => tracing::warn!(
                     target: "session_redis",
@@ -374,4 +407,35 @@ impl SessionStore for RedisStore {
         let next = if more { users.last().cloned() } else { None };
         Ok(Page { users, next })
     }
+
+    /// `P:slot-key` keeps the fingerprint (`SET NX GET`: one command),
+    /// renewed for 400 days at each check, as every key the store writes
+    /// has a TTL.
+    async fn pin_slot_key(&self, fingerprint: &str) -> Result<SlotKeyPin, StoreFailure> {
+        let key = self.keys.slot_key_pin();
+        let ttl = SLOT_KEY_PIN_TTL.as_millis() as u64;
+        let mut set = redis::cmd("SET");
+        set.arg(&key)
+            .arg(fingerprint)
+            .arg("NX")
+            .arg("GET")
+            .arg("PX")
+            .arg(ttl);
+        let kept = match self.conn.query(&set).await? {
+            Value::Nil => return Ok(SlotKeyPin::Same),
+            other => codec::text(&other)?,
+        };
+        if kept != fingerprint {
+            return Ok(SlotKeyPin::Changed);
+        }
+        let mut renew = redis::cmd("PEXPIRE");
+        renew.arg(&key).arg(ttl);
+        self.conn.query(&renew).await?;
+        Ok(SlotKeyPin::Same)
+    }
 }
+
+/// How long the slot key's fingerprint is kept after the last start that
+/// checked it: longer than any session lives, so a retired key is noticed
+/// while sessions signed under it can still exist.
+const SLOT_KEY_PIN_TTL: Duration = Duration::from_secs(400 * 86_400);

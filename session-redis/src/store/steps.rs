@@ -58,9 +58,12 @@ impl RedisStore {
         let mut ended = Vec::new();
         let mut damaged = 0;
         let mut offset = 0;
+        let mut durable = true;
         // One short script per chunk of the user's index (guarantee 5: no
         // store step runs long); usually one, as a user has at most
-        // DEFAULT_MAX_SESSIONS_PER_USER sessions unless configured.
+        // DEFAULT_MAX_SESSIONS_PER_USER sessions unless configured. A chunk
+        // no replica acknowledged does not stop the rest: the call reports
+        // it once all ran.
         loop {
             let args = vec![
                 at(cx.now),
@@ -72,10 +75,11 @@ impl RedisStore {
                 REVOKE_CHUNK.to_string(),
                 offset.to_string(),
             ];
-            let reply = codec::array(
-                self.run_invalidating(&scripts::REVOKE_USER, &keys, args, true)
-                    .await?,
-            )?;
+            let (reply, acked) = self
+                .run_invalidating_acked(&scripts::REVOKE_USER, &keys, args)
+                .await?;
+            durable &= acked;
+            let reply = codec::array(reply)?;
             let [chunk_damaged, more, next, ids @ ..] = reply.as_slice() else {
                 return Err(StoreFailure::Corrupt("a short revoke reply".into()));
             };
@@ -93,7 +97,13 @@ impl RedisStore {
                 "damaged session records (times that do not decode) were ended where they lay; the others were revoked"
             );
         }
-        Ok(ended)
+        match (durable, self.replica_wait) {
+            (false, Some(wait)) => Err(StoreFailure::NotReplicated {
+                within: wait.within,
+                ended,
+            }),
+            _ => Ok(ended),
+        }
     }
 
     pub(super) async fn user_sessions(
@@ -145,6 +155,26 @@ impl RedisStore {
     /// this rotation lost: its new session is ended too, so exactly one
     /// rotation of an id succeeds. Writes to the old session between the
     /// read and its end are not carried over.
+    /// The public id of the session at `key` (with encryption at rest, a
+    /// rotation the caller did not load binds it to the new key): its
+    /// `@pub`, else its key's. One `HGET`; a missing session is left for
+    /// the rotation script to report.
+    pub(super) async fn stored_public_id(
+        &self,
+        key: &SessionKey,
+    ) -> Result<PublicId, StoreFailure> {
+        let mut get = redis::cmd("HGET");
+        get.arg(self.keys.session(key)).arg("@pub");
+        match self.conn.query(&get).await? {
+            Value::Nil => Ok(PublicId::of_key(key)),
+            v => {
+                let text = codec::text(&v)?;
+                PublicId::parse(&text)
+                    .map_err(|_| StoreFailure::Corrupt("field @pub is not a public id".into()))
+            }
+        }
+    }
+
     pub(super) async fn rotate_across_slots(
         &self,
         r: Rotation,
@@ -177,11 +207,23 @@ impl RedisStore {
             .iter()
             .map(|(k, v)| (k.clone(), v.to_string()))
             .collect();
+        let size = |data: &std::collections::BTreeMap<String, String>| -> usize {
+            data.iter().map(|(k, v)| k.len() + v.len()).sum()
+        };
+        let before = size(&data);
         for (k, v) in &r.delta.data {
             match v {
                 Some(json) => data.insert(k.clone(), json.clone()),
                 None => data.remove(k),
             };
+        }
+        // The data cap, as rotate.lua judges it (the clear JSON here).
+        let after = size(&data);
+        if after > before && after > cx.max_data_bytes {
+            return Err(RotateError::TooLarge {
+                size: after,
+                limit: cx.max_data_bytes,
+            });
         }
         let new = NewSession {
             key: r.new,
@@ -203,7 +245,7 @@ impl RedisStore {
             })?;
         match self.invalidate(&r.old, EndReason::Rotated, cx).await {
             // Ended (NotReplicated: ended on the primary, already warned).
-            Ok(Some(_)) | Err(StoreFailure::NotReplicated(_)) => Ok(created),
+            Ok(Some(_)) | Err(StoreFailure::NotReplicated { .. }) => Ok(created),
             outcome => {
                 // The sign-in lost, or its last step failed: end the new
                 // session so the old id stays the only one. If even that

@@ -166,6 +166,7 @@ macro_rules! __testkit_for_each_check {
             g10_bad_ids_cost_nothing
             g11_analytics_are_exact
             g13_a_damaged_record_stays_local
+            g13_the_data_cap_holds_where_data_is_merged
         }
     };
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use crate::store::{
     Applied, CreateError, Created, Delta, Loaded, NewSession, Page, PageRequest, RotateError,
-    Rotation, SessionKey, SessionStore, StoreContext, UpdateError, UserKey,
+    Rotation, SessionKey, SessionStore, SlotKeyPin, StoreContext, UpdateError, UserKey,
 };
 use crate::{EndReason, PublicId, SessionSummary, StoreFailure, UserLimit};
 
@@ -168,5 +168,10 @@ impl SessionStore for FaultyStore {
     ) -> Result<Page, StoreFailure> {
         self.gate()?;
         self.inner.active_users(page, cx).await
+    }
+
+    async fn pin_slot_key(&self, fingerprint: &str) -> Result<SlotKeyPin, StoreFailure> {
+        self.gate()?;
+        self.inner.pin_slot_key(fingerprint).await
     }
 }

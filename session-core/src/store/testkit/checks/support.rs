@@ -76,6 +76,7 @@ impl Kit {
             now: self.clock.now(),
             ended_retention: expiry.ended_retention(),
             refresh_threshold: expiry.effective_threshold(),
+            max_data_bytes: self.manager.config().max_data_bytes(),
         }
     }
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use redis::Value;
 
-use crate::encryption::{self, EncryptionKeys};
-use session_core::store::{Delta, FORMAT_VERSION, LoadedTimes, SessionKey};
+use crate::encryption::{self, EncryptionKeys, Field};
+use session_core::store::{Delta, FORMAT_VERSION, LoadedTimes, SessionKey, StoreContext};
 use session_core::{
     EndReason, Ending, Metadata, PublicId, SessionRecord, StoreFailure, Timestamp, UserId,
 };
@@ -125,6 +125,41 @@ pub(crate) fn stored_public_id(public_id: &PublicId, key: &SessionKey, signed_in
     }
 }
 
+/// What a script stores as `@bind` for public id `public_id` stored under
+/// `key`: with encryption at rest, an empty message sealed with the two as
+/// associated data, so that a record's `@pub` (and the values sealed for
+/// it) copied into another session's hash does not open there; nothing
+/// (`''`) otherwise.
+pub(crate) fn binding(
+    keys: Option<&EncryptionKeys>,
+    public_id: &PublicId,
+    key: &SessionKey,
+) -> Result<String, StoreFailure> {
+    match keys {
+        Some(_) => seal(keys, Some(public_id), Field::Binding(key), ""),
+        None => Ok(String::new()),
+    }
+}
+
+/// The data cap as a script argument (guarantee 13; Lua numbers are
+/// doubles, so no cap is sent as 2^53).
+pub(crate) fn cap(cx: &StoreContext) -> String {
+    cx.max_data_bytes.min(1 << 53).to_string()
+}
+
+/// The size a script's `{'big', size}` reply names, and the cap it was
+/// judged against.
+pub(crate) fn too_large(rest: &[Value], cx: &StoreContext) -> Result<(usize, usize), StoreFailure> {
+    let size = match rest.first() {
+        Some(v) => int(v)?,
+        None => return Err(corrupt("a 'big' reply without its size")),
+    };
+    Ok((
+        usize::try_from(size).unwrap_or(usize::MAX),
+        cx.max_data_bytes,
+    ))
+}
+
 /// Public ids from an array of text.
 pub(crate) fn public_ids(v: &Value) -> Result<Vec<PublicId>, StoreFailure> {
     match v {
@@ -232,12 +267,23 @@ fn record_from(
     let packed = Packed::parse(field("@").ok_or_else(|| corrupt("the session lacks field @"))?)?;
     let public_id = match field("@pub") {
         None => PublicId::of_key(session),
-        Some(p) => PublicId::parse(p).map_err(|_| corrupt("field @pub is not a public id"))?,
+        Some(p) => {
+            let public_id =
+                PublicId::parse(p).map_err(|_| corrupt("field @pub is not a public id"))?;
+            // With encryption at rest, a stored public id must be bound to
+            // this key: else a dump-and-write attacker could copy @pub with
+            // another session's sealed values.
+            if keys.is_some() {
+                let bound = field("@bind")
+                    .ok_or_else(|| corrupt("field @pub is not bound to this key (no @bind)"))?;
+                encryption::open(keys, &public_id, Field::Binding(session), bound)?;
+            }
+            public_id
+        }
     };
-    let metadata: Metadata = match field("@meta") {
+    let metadata = match field("@meta") {
         None => Metadata::default(),
-        Some(json) => serde_json::from_str(json)
-            .map_err(|e| corrupt(format!("field @meta is not metadata JSON: {e}")))?,
+        Some(stored) => metadata_from(keys, &public_id, stored)?,
     };
     let user = match field("@user") {
         None => None,
@@ -246,7 +292,7 @@ fn record_from(
     let mut data = BTreeMap::new();
     for &(k, v) in &fields {
         if let Some(name) = k.strip_prefix("d:") {
-            let clear = encryption::open(keys, &public_id, name, v)?;
+            let clear = encryption::open(keys, &public_id, Field::Data(name), v)?;
             let value = serde_json::from_str(&clear)
                 .map_err(|e| corrupt(format!("data key {name:?} does not hold JSON: {e}")))?;
             data.insert(name.to_owned(), value);
@@ -351,12 +397,12 @@ fn hex_u64(digits: &[u8]) -> Option<u64> {
     Some(n)
 }
 
-/// A data value of session `session` as stored: sealed when encryption is
-/// configured (which needs the session's public id).
+/// A value of `field` of session `session` as stored: sealed when
+/// encryption is configured (which needs the session's public id).
 pub(crate) fn seal(
     keys: Option<&EncryptionKeys>,
     session: Option<&PublicId>,
-    field: &str,
+    field: Field<'_>,
     json: &str,
 ) -> Result<String, StoreFailure> {
     match (keys, session) {
@@ -368,9 +414,30 @@ pub(crate) fn seal(
     }
 }
 
-/// Metadata as the JSON the scripts store.
-pub(crate) fn metadata_json(m: &Metadata) -> Result<String, StoreFailure> {
-    serde_json::to_string(m).map_err(|e| corrupt(format!("metadata does not encode: {e}")))
+/// Metadata as the scripts store it: JSON, sealed when encryption is
+/// configured, except `{}` (empty metadata, which the scripts leave out).
+pub(crate) fn metadata_json(
+    m: &Metadata,
+    keys: Option<&EncryptionKeys>,
+    session: Option<&PublicId>,
+) -> Result<String, StoreFailure> {
+    let json =
+        serde_json::to_string(m).map_err(|e| corrupt(format!("metadata does not encode: {e}")))?;
+    if json == "{}" {
+        return Ok(json);
+    }
+    seal(keys, session, Field::Metadata, &json)
+}
+
+/// Stored metadata of session `session`, opened when sealed.
+pub(crate) fn metadata_from(
+    keys: Option<&EncryptionKeys>,
+    session: &PublicId,
+    stored: &str,
+) -> Result<Metadata, StoreFailure> {
+    let json = encryption::open(keys, session, Field::Metadata, stored)?;
+    serde_json::from_str(&json)
+        .map_err(|e| corrupt(format!("field @meta is not metadata JSON: {e}")))
 }
 
 /// A delta as script arguments: meta ('' = unchanged), idle ('' =
@@ -382,7 +449,7 @@ pub(crate) fn delta_args(
     out: &mut Vec<String>,
 ) -> Result<(), StoreFailure> {
     out.push(match &delta.metadata {
-        Some(m) => metadata_json(m)?,
+        Some(m) => metadata_json(m, keys, session)?,
         None => String::new(),
     });
     out.push(delta.idle_timeout.map(ms).unwrap_or_default());
@@ -391,7 +458,7 @@ pub(crate) fn delta_args(
     for (k, v) in &delta.data {
         if let Some(v) = v {
             out.push(k.clone());
-            out.push(seal(keys, session, k, v)?);
+            out.push(seal(keys, session, Field::Data(k), v)?);
         }
     }
     out.push((delta.data.len() - sets).to_string());
@@ -404,140 +471,4 @@ pub(crate) fn delta_args(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn bulk(s: &str) -> Value {
-        Value::BulkString(s.as_bytes().to_vec())
-    }
-
-    fn fields(pairs: &[(&str, &str)]) -> Value {
-        Value::Array(pairs.iter().flat_map(|(k, v)| [bulk(k), bulk(v)]).collect())
-    }
-
-    fn key() -> SessionKey {
-        use session_core::{KeyRing, SessionId, store::SlotTag};
-        SessionId::generate(&KeyRing::generate(), SlotTag::random()).storage_key()
-    }
-
-    fn good() -> Vec<(&'static str, &'static str)> {
-        vec![
-            ("@", "2:3e8:3e8:ea60:ee48:182b8"),
-            ("@pub", "AAAAAAAAAAAAAAAAAAAAAA"),
-            ("@meta", "{\"device\":\"phone\"}"),
-            ("@user", "alice"),
-            ("d:n", "5"),
-        ]
-    }
-
-    #[test]
-    fn a_stored_session_decodes() {
-        let r = record(&fields(&good()), None, &key()).unwrap();
-        assert_eq!(r.user.unwrap().as_str(), "alice");
-        assert_eq!(r.metadata.device.as_deref(), Some("phone"));
-        assert_eq!(r.data["n"], 5);
-        assert_eq!(r.idle_timeout, Duration::from_secs(60));
-    }
-
-    #[test]
-    fn a_session_without_a_public_id_field_has_its_keys() {
-        let key = key();
-        let stored: Vec<_> = good().into_iter().filter(|(k, _)| *k != "@pub").collect();
-        let r = record(&fields(&stored), None, &key).unwrap();
-        assert_eq!(r.public_id, PublicId::of_key(&key));
-        let r = record(&fields(&good()), None, &key).unwrap();
-        assert_eq!(r.public_id.as_str(), "AAAAAAAAAAAAAAAAAAAAAA");
-        // What a create sends: nothing for an anonymous session with its
-        // key's public id, the id otherwise.
-        let other = PublicId::generate();
-        assert_eq!(stored_public_id(&PublicId::of_key(&key), &key, false), "");
-        assert_eq!(
-            stored_public_id(&PublicId::of_key(&key), &key, true),
-            PublicId::of_key(&key).to_string()
-        );
-        assert_eq!(stored_public_id(&other, &key, false), other.to_string());
-    }
-
-    #[test]
-    fn hex_is_written_as_the_standard_library_writes_it() {
-        for n in [0, 1, 9, 10, 255, 256, 1_000, 65_535, LUA_MAX, u64::MAX] {
-            let mut hex = String::new();
-            push_hex(&mut hex, n);
-            assert_eq!(hex, format!("{n:x}"));
-        }
-    }
-
-    #[test]
-    fn times_pack_as_the_scripts_pack_them() {
-        let r = record(&fields(&good()), None, &key()).unwrap();
-        assert_eq!(packed(&LoadedTimes::of(&r)), "2:3e8:3e8:ea60:ee48:182b8");
-    }
-
-    #[test]
-    fn empty_metadata_is_not_stored_and_reads_as_default() {
-        let pairs: Vec<_> = good().into_iter().filter(|(k, _)| *k != "@meta").collect();
-        let r = record(&fields(&pairs), None, &key()).unwrap();
-        assert_eq!(r.metadata, Metadata::default());
-    }
-
-    #[test]
-    fn damaged_sessions_are_corrupt_not_panics() {
-        let packed = |v: &'static str| {
-            good()
-                .into_iter()
-                .map(move |(k, old)| if k == "@" { (k, v) } else { (k, old) })
-                .collect::<Vec<_>>()
-        };
-        let cases: Vec<Vec<(&str, &str)>> = vec![
-            good().into_iter().filter(|(k, _)| *k != "@").collect(),
-            // a layout-1 record (before the fields were packed)
-            vec![
-                ("@v", "1"),
-                ("@pub", "AAAAAAAAAAAAAAAAAAAAAA"),
-                ("@idl", "61000"),
-            ],
-            packed("3:AAAAAAAAAAAAAAAAAAAAAA:1000:1000:60000:61000:99000"),
-            packed("2:AAAAAAAAAAAAAAAAAAAAAA:1000:1000:60000:61000"),
-            packed("2:AAAAAAAAAAAAAAAAAAAAAA:1000:1000:60000:61000:99000:7"),
-            packed("2:AAAAAAAAAAAAAAAAAAAAAA:1000:1000:60000:-5:99000"),
-            packed("2:short:1000:1000:60000:61000:99000"),
-            packed(""),
-            packed("2"),
-            packed("2:3e8:3e8:ea60:ee48:182b8:"),
-            packed("2::3e8:ea60:ee48:182b8"),
-            packed("2:+3e8:3e8:ea60:ee48:182b8"),
-            packed("2:3e8:3e8:ea60:ee48:18 2b8"),
-            packed("2:3e8:3e8:ea60:ee48:11111111111111111"),
-            good()
-                .into_iter()
-                .map(|(k, v)| if k == "d:n" { (k, "{oops") } else { (k, v) })
-                .collect(),
-            good()
-                .into_iter()
-                .map(|(k, v)| if k == "@meta" { (k, "[]") } else { (k, v) })
-                .collect(),
-            good()
-                .into_iter()
-                .map(|(k, v)| if k == "@user" { (k, "") } else { (k, v) })
-                .collect(),
-            good()
-                .into_iter()
-                .map(|(k, v)| if k == "@pub" { (k, "short") } else { (k, v) })
-                .collect(),
-        ];
-        for c in cases {
-            assert!(
-                matches!(
-                    record(&fields(&c), None, &key()),
-                    Err(StoreFailure::Corrupt(_))
-                ),
-                "{c:?}"
-            );
-        }
-        assert!(record(&Value::Nil, None, &key()).is_err());
-        assert!(record(&Value::Array(vec![bulk("@")]), None, &key()).is_err());
-        assert!(ending(&[bulk("nonsense"), Value::Int(5)]).is_err());
-        assert!(ending(&[]).is_err());
-        assert!(status(Value::Array(vec![])).is_err());
-    }
-}
+mod tests;
