@@ -71,6 +71,7 @@ impl Shared {
             ended_retention: expiry.ended_retention(),
             refresh_threshold: expiry.effective_threshold(),
             max_data_bytes: self.config.max_data_bytes(),
+            anonymous_analytics: self.config.anonymous_analytics(),
         }
     }
 

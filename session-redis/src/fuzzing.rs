@@ -290,6 +290,7 @@ fn context(line: &[u8]) -> StoreContext {
         ended_retention: Duration::from_millis(next(3_600_000)),
         refresh_threshold: Duration::from_millis(next(60_000)),
         max_data_bytes: usize::MAX,
+        anonymous_analytics: true,
     }
 }
 

@@ -116,6 +116,7 @@ fn cx() -> StoreContext {
         ended_retention: Duration::from_secs(600),
         refresh_threshold: Duration::from_secs(60),
         max_data_bytes: usize::MAX,
+        anonymous_analytics: true,
     }
 }
 

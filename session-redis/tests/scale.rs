@@ -194,6 +194,7 @@ async fn the_longest_durations_round_trip_as_integers() {
         ended_retention: Duration::from_secs(60),
         refresh_threshold: Duration::from_secs(60),
         max_data_bytes: usize::MAX,
+        anonymous_analytics: true,
     };
     let far = Timestamp::from_unix_millis(9_007_199_254_740_991);
     let new = NewSession {

@@ -115,6 +115,7 @@ fn the_sealed_record_seed_opens() {
         ended_retention: std::time::Duration::from_secs(3600),
         refresh_threshold: std::time::Duration::from_secs(60),
         max_data_bytes: usize::MAX,
+        anonymous_analytics: true,
     };
     let key = session_redis::fuzzing::fuzz_session_key().expect("the fuzzing session key");
     match session_redis::fuzzing::judge_hash(reply, &cx, true, &key) {

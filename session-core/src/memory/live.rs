@@ -18,6 +18,9 @@ use crate::user::UserId;
 #[derive(Debug, Clone)]
 pub(super) struct Live {
     pub(super) public_id: PublicId,
+    /// Whether `count_active` counts it (guarantee 11): signed in, or
+    /// made while anonymous analytics were on.
+    pub(super) counted: bool,
     pub(super) user: Option<UserId>,
     pub(super) created_at: Timestamp,
     pub(super) last_seen_at: Timestamp,

@@ -62,6 +62,8 @@ struct State {
     users: BTreeMap<UserId, BTreeMap<PublicId, SessionKey>>,
     /// When to look at an entry again (stale items are skipped).
     wakeups: BTreeSet<(Timestamp, SessionKey)>,
+    /// The live sessions `count_active` counts (signed-in ones, and
+    /// anonymous ones made with anonymous analytics on).
     active: u64,
     /// The slot key's fingerprint, kept by the first manager to ask.
     slot_key: Option<String>,
@@ -108,11 +110,13 @@ impl State {
         let Some(Entry::Live(live)) = self.entries.get(key) else {
             return None;
         };
-        let (public_id, user) = (live.public_id, live.user.clone());
+        let (public_id, user, counted) = (live.public_id, live.user.clone(), live.counted);
         if let Some(user) = user {
             self.unindex(&user, &public_id);
         }
-        self.active -= 1;
+        if counted {
+            self.active -= 1;
+        }
         let forget_at = at.plus(cx.ended_retention);
         if forget_at <= cx.now {
             self.entries.remove(key);
@@ -142,8 +146,10 @@ impl State {
                 .insert(live.public_id, key);
         }
         self.wakeups.insert((live.expires_at(), key));
+        if live.counted {
+            self.active += 1;
+        }
         self.entries.insert(key, Entry::Live(Box::new(live)));
-        self.active += 1;
     }
 
     fn live_mut(&mut self, key: &SessionKey) -> Result<&mut Live, UpdateError> {
@@ -273,6 +279,7 @@ impl SessionStore for MemoryStore {
         };
         let live = Live {
             public_id: session.public_id,
+            counted: user.is_some() || cx.anonymous_analytics,
             user,
             created_at: cx.now,
             last_seen_at: cx.now,
@@ -410,6 +417,7 @@ impl SessionStore for MemoryStore {
                 .make_room(&sign_in.user.user, sign_in.limit, Some(&rotation.old), cx)
                 .map_err(|limit| RotateError::LimitReached { limit })?;
             live.user = Some(sign_in.user.user.clone());
+            live.counted = true;
             live.created_at = cx.now;
             live.absolute_deadline = sign_in.absolute_deadline;
         }

@@ -11,6 +11,7 @@ fn cx(now: u64) -> StoreContext {
         ended_retention: Duration::from_secs(60),
         refresh_threshold: Duration::from_secs(10),
         max_data_bytes: usize::MAX,
+        anonymous_analytics: true,
     }
 }
 

@@ -66,6 +66,12 @@ pub struct StoreContext {
     /// the data, or keeps its size, is always allowed, so a session at its
     /// cap can still shrink. `usize::MAX` for none.
     pub max_data_bytes: usize,
+    /// Whether an anonymous session `create` makes is counted by
+    /// `count_active` (guarantee 11; off by default). Off, a store keeps
+    /// no analytics entry for it, and the count is of signed-in sessions
+    /// (and of anonymous sessions created while it was on). A session that
+    /// signs in is counted from then on.
+    pub anonymous_analytics: bool,
 }
 
 /// A user, the slot all of the user's sessions live in, and the keyed

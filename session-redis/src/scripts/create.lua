@@ -6,16 +6,18 @@
 --       codec.rs stored_public_id), 4 user id ('' = anonymous),
 --       5 idle ms, 6 absolute deadline, 7 metadata JSON, 8 limit (0 = none),
 --       9 policy (evict-idle | evict-oldest | deny), 10 n data pairs,
---       then field, json…, then the public id's binding to the key ('' =
---       none; with encryption at rest, for a stored public id: codec.rs
---       binding)
+--       11 anonymous analytics ('1': an anonymous session gets its
+--       analytics member and is counted; '0': not, guarantee 11), then
+--       field, json…, then the public id's binding to the key ('' = none;
+--       with encryption at rest, for a stored public id: codec.rs binding)
 -- Reply: {'dup'} | {'limit', max} | {'ok', {evicted public ids…}} |
 --        1 (an anonymous create in the steady state: nothing evicted)
 --
 -- The steady state first: an anonymous session is stored with plain
--- commands (the layout of prelude.lua's `flat` and `packed`, and the
--- analytics of `session_expiry`), and when its bucket holds no expired
--- session nothing else runs. Otherwise (a sign-in, or something to prune)
+-- commands (the layout of prelude.lua's `flat` and `packed`): with
+-- anonymous analytics off (the default), EXISTS, HSET and PEXPIRE, and
+-- nothing else; on, also the analytics of `session_expiry`, and when its
+-- bucket holds no expired session nothing else runs. Otherwise (a sign-in, or something to prune)
 -- the judgement below runs, in a function scripts.rs wraps it in so that
 -- its helpers are only defined then; `stored` tells it the anonymous
 -- session is in already.
@@ -29,7 +31,7 @@ if ARGV[4] == '' then
   if ARGV[3] == '' and ARGV[7] == '{}' and ARGV[10] == '1' then
     -- One data key, no metadata and the key's public id, the usual create:
     -- no argument table.
-    redis.call('HSET', key, '@', packed, 'd:' .. ARGV[11], ARGV[12])
+    redis.call('HSET', key, '@', packed, 'd:' .. ARGV[12], ARGV[13])
   else
     local fields = { '@', packed }
     if ARGV[3] ~= '' then
@@ -40,7 +42,7 @@ if ARGV[4] == '' then
       fields[#fields + 1] = '@meta'
       fields[#fields + 1] = ARGV[7]
     end
-    local j = 11
+    local j = 12
     for _ = 1, tonumber(ARGV[10]) do
       fields[#fields + 1] = 'd:' .. ARGV[j]
       fields[#fields + 1] = ARGV[j + 1]
@@ -54,6 +56,7 @@ if ARGV[4] == '' then
   end
   local ttl = string.format('%d', math.max(idl - now, 1))
   redis.call('PEXPIRE', key, ttl)
+  if ARGV[11] ~= '1' then return 1 end
   redis.call('ZADD', KEYS[3], string.format('%d', idl), string.sub(key, -22))
   if redis.call('PEXPIRE', KEYS[3], ttl, 'GT') == 0 then
     redis.call('PEXPIRE', KEYS[3], ttl, 'NX')
@@ -85,7 +88,7 @@ if user ~= '' then
   h['@user'] = user
   h['@ukey'] = KEYS[2]
 end
-local n, j = tonumber(ARGV[10]), 11
+local n, j = tonumber(ARGV[10]), 12
 for _ = 1, n do
   h['d:' .. ARGV[j]] = ARGV[j + 1]
   j = j + 2

@@ -150,9 +150,16 @@ end
 local function devices(ukey)
   return ukey .. ':p'
 end
--- Records a session's (new) expiry in its index and the analytics.
-local function session_expiry(st, key, h, exp, now)
-  redis.call('ZADD', st.sessions, I(exp), member(key))
+-- Records a session's (new) expiry in its index and the analytics. An
+-- anonymous session's analytics member is only updated, where it has one
+-- (made with anonymous analytics on: guarantee 11), unless `counted` says
+-- to add it (a rotation of a counted session).
+local function session_expiry(st, key, h, exp, now, counted)
+  if h['@ukey'] or counted then
+    redis.call('ZADD', st.sessions, I(exp), member(key))
+  else
+    redis.call('ZADD', st.sessions, 'XX', I(exp), member(key))
+  end
   extend_ttl(st.sessions, exp - now)
   if h['@ukey'] then
     redis.call('ZADD', h['@ukey'], I(exp), key)

@@ -38,13 +38,15 @@ if ARGV[3] == '1' then
   h['@abs'] = ARGV[7]
 end
 apply_delta(new, h, 11, false, size)
+-- An anonymous session keeps being counted where it was (guarantee 11).
+local counted = redis.call('ZSCORE', st_old.sessions, member(old)) ~= false
 finish(st_old, old, before, 'rotated', now, retention)
 local idl = math.min(now + tonumber(h['@idle']), tonumber(h['@abs']))
 h['@seen'] = I(now)
 h['@idl'] = I(idl)
 redis.call('HSET', new, unpack(flat(h)))
 redis.call('PEXPIRE', new, I(math.max(idl - now, 1)))
-session_expiry(st_new, new, h, idl, now)
+session_expiry(st_new, new, h, idl, now, counted)
 if h['@ukey'] then user_changed(st_new, h['@user'], h['@ukey'], now) end
 prune(st_new, new, now, retention, ARGV[3] == '1')
 return { 'ok', flat(h), evicted }

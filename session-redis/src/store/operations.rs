@@ -36,6 +36,7 @@ impl SessionStore for RedisStore {
             limit.max().unwrap_or(0).to_string(),
             limit.policy().name().to_owned(),
             s.data.len().to_string(),
+            if cx.anonymous_analytics { "1" } else { "0" }.to_owned(),
         ];
         for (k, v) in &s.data {
             args.push(k.clone());

@@ -165,6 +165,7 @@ macro_rules! __testkit_for_each_check {
             g09_corrupt_record_is_reported_not_replaced
             g10_bad_ids_cost_nothing
             g11_analytics_are_exact
+            g11_anonymous_sessions_are_counted_only_when_asked
             g13_a_damaged_record_stays_local
             g13_the_data_cap_holds_where_data_is_merged
         }

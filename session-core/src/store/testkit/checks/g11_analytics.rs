@@ -13,7 +13,11 @@ use crate::store::PageRequest;
 /// users are exact after logins, anonymous sessions, revocations,
 /// rotations, logouts and expiry.
 pub async fn g11_analytics_are_exact(h: Arc<dyn Harness>) {
-    let k = kit(&h, |b| b.with_expiry(expiry(600, 60, 86_400))).await;
+    let k = kit(&h, |b| {
+        b.with_expiry(expiry(600, 60, 86_400))
+            .with_anonymous_analytics(true)
+    })
+    .await;
     let mut by_user: BTreeMap<String, Vec<(Browser, PublicId)>> = BTreeMap::new();
     for i in 0..5 {
         let name = format!("user-{i}");
@@ -122,4 +126,38 @@ pub async fn g11_analytics_are_exact(h: Arc<dyn Harness>) {
         !listed.contains(&victim),
         "G11: a revoked session is still listed"
     );
+}
+
+/// Guarantee 11: anonymous sessions are counted only where the application
+/// turns anonymous analytics on. Off (the default), `count_active` counts
+/// the signed-in sessions, and an anonymous session that signs in is
+/// counted from then on; on, every anonymous session is counted, also
+/// after a rotation. Seen failing with anonymous sessions always counted.
+pub async fn g11_anonymous_sessions_are_counted_only_when_asked(h: Arc<dyn Harness>) {
+    for on in [false, true] {
+        let k = kit(&h, |b| b.with_anonymous_analytics(on)).await;
+        let anonymous: Vec<_> = (0..3).map(|_| k.browser()).collect();
+        for b in &anonymous {
+            b.insert("cart", 1.into()).await;
+        }
+        k.browser().must_login("alice").await;
+        let want = if on { 4 } else { 1 };
+        assert_eq!(
+            k.manager.count_active().await.expect("count"),
+            want,
+            "G11: active sessions with anonymous analytics {on}"
+        );
+        // A rotation keeps an anonymous session counted (or not); a
+        // sign-in counts it.
+        let s = anonymous[0].request();
+        s.rotate().await.expect("rotate");
+        anonymous[0].finish(&s).await;
+        anonymous[1].must_login("bob").await;
+        let want = if on { 4 } else { 2 };
+        assert_eq!(
+            k.manager.count_active().await.expect("count"),
+            want,
+            "G11: active sessions after a rotation and a sign-in, anonymous analytics {on}"
+        );
+    }
 }

@@ -77,6 +77,7 @@ impl Kit {
             ended_retention: expiry.ended_retention(),
             refresh_threshold: expiry.effective_threshold(),
             max_data_bytes: self.manager.config().max_data_bytes(),
+            anonymous_analytics: self.manager.config().anonymous_analytics(),
         }
     }
 
