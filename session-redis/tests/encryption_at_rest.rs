@@ -18,6 +18,41 @@ async fn store(h: &support::Standalone, keys: &[[u8; 32]]) -> RedisStore {
         .unwrap()
 }
 
+/// The Redis key names of the sessions `cookies` (`name=value`) hold.
+fn session_keys(m: &SessionManager, store: &RedisStore, cookies: &[String]) -> Vec<String> {
+    cookies
+        .iter()
+        .map(|c| {
+            let id = m.parse_id(c.split_once('=').unwrap().1).unwrap();
+            store.session_key_name(&id.storage_key())
+        })
+        .collect()
+}
+
+/// After fields were copied from the first session into the second: the
+/// second's `token` does not open (a corrupt record), and the first still
+/// reads its own (`own`), also after a rotation its handle did not load
+/// first.
+async fn moved_value_is_corrupt_and_own_survives(
+    m: &SessionManager,
+    cookies: &[String],
+    own: &str,
+) {
+    let s = m.session_for_request([cookies[1].as_bytes()]);
+    let got = s.get::<String>("token").await;
+    assert!(
+        matches!(got, Err(SessionError::Store(StoreFailure::Corrupt(_)))),
+        "a value moved from another session opened: {got:?}"
+    );
+    let s = m.session_for_request([cookies[0].as_bytes()]);
+    s.rotate().await.unwrap();
+    assert_eq!(
+        s.get::<String>("token").await.unwrap().as_deref(),
+        Some(own),
+        "rotation keeps the session's own values readable"
+    );
+}
+
 #[tokio::test]
 async fn secrets_are_sealed_and_key_rotation_keeps_them_readable() {
     let h = support::Standalone::start();
@@ -86,31 +121,13 @@ async fn a_sealed_value_moved_to_another_session_does_not_open() {
         let cookie = s.finish().await.set_cookie().map(str::to_owned).unwrap();
         cookies.push(cookie.split(';').next().unwrap().to_owned());
     }
-    let keys: Vec<String> = cookies
-        .iter()
-        .map(|c| {
-            let id = m.parse_id(c.split_once('=').unwrap().1).unwrap();
-            sealed_store.session_key_name(&id.storage_key())
-        })
-        .collect();
+    let keys = session_keys(&m, &sealed_store, &cookies);
     let alice_value = h.server.cli(&["HGET", &keys[0], "d:token"]).unwrap();
     assert!(alice_value.starts_with("enc2:"), "{alice_value}");
     h.server
         .cli(&["HSET", &keys[1], "d:token", alice_value.trim()])
         .unwrap();
-    let s = m.session_for_request([cookies[1].as_bytes()]);
-    let got = s.get::<String>("token").await;
-    assert!(
-        matches!(got, Err(SessionError::Store(StoreFailure::Corrupt(_)))),
-        "a value moved from another session opened: {got:?}"
-    );
-    let s = m.session_for_request([cookies[0].as_bytes()]);
-    s.rotate().await.unwrap();
-    assert_eq!(
-        s.get::<String>("token").await.unwrap().as_deref(),
-        Some("alice-token"),
-        "rotation keeps the session's own values readable"
-    );
+    moved_value_is_corrupt_and_own_survives(&m, &cookies, "alice-token").await;
 }
 
 /// Words section and issue 21 item 8: with encryption on, a dump names no
@@ -191,13 +208,7 @@ async fn a_sealed_value_moved_with_its_public_id_does_not_open() {
         let cookie = s.finish().await.set_cookie().map(str::to_owned).unwrap();
         cookies.push(cookie.split(';').next().unwrap().to_owned());
     }
-    let keys: Vec<String> = cookies
-        .iter()
-        .map(|c| {
-            let id = m.parse_id(c.split_once('=').unwrap().1).unwrap();
-            sealed_store.session_key_name(&id.storage_key())
-        })
-        .collect();
+    let keys = session_keys(&m, &sealed_store, &cookies);
     for field in ["@pub", "@bind", "d:token"] {
         let value = h.server.cli(&["HGET", &keys[0], field]).unwrap();
         assert!(!value.trim().is_empty(), "alice's record lacks {field}");
@@ -205,18 +216,7 @@ async fn a_sealed_value_moved_with_its_public_id_does_not_open() {
             .cli(&["HSET", &keys[1], field, value.trim()])
             .unwrap();
     }
-    let s = m.session_for_request([cookies[1].as_bytes()]);
-    let got = s.get::<String>("token").await;
-    assert!(
-        matches!(got, Err(SessionError::Store(StoreFailure::Corrupt(_)))),
-        "a value moved with its public id opened: {got:?}"
-    );
-    // Alice's own session still opens, before and after a rotation the
-    // handle did not load first (the store reads @pub to bind it anew).
-    let s = m.session_for_request([cookies[0].as_bytes()]);
-    s.rotate().await.unwrap();
-    assert_eq!(
-        s.get::<String>("token").await.unwrap().as_deref(),
-        Some("alice-token")
-    );
+    // Alice's own session still opens after a rotation her handle did not
+    // load first (the store reads @pub to bind it to the new key).
+    moved_value_is_corrupt_and_own_survives(&m, &cookies, "alice-token").await;
 }
