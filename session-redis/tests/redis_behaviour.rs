@@ -707,3 +707,51 @@ async fn revoking_one_device_costs_the_same_at_any_session_count() {
         "revoking one device grew with the session count"
     );
 }
+
+/// Guarantee 5 at a large limit: a login at a limit of 3,000 orders at most
+/// 1,000 of the user's sessions (the ones that expire first) to pick whom
+/// to evict, so the script stays short whatever the limit, and with one
+/// idle timeout for all it still evicts the least recently active. Seen
+/// failing with every live session ordered (3,000 reads).
+#[tokio::test]
+async fn eviction_at_a_large_limit_orders_a_bounded_window() {
+    let h = Standalone::start();
+    let port = h.server.port();
+    let config = SessionConfig::builder(KeyRing::generate())
+        .with_limit(UserLimit::at_most(3000, LimitPolicy::EvictIdle))
+        .build()
+        .unwrap();
+    let clock = session_core::ManualClock::starting_now();
+    let m = SessionManager::with_clock(
+        Arc::new(h.redis_store().await),
+        config,
+        Arc::new(clock.clone()),
+    );
+    let alice = UserId::new("alice").unwrap();
+    let mut first = None;
+    for _ in 0..3000 {
+        let (id, _) = m
+            .create_for_user(&alice, Metadata::default(), None)
+            .await
+            .unwrap();
+        first.get_or_insert(id);
+        // Distinct activity times: one millisecond apart.
+        clock.advance(std::time::Duration::from_millis(1));
+    }
+    reset_stats(&[port]);
+    m.create_for_user(&alice, Metadata::default(), None)
+        .await
+        .unwrap();
+    let reads = calls(port, "hget");
+    println!("a login at a limit of 3,000 read {reads} sessions' times");
+    assert!(reads <= 1001, "the eviction read {reads} sessions");
+    assert_eq!(m.count_user_sessions(&alice).await.unwrap(), 3000);
+    let first = first.unwrap();
+    assert!(
+        !matches!(
+            m.get(&first).await.unwrap(),
+            session_core::store::Loaded::Active { .. }
+        ),
+        "the least recently active session was not the one evicted"
+    );
+}
