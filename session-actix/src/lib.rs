@@ -43,7 +43,7 @@
 //! ## How it works
 //!
 //! The middleware is glue only: it hands the request's method and headers
-//! to `session_core::adapter::begin_request` (the CSRF guard, the lazy
+//! to `session_core::adapter::begin_request_with` (the CSRF guard, the lazy
 //! handle: no store call until a handler uses it), and after the handler it
 //! applies what `Session::finish` returns: the headers to append and, when
 //! the final save failed, core's replacement answer (503, store
@@ -171,12 +171,10 @@ where
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let method = request.method().as_str();
-        let (map, authority) = (request.headers(), request.uri().authority());
-        let headers = |name: &str| match (name, authority) {
-            (":authority", a) => a.map(|a| a.as_str().as_bytes()).into_iter().collect(),
-            _ => map.get_all(name).map(HeaderValue::as_bytes).collect(),
-        };
-        let session = match begin_request_with(&self.manager, method, headers) {
+        let map = request.headers();
+        let authority = request.uri().authority().map(|a| a.as_str().as_bytes());
+        let headers = |name: &str| map.get_all(name).map(HeaderValue::as_bytes).collect();
+        let session = match begin_request_with(&self.manager, method, authority, headers) {
             Ok(session) => session,
             Err(refused) => {
                 let response = request.into_response(SessionRejection(refused).error_response());

@@ -17,7 +17,8 @@
 //!   the route) and [`signed_in`] the signed-in user with it (401 with why
 //!   the session ended, 503 when the store fails).
 //! * [`begin_request_with`] takes the headers as a closure instead of a
-//!   [`HeaderLookup`] type.
+//!   [`HeaderLookup`] type, and the request's authority (HTTP/2
+//!   `:authority`, or the URI's) apart from them.
 //!
 //! Every answer is a status, [`HttpError::CONTENT_TYPE`] and
 //! [`HttpError::body`]: adapters need one function that turns an
@@ -148,22 +149,39 @@ impl<N: AsRef<str>, V: AsRef<[u8]>> HeaderLookup for [(N, V)] {
 
 /// [`begin_request`] with the headers read through `values` (every value of
 /// a header name, given in ASCII lowercase), so an adapter needs no
-/// [`HeaderLookup`] type of its own.
+/// [`HeaderLookup`] type of its own, and the request's `authority` (the
+/// HTTP/2 `:authority`, or the authority of the request URI, which the
+/// framework keeps outside its header map), which the CSRF guard uses
+/// when there is no `Host` header.
 pub fn begin_request_with<'a>(
     manager: &SessionManager,
     method: &str,
+    authority: Option<&'a [u8]>,
     values: impl Fn(&str) -> Vec<&'a [u8]>,
 ) -> Result<Session, HttpError> {
-    begin_request(manager, method, &LookupFn(values, PhantomData))
+    let lookup = LookupFn {
+        values,
+        authority,
+        lifetime: PhantomData,
+    };
+    begin_request(manager, method, &lookup)
 }
 
-/// A closure as a [`HeaderLookup`]; the marker ties the values' lifetime to
-/// the lookup, so they outlive any borrow of it.
-struct LookupFn<'a, F>(F, PhantomData<&'a ()>);
+/// A closure and an authority as a [`HeaderLookup`] (the pseudo-header
+/// `:authority` answered from the authority); the marker ties the values'
+/// lifetime to the lookup, so they outlive any borrow of it.
+struct LookupFn<'a, F> {
+    values: F,
+    authority: Option<&'a [u8]>,
+    lifetime: PhantomData<&'a ()>,
+}
 
 impl<'a, F: Fn(&str) -> Vec<&'a [u8]>> HeaderLookup for LookupFn<'a, F> {
     fn values(&self, name: &str) -> Vec<&[u8]> {
-        (self.0)(name)
+        match name {
+            ":authority" => self.authority.into_iter().collect(),
+            _ => (self.values)(name),
+        }
     }
 }
 
@@ -179,7 +197,7 @@ impl<'a, F: Fn(&str) -> Vec<&'a [u8]>> HeaderLookup for LookupFn<'a, F> {
 /// #     SessionConfig::builder(KeyRing::generate()).build().unwrap());
 /// assert_eq!(installed(None).unwrap_err().status, 500);
 /// // A request without a cookie: a handle, but nobody signed in (401).
-/// let session = begin_request_with(&manager, "GET", |_| Vec::new()).unwrap();
+/// let session = begin_request_with(&manager, "GET", None, |_| Vec::new()).unwrap();
 /// assert_eq!(signed_in(Some(session)).await.unwrap_err().status, 401);
 /// # }
 /// ```

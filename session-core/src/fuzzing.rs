@@ -183,7 +183,8 @@ pub fn csrf_guard(data: &[u8]) {
     };
     let present = |name: &str| !lookup(name).is_empty();
     let origin_signals = present("origin") || present("sec-fetch-site");
-    let result = begin_request_with(&manager, &method, lookup);
+    let authority = lookup(":authority").first().copied();
+    let result = begin_request_with(&manager, &method, authority, lookup);
 
     let Err(refused) = result else {
         return;

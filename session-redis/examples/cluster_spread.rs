@@ -12,20 +12,11 @@
 //! its keys and `used_memory`, and the busiest primary's share against an
 //! even one. docs/operations.md quotes a run.
 
-use std::sync::Arc;
-use std::time::Duration;
-
+use common::{info_field, manager_on};
 use redis_harness::{Cluster, raw_command};
-use session_core::{KeyRing, Metadata, SessionConfig, SessionManager, UserId};
-use session_redis::RedisStore;
+use session_core::{KeyRing, Metadata, SessionConfig, UserId};
 
-fn info_field(port: u16, section: &str, field: &str) -> u64 {
-    let text = raw_command(port, &["INFO", section]).unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
+mod common;
 
 fn keys(port: u16) -> u64 {
     raw_command(port, &["DBSIZE"])
@@ -43,15 +34,10 @@ async fn main() {
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(60_000);
     let cluster = Cluster::start(primaries).expect("the cluster starts");
     let ports: Vec<u16> = cluster.nodes().iter().map(|s| s.port()).collect();
-    let store = RedisStore::builder(cluster.url())
-        .with_command_timeout(Duration::from_secs(30))
-        .build()
-        .await
-        .expect("store");
     let config = SessionConfig::builder(KeyRing::generate())
         .build()
         .expect("config");
-    let m = SessionManager::new(Arc::new(store), config);
+    let m = manager_on(&cluster.url(), config).await;
     let before: Vec<u64> = ports
         .iter()
         .map(|p| info_field(*p, "memory", "used_memory"))

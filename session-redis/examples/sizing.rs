@@ -26,16 +26,8 @@ mod common;
 /// Concurrent creators (the store multiplexes them on one connection).
 const WORKERS: usize = 64;
 
-fn info_field(port: u16, section: &str, field: &str) -> u64 {
-    let text = raw_command(port, &["INFO", section]).unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 fn used_memory(port: u16) -> u64 {
-    info_field(port, "memory", "used_memory")
+    common::info_field(port, "memory", "used_memory")
 }
 
 fn commands(port: u16) -> u64 {

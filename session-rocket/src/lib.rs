@@ -43,7 +43,7 @@
 //! ## How it works
 //!
 //! The fairing is glue only. On request it hands the method and headers
-//! to `session_core::adapter::begin_request` (the CSRF guard, the lazy
+//! to `session_core::adapter::begin_request_with` (the CSRF guard, the lazy
 //! handle: no store call until a handler or guard uses it) and keeps the
 //! handle in the request's local cache. On response it applies what
 //! `Session::finish` returns: the headers (Set-Cookie, the id header) and,
@@ -73,7 +73,7 @@ use rocket::http::{ContentType, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::{self, Responder, Response};
 use rocket::{Data, async_trait};
-use session_core::adapter::{HeaderLookup, begin_request, signed_in};
+use session_core::adapter::{begin_request_with, signed_in};
 
 pub use session_core;
 /// The application API (`SessionManager`, `UserId`, `Environment`,
@@ -135,29 +135,6 @@ fn slot<'r>(request: &'r Request<'_>) -> &'r Slot {
     request.local_cache(|| Slot(Err(HttpError::not_installed())))
 }
 
-/// The request's headers, and its HTTP/2 `:authority` (which Rocket keeps
-/// as the request's host, not as a header) when it has no `Host`.
-struct Headers<'a, 'r>(&'a Request<'r>, Option<String>);
-
-impl<'a, 'r> Headers<'a, 'r> {
-    fn of(request: &'a Request<'r>) -> Self {
-        let authority = match request.headers().contains("host") {
-            true => None,
-            false => request.host().map(ToString::to_string),
-        };
-        Headers(request, authority)
-    }
-}
-
-impl HeaderLookup for Headers<'_, '_> {
-    fn values(&self, name: &str) -> Vec<&[u8]> {
-        if name == ":authority" {
-            return self.1.as_deref().map(str::as_bytes).into_iter().collect();
-        }
-        self.0.headers().get(name).map(str::as_bytes).collect()
-    }
-}
-
 #[async_trait]
 impl Fairing for SessionFairing {
     fn info(&self) -> Info {
@@ -169,7 +146,12 @@ impl Fairing for SessionFairing {
 
     async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
         let method = request.method().as_str();
-        let session = begin_request(&self.manager, method, &Headers::of(request));
+        // Rocket keeps the HTTP/2 `:authority` as the request's host, not
+        // as a header.
+        let authority = request.host().map(|host| host.to_string());
+        let headers = |name: &str| request.headers().get(name).map(str::as_bytes).collect();
+        let authority_bytes = authority.as_deref().map(str::as_bytes);
+        let session = begin_request_with(&self.manager, method, authority_bytes, headers);
         let refused = session.is_err();
         request.local_cache(|| Slot(session));
         if refused {

@@ -76,12 +76,14 @@ fn empty_metadata_is_not_stored_and_reads_as_default() {
 
 #[test]
 fn damaged_sessions_are_corrupt_not_panics() {
-    let packed = |v: &'static str| {
+    // A good record with field `f` holding `v` instead.
+    let with = |f: &'static str, v: &'static str| {
         good()
             .into_iter()
-            .map(move |(k, old)| if k == "@" { (k, v) } else { (k, old) })
+            .map(move |(k, old)| if k == f { (k, v) } else { (k, old) })
             .collect::<Vec<_>>()
     };
+    let packed = |v: &'static str| with("@", v);
     let cases: Vec<Vec<(&str, &str)>> = vec![
         good().into_iter().filter(|(k, _)| *k != "@").collect(),
         // a layout-1 record (before the fields were packed)
@@ -102,22 +104,10 @@ fn damaged_sessions_are_corrupt_not_panics() {
         packed("2:+3e8:3e8:ea60:ee48:182b8"),
         packed("2:3e8:3e8:ea60:ee48:18 2b8"),
         packed("2:3e8:3e8:ea60:ee48:11111111111111111"),
-        good()
-            .into_iter()
-            .map(|(k, v)| if k == "d:n" { (k, "{oops") } else { (k, v) })
-            .collect(),
-        good()
-            .into_iter()
-            .map(|(k, v)| if k == "@meta" { (k, "[]") } else { (k, v) })
-            .collect(),
-        good()
-            .into_iter()
-            .map(|(k, v)| if k == "@user" { (k, "") } else { (k, v) })
-            .collect(),
-        good()
-            .into_iter()
-            .map(|(k, v)| if k == "@pub" { (k, "short") } else { (k, v) })
-            .collect(),
+        with("d:n", "{oops"),
+        with("@meta", "[]"),
+        with("@user", ""),
+        with("@pub", "short"),
     ];
     for c in cases {
         assert!(
