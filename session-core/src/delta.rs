@@ -25,6 +25,11 @@ pub struct Delta {
     /// still these (the Redis store does: two commands instead of a
     /// judgement), and must judge afresh otherwise.
     pub loaded: Option<LoadedTimes>,
+    /// For each changed key that the loaded session held, the length of
+    /// its JSON text as loaded. Not a change: a store may write an
+    /// overwrite no longer than what it replaces without judging the data
+    /// cap again (the Redis store's plain save does, for small values).
+    pub replaced: BTreeMap<String, usize>,
 }
 
 /// The times of a stored session, as a request loaded them: see

@@ -13,7 +13,7 @@ use crate::user::UserId;
 /// The stored format's version. A store writes it with every record and
 /// refuses (as corrupt) a record whose version it does not know, so a future
 /// format can migrate old records instead of misreading them.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Facts about the client a session was created from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

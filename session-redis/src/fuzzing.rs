@@ -254,19 +254,24 @@ fn outcome<T>(result: Result<T, StoreFailure>) -> Option<T> {
 }
 
 /// A record's times, packed into field `@` as a save packs them, decode to
-/// the same times (when they are within what Lua holds exactly: larger ones
-/// are clamped on purpose).
+/// the same times (when they are within what the layout holds, and the
+/// idle deadline is the one the layout derives: a record a store wrote).
 fn check_packed_times(record: &SessionRecord, session: &SessionKey) {
-    const LUA_MAX: u64 = 9_007_199_254_740_991;
     let times = LoadedTimes::of(record);
     let millis = [
         times.created_at.as_unix_millis(),
         times.last_seen_at.as_unix_millis(),
         u64::try_from(times.idle_timeout.as_millis()).unwrap_or(u64::MAX),
-        times.idle_deadline.as_unix_millis(),
         times.absolute_deadline.as_unix_millis(),
     ];
-    if millis.iter().any(|&m| m > LUA_MAX) {
+    let derived = times
+        .last_seen_at
+        .as_unix_millis()
+        .saturating_add(millis[2])
+        .min(millis[3]);
+    if millis.iter().any(|&m| m > crate::layout::TIME_MAX)
+        || derived != times.idle_deadline.as_unix_millis()
+    {
         return;
     }
     let packed = codec::packed(&times);
@@ -275,7 +280,7 @@ fn check_packed_times(record: &SessionRecord, session: &SessionKey) {
         Value::BulkString(packed.clone().into_bytes()),
     ]);
     match decode_record(&fields, false, session) {
-        Ok(again) => assert_eq!(LoadedTimes::of(&again), times, "{packed}"),
+        Ok(again) => assert_eq!(LoadedTimes::of(&again), times, "{packed:?}"),
         Err(e) => panic!("packed times {packed:?} do not decode: {e}"),
     }
 }

@@ -2,7 +2,10 @@
 //!
 //! The Redis store for `session-core`. Every operation that reads and then
 //! writes, or writes more than one key, is one Lua script: atomic, and one
-//! round trip. Scripts are loaded once and called by SHA. It keeps the
+//! round trip. Scripts are loaded once and called by SHA. A read is one
+//! `HGETALL`, and the steady-state save (overwrites no longer than what
+//! they replace) is `HSET` and `PEXPIRE … NX` in one round trip, with no
+//! script. It keeps the
 //! session contract ([`session_core::contract`]) on every topology.
 //!
 //! This version connects to a single Redis (one auto-reconnecting
@@ -110,6 +113,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod keys;
+mod layout;
 mod scripts;
 mod server_check;
 mod setup;

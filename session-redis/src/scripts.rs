@@ -28,7 +28,12 @@ macro_rules! script {
     ($name:ident, $file:literal) => {
         pub(crate) static $name: LazyLock<NamedScript> = LazyLock::new(|| {
             let source: &'static str = Box::leak(
-                assemble(include_str!("scripts/prelude.lua"), include_str!($file)).into_boxed_str(),
+                assemble(
+                    &layout(),
+                    include_str!("scripts/prelude.lua"),
+                    include_str!($file),
+                )
+                .into_boxed_str(),
             );
             NamedScript {
                 name: $file,
@@ -92,22 +97,20 @@ fn words(code: &str) -> impl Iterator<Item = &str> {
         .filter(|w| !w.is_empty())
 }
 
+/// The layout's constants (`layout.rs`) and `layout.lua`, which reads and
+/// writes field `@` with them.
+fn layout() -> String {
+    crate::layout::lua_constants() + include_str!("scripts/layout.lua")
+}
+
 /// The line that ends a script's steady-state part (see [`assemble`]).
 const JUDGE: &str = "-- @judge\n";
 
-/// The script's text: the Redis 7 flags line, the prelude definitions the
-/// body uses (directly or through another definition, in the prelude's
-/// order), then the body. A body with a `-- @judge` line has a steady
-/// state before it, which uses no helper: the rest, with the helpers, goes
-/// into a function called only when the steady state does not return, so
-/// the common call does not pay for defining them.
-fn assemble(prelude: &str, body: &str) -> String {
-    let (fast, body) = match body.find(JUDGE) {
-        Some(at) => body.split_at(at),
-        None => ("", body),
-    };
-    let defs = definitions(prelude);
-    let mut wanted: Vec<&str> = words(body).collect();
+/// The definitions of `source` that `code` uses, directly or through
+/// another, in `source`'s order.
+fn used<'a>(source: &'a str, code: &[&str]) -> Vec<Definition<'a>> {
+    let defs = definitions(source);
+    let mut wanted: Vec<&str> = code.iter().flat_map(|c| words(c)).collect();
     let mut used = vec![false; defs.len()];
     while let Some(word) = wanted.pop() {
         for (i, def) in defs.iter().enumerate() {
@@ -117,16 +120,39 @@ fn assemble(prelude: &str, body: &str) -> String {
             }
         }
     }
+    defs.into_iter()
+        .zip(used)
+        .filter_map(|(def, used)| used.then_some(def))
+        .collect()
+}
+
+/// The script's text: the Redis 7 flags line, the layout definitions the
+/// script uses (constants and `layout.lua`), then the prelude definitions
+/// the body uses (directly or through another definition, in the
+/// prelude's order), then the body. A body with a `-- @judge` line has a
+/// steady state before it, which uses no prelude helper (the layout's it
+/// may): the rest, with the helpers, goes into a function called only when
+/// the steady state does not return, so the common call does not pay for
+/// defining them.
+fn assemble(layout: &str, prelude: &str, body: &str) -> String {
+    let (fast, body) = match body.find(JUDGE) {
+        Some(at) => body.split_at(at),
+        None => ("", body),
+    };
+    let helpers = used(prelude, &[body]);
+    let mut code: Vec<&str> = helpers.iter().map(|d| d.text.as_str()).collect();
+    code.extend([fast, body]);
     let mut out = String::from("#!lua flags=allow-cross-slot-keys\n");
+    for def in used(layout, &code) {
+        out.push_str(&def.text);
+    }
     out.push_str(fast);
     let judge = !fast.is_empty();
     if judge {
         out.push_str("return (function()\n");
     }
-    for (def, used) in defs.iter().zip(used) {
-        if used {
-            out.push_str(&def.text);
-        }
+    for def in &helpers {
+        out.push_str(&def.text);
     }
     match body.strip_prefix(JUDGE) {
         Some(rest) => {
@@ -158,13 +184,13 @@ mod tests {
     #[test]
     fn a_script_carries_the_helpers_it_uses_and_no_other() {
         let prelude = "-- a\nlocal function a(x)\n  return b(x)\nend\n-- b\nlocal function b(x) return x end\nlocal C = { 1 }\nlocal function d() return C end\n";
-        let text = assemble(prelude, "return a(1)");
+        let text = assemble("", prelude, "return a(1)");
         assert_eq!(
             text,
             "#!lua flags=allow-cross-slot-keys\n-- a\nlocal function a(x)\n  return b(x)\nend\n-- b\nlocal function b(x) return x end\nreturn a(1)"
         );
-        assert!(assemble(prelude, "return d()").contains("local C = { 1 }"));
-        assert!(!assemble(prelude, "-- a(1)\nreturn 1").contains("local function a"));
+        assert!(assemble("", prelude, "return d()").contains("local C = { 1 }"));
+        assert!(!assemble("", prelude, "-- a(1)\nreturn 1").contains("local function a"));
     }
 
     #[test]
@@ -201,7 +227,11 @@ mod tests {
     #[test]
     fn a_steady_state_runs_before_the_helpers_are_defined() {
         let prelude = "local function a() return 1 end\n";
-        let text = assemble(prelude, "if x then return 0 end\n-- @judge\nreturn a()\n");
+        let text = assemble(
+            "",
+            prelude,
+            "if x then return 0 end\n-- @judge\nreturn a()\n",
+        );
         assert_eq!(
             text,
             "#!lua flags=allow-cross-slot-keys\nif x then return 0 end\n\
@@ -217,6 +247,42 @@ mod tests {
                 assert!(!fast.contains(&defined), "{}: {}", s.name, h.name);
             }
         }
+    }
+
+    /// Every field name a script writes in quotes is one `layout.rs`
+    /// names (or a name scripts give the times of `@` in their tables).
+    #[test]
+    fn the_scripts_name_only_the_fields_of_the_layout() {
+        let files = [
+            include_str!("scripts/prelude.lua"),
+            include_str!("scripts/layout.lua"),
+            include_str!("scripts/create.lua"),
+            include_str!("scripts/load.lua"),
+            include_str!("scripts/apply.lua"),
+            include_str!("scripts/increment.lua"),
+            include_str!("scripts/rotate.lua"),
+            include_str!("scripts/invalidate.lua"),
+            include_str!("scripts/revoke_user.lua"),
+            include_str!("scripts/user_sessions.lua"),
+            include_str!("scripts/analytics.lua"),
+        ];
+        let mut seen = 0;
+        for file in files {
+            for line in file.lines() {
+                let code = line.split("--").next().unwrap_or("");
+                for quoted in code.split('\'').skip(1).step_by(2) {
+                    if quoted.starts_with('@') {
+                        seen += 1;
+                        assert!(
+                            crate::layout::FIELDS.contains(&quoted)
+                                || crate::layout::UNPACKED.contains(&quoted),
+                            "a script names field {quoted:?}, which layout.rs does not"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(seen > 50, "only {seen} field names found");
     }
 
     #[test]

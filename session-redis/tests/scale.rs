@@ -183,8 +183,10 @@ async fn eviction_at_the_limit_is_one_pass() {
 async fn the_longest_durations_round_trip_as_integers() {
     // Handed straight to the store (a configuration refuses more than 100
     // years; a custom caller may not): an idle timeout of Duration::MAX and
-    // an absolute deadline at the largest time Lua holds exactly. A float
-    // written by a script ("9.007199254741e+15") would load as Corrupt.
+    // an absolute deadline at the largest time Lua holds exactly. Field `@`
+    // holds times up to 2^49 - 1 ms (about the year 19,800: layout.rs), and
+    // the store clamps later ones to that; a float written by a script
+    // ("9.007199254741e+15") would load as Corrupt.
     let h = Standalone::start();
     let store = h.redis_store().await;
     let ring = KeyRing::generate();
@@ -210,12 +212,13 @@ async fn the_longest_durations_round_trip_as_integers() {
         .create(new, UserLimit::unlimited(), &cx)
         .await
         .expect("create");
-    for now in [cx.now, Timestamp::from_unix_millis(9_000_000_000_000_000)] {
+    let latest = Timestamp::from_unix_millis((1 << 49) - 1);
+    for now in [cx.now, Timestamp::from_unix_millis((1 << 49) - 2)] {
         let cx = StoreContext { now, ..cx };
         match store.load(&id.storage_key(), &cx).await.expect("load") {
             Loaded::Active { record, .. } => {
-                assert_eq!(record.absolute_deadline, far);
-                assert_eq!(record.idle_deadline, far);
+                assert_eq!(record.absolute_deadline, latest);
+                assert_eq!(record.idle_deadline, latest);
             }
             other => panic!("G7: a session with the longest durations loads as {other:?}"),
         }

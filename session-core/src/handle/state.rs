@@ -38,7 +38,7 @@ pub(super) enum State {
     /// A session made in this request, not yet stored.
     New(Draft),
     /// A stored, active session.
-    Active(Active),
+    Active(Box<Active>),
     /// The store failed; the request is not signed in.
     Failed(StoreFailure),
 }
@@ -96,7 +96,7 @@ impl State {
     /// The state after a load of `id`.
     pub(super) fn loaded(id: SessionId, loaded: Result<Loaded, StoreFailure>) -> State {
         match loaded {
-            Ok(Loaded::Active { record, .. }) => State::Active(Active {
+            Ok(Loaded::Active { record, .. }) => State::Active(Box::new(Active {
                 id,
                 id_is: IdOrigin::Presented,
                 pending: Delta {
@@ -104,7 +104,7 @@ impl State {
                     ..Delta::default()
                 },
                 record,
-            }),
+            })),
             Ok(Loaded::Ended(ending)) => State::ended(Some(ending)),
             Ok(Loaded::Unknown) => State::absent(),
             Err(f) => State::Failed(f),
@@ -113,12 +113,12 @@ impl State {
 
     /// A stored session whose id this request issued.
     pub(super) fn issued(id: SessionId, record: SessionRecord) -> State {
-        State::Active(Active {
+        State::Active(Box::new(Active {
             id,
             record,
             id_is: IdOrigin::Issued,
             pending: Delta::default(),
-        })
+        }))
     }
 
     /// The session ended (`ending` says why, when known).
@@ -213,6 +213,11 @@ impl State {
         let data = match self {
             State::Active(a) => {
                 let text = value.as_ref().map(serde_json::Value::to_string);
+                if !a.pending.data.contains_key(key)
+                    && let Some(old) = a.record.data.get(key)
+                {
+                    a.pending.replaced.insert(key.to_owned(), json_len(old));
+                }
                 a.pending.data.insert(key.to_owned(), text);
                 &mut a.record.data
             }

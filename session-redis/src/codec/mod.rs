@@ -10,6 +10,7 @@ use std::time::Duration;
 use redis::Value;
 
 use crate::encryption::{self, EncryptionKeys, Field};
+use crate::layout::{self, Header};
 use session_core::store::{Delta, FORMAT_VERSION, LoadedTimes, SessionKey, StoreContext};
 use session_core::{
     EndReason, Ending, Metadata, PublicId, SessionRecord, StoreFailure, Timestamp, UserId,
@@ -33,23 +34,6 @@ pub(crate) fn ms(d: Duration) -> String {
 /// A timestamp's milliseconds, clamped likewise.
 pub(crate) fn at(t: Timestamp) -> String {
     t.as_unix_millis().min(LUA_MAX).to_string()
-}
-
-/// Appends `n` in lowercase hex (as Lua's `%x` writes it).
-fn push_hex(out: &mut String, n: u64) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut digits = [0u8; 16];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = HEX[(n & 0xf) as usize];
-        n >>= 4;
-        if n == 0 {
-            break;
-        }
-    }
-    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
 }
 
 /// The elements of an array reply.
@@ -210,19 +194,33 @@ pub(crate) fn judge(
             .find(|pair| matches!(&pair[0], Value::BulkString(b) if b == name.as_bytes()))
             .and_then(|pair| pair.get(1))
     };
-    if let Some(reason) = field("@end") {
-        let forget = millis(field("@forget").ok_or_else(|| corrupt("a tombstone lacks @forget"))?)?;
+    if let Some(reason) = field(layout::END) {
+        let forget =
+            millis(field(layout::FORGET).ok_or_else(|| corrupt("a tombstone lacks @forget"))?)?;
         if cx.now >= forget {
             return Ok(Judged::Unknown);
         }
-        let at = field("@at").ok_or_else(|| corrupt("a tombstone lacks @at"))?;
+        let at = field(layout::AT).ok_or_else(|| corrupt("a tombstone lacks @at"))?;
         return Ok(Judged::Ended(ending(&[reason.clone(), at.clone()])?));
+    }
+    if field(layout::HEADER).is_none() && is_stray(&items) {
+        return Ok(Judged::Unknown);
     }
     let record = record_from(&items, keys, session)?;
     if record.expires_at() > cx.now {
         return Ok(Judged::Live(record));
     }
     Ok(Judged::ExpiredUnrecorded)
+}
+
+/// Whether a hash holds data fields only: what a plain save leaves when it
+/// reaches a session that is gone (`store/plain_save.rs`), until it is
+/// settled. It holds no session: loads report it unknown.
+fn is_stray(items: &[Value]) -> bool {
+    items
+        .iter()
+        .step_by(2)
+        .all(|k| matches!(k, Value::BulkString(b) if b.starts_with(layout::DATA.as_bytes())))
 }
 
 /// A session hash (as `field, value, …`) decoded into a record; `session`
@@ -264,8 +262,15 @@ fn record_from(
         fields.push((borrowed(k)?, borrowed(v)?));
     }
     let field = |name: &str| fields.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
-    let packed = Packed::parse(field("@").ok_or_else(|| corrupt("the session lacks field @"))?)?;
-    let public_id = match field("@pub") {
+    let header = field(layout::HEADER).ok_or_else(|| corrupt("the session lacks field @"))?;
+    let times = Header::decode(header.as_bytes()).ok_or_else(|| {
+        corrupt(format!(
+            "field @ is not in session layout {} ({} bytes)",
+            char::from(layout::VERSION),
+            header.len()
+        ))
+    })?;
+    let public_id = match field(layout::PUB) {
         None => PublicId::of_key(session),
         Some(p) => {
             let public_id =
@@ -274,24 +279,24 @@ fn record_from(
             // this key: else a dump-and-write attacker could copy @pub with
             // another session's sealed values.
             if keys.is_some() {
-                let bound = field("@bind")
+                let bound = field(layout::BIND)
                     .ok_or_else(|| corrupt("field @pub is not bound to this key (no @bind)"))?;
                 encryption::open(keys, &public_id, Field::Binding(session), bound)?;
             }
             public_id
         }
     };
-    let metadata = match field("@meta") {
+    let metadata = match field(layout::META) {
         None => Metadata::default(),
         Some(stored) => metadata_from(keys, &public_id, stored)?,
     };
-    let user = match field("@user") {
+    let user = match field(layout::USER) {
         None => None,
         Some(u) => Some(UserId::new(u).map_err(|e| corrupt(format!("field @user: {e}")))?),
     };
     let mut data = BTreeMap::new();
     for &(k, v) in &fields {
-        if let Some(name) = k.strip_prefix("d:") {
+        if let Some(name) = k.strip_prefix(layout::DATA) {
             let clear = encryption::open(keys, &public_id, Field::Data(name), v)?;
             let value = serde_json::from_str(&clear)
                 .map_err(|e| corrupt(format!("data key {name:?} does not hold JSON: {e}")))?;
@@ -302,99 +307,27 @@ fn record_from(
         format_version: FORMAT_VERSION,
         public_id,
         user,
-        created_at: Timestamp::from_unix_millis(packed.created),
-        last_seen_at: Timestamp::from_unix_millis(packed.seen),
-        idle_timeout: Duration::from_millis(packed.idle),
-        idle_deadline: Timestamp::from_unix_millis(packed.idle_deadline),
-        absolute_deadline: Timestamp::from_unix_millis(packed.absolute_deadline),
+        created_at: Timestamp::from_unix_millis(times.created),
+        last_seen_at: Timestamp::from_unix_millis(times.seen),
+        idle_timeout: Duration::from_millis(times.idle),
+        idle_deadline: Timestamp::from_unix_millis(times.idle_deadline()),
+        absolute_deadline: Timestamp::from_unix_millis(times.absolute),
         metadata,
         data,
     })
 }
 
-/// Field `@` as the scripts pack it for `times` (the same text, so equal
-/// times give an equal field: see `apply.lua`'s steady state).
+/// Field `@` as the scripts pack it for `times` (the same bytes, so equal
+/// times give an equal field: see `apply.lua`'s steady state). The idle
+/// deadline is not stored: `layout.rs` derives it.
 pub(crate) fn packed(times: &LoadedTimes) -> String {
-    let mut out = String::with_capacity(64);
-    out.push_str(LAYOUT);
-    for n in [
-        times.created_at.as_unix_millis(),
-        times.last_seen_at.as_unix_millis(),
-        u64::try_from(times.idle_timeout.as_millis()).unwrap_or(u64::MAX),
-        times.idle_deadline.as_unix_millis(),
-        times.absolute_deadline.as_unix_millis(),
-    ] {
-        out.push(':');
-        push_hex(&mut out, n.min(LUA_MAX));
+    Header {
+        created: times.created_at.as_unix_millis(),
+        seen: times.last_seen_at.as_unix_millis(),
+        idle: u64::try_from(times.idle_timeout.as_millis()).unwrap_or(u64::MAX),
+        absolute: times.absolute_deadline.as_unix_millis(),
     }
-    out
-}
-
-/// The layout of session hashes this build reads and writes: field `@`
-/// starts with it.
-pub(crate) const LAYOUT: &str = "2";
-
-/// Field `@` of a live session: the layout and the times (milliseconds,
-/// in hex), packed as
-/// `2:<created>:<seen>:<idle>:<idle deadline>:<absolute deadline>` so a
-/// load parses one field instead of six, in at most 64 bytes so Redis keeps
-/// the hash in its compact encoding (`prelude.lua` packs and unpacks it the
-/// same way).
-struct Packed {
-    created: u64,
-    seen: u64,
-    idle: u64,
-    idle_deadline: u64,
-    absolute_deadline: u64,
-}
-
-impl Packed {
-    /// Parses field `@` by hand (every load parses it: `split` and
-    /// `from_str_radix` cost several times as much).
-    fn parse(text: &str) -> Result<Self, StoreFailure> {
-        let (layout, rest) = text.split_once(':').unwrap_or((text, ""));
-        if layout != LAYOUT {
-            return Err(corrupt(format!(
-                "unknown session layout {layout:?} (this build reads {LAYOUT})"
-            )));
-        }
-        let mut parts = rest.as_bytes().split(|&b| b == b':');
-        let mut number = |what: &str| {
-            parts
-                .next()
-                .and_then(hex_u64)
-                .ok_or_else(|| corrupt(format!("field @ lacks a hex {what}")))
-        };
-        let packed = Packed {
-            created: number("creation time")?,
-            seen: number("last-seen time")?,
-            idle: number("idle timeout")?,
-            idle_deadline: number("idle deadline")?,
-            absolute_deadline: number("absolute deadline")?,
-        };
-        if parts.next().is_some() {
-            return Err(corrupt("field @ has more parts than layout 2"));
-        }
-        Ok(packed)
-    }
-}
-
-/// 1 to 16 hex digits as a number; `None` for anything else.
-fn hex_u64(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > 16 {
-        return None;
-    }
-    let mut n = 0u64;
-    for &b in digits {
-        let v = match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            b'A'..=b'F' => b - b'A' + 10,
-            _ => return None,
-        };
-        n = (n << 4) | u64::from(v);
-    }
-    Some(n)
+    .encode()
 }
 
 /// A value of `field` of session `session` as stored: sealed when

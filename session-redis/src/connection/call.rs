@@ -9,7 +9,11 @@ use super::*;
 pub(super) enum Call<'a> {
     /// The script and its `EVALSHA` command (see [`evalsha`]).
     Script(&'a Script, &'a redis::Cmd),
+    /// A plain command.
     Command(&'a redis::Cmd),
+    /// Plain commands sent together, in one round trip (not a
+    /// transaction: each runs on its own).
+    Pipeline(&'a redis::Pipeline),
 }
 
 /// The `EVALSHA` command of `script`, built once into one buffer
@@ -43,6 +47,7 @@ impl Call<'_> {
                 reply => reply,
             },
             Call::Command(cmd) => cmd.query_async(conn).await,
+            Call::Pipeline(pipe) => pipe.query_async(conn).await,
         }
     }
 }

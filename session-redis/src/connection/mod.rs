@@ -291,6 +291,20 @@ impl Connection {
             .0)
     }
 
+    /// Sends plain commands on `key` in one round trip (a pipeline), with
+    /// the same deadline and rules: sent again only when a reply proves
+    /// they did not run. The reply is the list of their replies.
+    pub(crate) async fn pipeline(
+        &self,
+        pipe: &redis::Pipeline,
+        key: &str,
+    ) -> Result<Value, StoreFailure> {
+        Ok(self
+            .run_on(&self.link, Call::Pipeline(pipe), &[key], None)
+            .await?
+            .0)
+    }
+
     /// Runs `script` like [`Connection::run`], then waits (WAIT, on the
     /// same connection) until `wait.replicas` replicas acknowledge it or
     /// `wait.within` passes. Returns the reply and whether enough replicas

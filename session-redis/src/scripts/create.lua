@@ -27,11 +27,11 @@ if ARGV[4] == '' then
   if redis.call('EXISTS', key) == 1 then return { 'dup' } end
   local idle, abs = tonumber(ARGV[5]), tonumber(ARGV[6])
   local idl = math.min(now + idle, abs)
-  local packed = string.format('2:%x:%x:%x:%x:%x', now, now, idle, idl, abs)
+  local packed = header(now, now, idle, abs)
   if ARGV[3] == '' and ARGV[7] == '{}' and ARGV[10] == '1' then
     -- One data key, no metadata and the key's public id, the usual create:
     -- no argument table.
-    redis.call('HSET', key, '@', packed, 'd:' .. ARGV[12], ARGV[13])
+    redis.call('HSET', key, '@', packed, DATA .. ARGV[12], ARGV[13])
   else
     local fields = { '@', packed }
     if ARGV[3] ~= '' then
@@ -44,7 +44,7 @@ if ARGV[4] == '' then
     end
     local j = 12
     for _ = 1, tonumber(ARGV[10]) do
-      fields[#fields + 1] = 'd:' .. ARGV[j]
+      fields[#fields + 1] = DATA .. ARGV[j]
       fields[#fields + 1] = ARGV[j + 1]
       j = j + 2
     end
@@ -90,7 +90,7 @@ if user ~= '' then
 end
 local n, j = tonumber(ARGV[10]), 12
 for _ = 1, n do
-  h['d:' .. ARGV[j]] = ARGV[j + 1]
+  h[DATA .. ARGV[j]] = ARGV[j + 1]
   j = j + 2
 end
 if ARGV[j] ~= '' then h['@bind'] = ARGV[j] end

@@ -23,7 +23,7 @@
 -- allows is undone (the previous value put back): nothing changed.
 -- HINCRBY, and HSET '@size' only when the value's length changed.
 local function add(key, size, unsized, prev)
-  local f = 'd:' .. ARGV[4]
+  local f = DATA .. ARGV[4]
   local value = redis.pcall('HINCRBY', key, f, ARGV[5])
   if type(value) == 'table' and value.err then return { 'nan' } end
   local len
@@ -37,21 +37,25 @@ local function add(key, size, unsized, prev)
   if after == size and not unsized then return value end
   if after > size and after > tonumber(ARGV[6]) then
     if prev then redis.call('HSET', key, f, prev) else redis.call('HDEL', key, f) end
+    -- '@size' may count more than is stored (a plain save shrinks values
+    -- without it): false asks the caller to count afresh first.
+    if not unsized then return false end
     return { 'big', after }
   end
   redis.call('HSET', key, '@size', string.format('%d', after))
   return value
 end
-local head_fields = redis.call('HMGET', KEYS[1], '@', '@size', 'd:' .. ARGV[4])
+local head_fields = redis.call('HMGET', KEYS[1], '@', '@size', DATA .. ARGV[4])
 local times = head_fields[1]
 if times and head_fields[2] then
-  local idle, idl, abs = string.match(times, '^2:%x+:%x+:(%x+):(%x+):(%x+)$')
-  if idl then
-    idle, idl, abs = tonumber(idle, 16), tonumber(idl, 16), tonumber(abs, 16)
+  local _, seen, idle, abs = times_of(times)
+  if seen then
+    local idl = math.min(seen + idle, abs)
     local now, threshold = tonumber(ARGV[1]), tonumber(ARGV[3])
     local due = idl - now < threshold and math.min(now + idle, abs) > idl
-    if math.min(idl, abs) > now and not due then
-      return add(KEYS[1], tonumber(head_fields[2]), false, head_fields[3])
+    if idl > now and not due then
+      local value = add(KEYS[1], tonumber(head_fields[2]), false, head_fields[3])
+      if value then return value end
     end
   end
 end
@@ -62,8 +66,9 @@ local h = head(key)
 local status, reason, at = classify(st, key, h, now, tonumber(ARGV[2]))
 if status ~= 'live' then return { status, reason, at } end
 local kept = tonumber(redis.call('HGET', key, '@size'))
-local prev = redis.call('HGET', key, 'd:' .. ARGV[4])
+local prev = redis.call('HGET', key, DATA .. ARGV[4])
 local value = add(key, kept or data_size(key), not kept, prev)
+if value == false then value = add(key, data_size(key), true, prev) end
 if type(value) == 'table' then return value end
 if refresh_due(h, now, tonumber(ARGV[3])) then
   touch(st, key, h, now)

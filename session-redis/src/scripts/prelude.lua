@@ -1,10 +1,10 @@
 -- prelude.lua: helpers prepended to every script of this store.
 --
--- Session hash fields: reserved ones start with '@', data fields with 'd:',
--- so they never collide. A live session holds
---   @     its layout version and times (milliseconds, in hex), packed in
---         one field: '2:<created>:<seen>:<idle>:<idle deadline>:<absolute deadline>'
---         (at most 64 bytes, so Redis keeps the hash in its compact encoding)
+-- Session hash fields (layout.rs defines them): reserved ones start with
+-- '@', data fields with DATA ('d:'), so they never collide. A live session
+-- holds
+--   @     its layout version and times, packed in one field of HEADER_LEN
+--         bytes (layout.lua's times_of and header read and write it)
 --   @pub  its public id (left out when it is its key's, PublicId::of_key:
 --         an anonymous session never rotated; codec.rs stored_public_id)
 --   @meta its metadata JSON (absent when empty: '{}'; sealed with
@@ -49,22 +49,26 @@ end
 local function stats_at(first)
   return { sessions = KEYS[first], users = KEYS[first + 1], names = KEYS[first + 2] }
 end
--- The times packed into '@', in order.
-local PACKED = { '@created', '@seen', '@idle', '@idl', '@abs' }
+-- The times packed into '@', as a table of fields holds them (the idle
+-- deadline '@idl' is derived: min(seen + idle timeout, absolute deadline),
+-- which every step that writes '@' sets it to).
 local IS_PACKED = { ['@created'] = true, ['@seen'] = true, ['@idle'] = true, ['@idl'] = true,
                     ['@abs'] = true }
 -- Unpacks '@' value `s` into table `t`. A value in another layout (or
 -- damaged) fails the script with a 'corrupt' error, changing nothing.
 local function unpacked(t, s)
-  local v = { string.match(s, '^2:(%x+):(%x+):(%x+):(%x+):(%x+)$') }
-  if #v ~= 5 then error({ err = 'ERR corrupt session record: field @ is not in layout 2' }) end
-  for i, f in ipairs(PACKED) do t[f] = tonumber(v[i], 16) end
+  local created, seen, idle, abs = times_of(s)
+  if not created then
+    error({ err = 'ERR corrupt session record: field @ is not in layout ' .. VERSION })
+  end
+  t['@created'], t['@seen'], t['@idle'], t['@abs'] = created, seen, idle, abs
+  t['@idl'] = math.min(seen + idle, abs)
   return t
 end
 -- Packs the times of `h` into h['@'] and returns it.
 local function packed(h)
-  h['@'] = string.format('2:%x:%x:%x:%x:%x', tonumber(h['@created']), tonumber(h['@seen']),
-    tonumber(h['@idle']), tonumber(h['@idl']), tonumber(h['@abs']))
+  h['@'] = header(tonumber(h['@created']), tonumber(h['@seen']), tonumber(h['@idle']),
+    tonumber(h['@abs']))
   return h['@']
 end
 local function read(key)
@@ -297,9 +301,9 @@ local function prune(st, key, now, retention, users)
   if sw.sessions == st.sessions then return end
   prune_bucket(sw, now, retention, true, users)
 end
--- Whether `s` is a '@' field this code can read (layout 2).
+-- Whether `s` is a '@' field this code can read.
 local function intact(s)
-  return string.match(s, '^2:%x+:%x+:%x+:%x+:%x+$') ~= nil
+  return times_of(s) ~= nil
 end
 -- Ends a session whose '@' does not decode where it lies: a tombstone with
 -- `reason` (its public id kept when it has one), out of the bucket's
@@ -381,19 +385,24 @@ local function data_size(key)
   local all = redis.call('HGETALL', key)
   local n = 0
   for i = 1, #all, 2 do
-    if string.sub(all[i], 1, 2) == 'd:' then n = n + #all[i] - 2 + #all[i + 1] end
+    if string.sub(all[i], 1, DATA_LEN) == DATA then n = n + #all[i] - DATA_LEN + #all[i + 1] end
   end
   return n
 end
 -- The data size of session `key` before and after the delta encoded in
 -- ARGV from position `i` (see apply_delta). With `full`, `h` holds every
--- field of the session (read); else the lengths are asked of Redis.
-local function delta_size(key, h, i, full)
+-- field of the session (read); else the lengths are asked of Redis, and
+-- with `recount` the size is counted afresh instead of read from '@size'
+-- (which may count more than is stored: a plain save shrinks values
+-- without it).
+local function delta_size(key, h, i, full, recount)
   local before = 0
   if full then
     for k, v in pairs(h) do
-      if string.sub(k, 1, 2) == 'd:' then before = before + #k - 2 + #v end
+      if string.sub(k, 1, DATA_LEN) == DATA then before = before + #k - DATA_LEN + #v end
     end
+  elseif recount then
+    before = data_size(key)
   else
     before = tonumber(redis.call('HGET', key, '@size')) or data_size(key)
   end
@@ -404,13 +413,13 @@ local function delta_size(key, h, i, full)
   local after, j = before, i + 3
   for _ = 1, tonumber(ARGV[i + 2]) do
     -- A stored value is never empty (JSON): a length of 0 is a new key.
-    local old = len('d:' .. ARGV[j])
+    local old = len(DATA .. ARGV[j])
     if old == 0 then old = -#ARGV[j] end
     after = after - old + #ARGV[j + 1]
     j = j + 2
   end
   for k = j + 1, j + tonumber(ARGV[j]) do
-    local old = len('d:' .. ARGV[k])
+    local old = len(DATA .. ARGV[k])
     if old > 0 then after = after - old - #ARGV[k] end
   end
   return before, after
@@ -442,7 +451,7 @@ local function apply_delta(key, h, i, write, size)
   local n = tonumber(ARGV[i + 2])
   local j = i + 3
   for _ = 1, n do
-    local f = 'd:' .. ARGV[j]
+    local f = DATA .. ARGV[j]
     h[f] = ARGV[j + 1]
     sets[#sets + 1] = f
     sets[#sets + 1] = ARGV[j + 1]
@@ -451,7 +460,7 @@ local function apply_delta(key, h, i, write, size)
   local m = tonumber(ARGV[j])
   j = j + 1
   for _ = 1, m do
-    local f = 'd:' .. ARGV[j]
+    local f = DATA .. ARGV[j]
     h[f] = nil
     dels[#dels + 1] = f
     j = j + 1

@@ -1,5 +1,6 @@
-//! [`RedisStore`]: the [`SessionStore`] on Redis. Every operation is one Lua
-//! script: one round trip, atomic.
+//! [`RedisStore`]: the [`SessionStore`] on Redis. Every operation is one
+//! round trip: a plain read, the plain save (`plain_save`), or one Lua
+//! script (atomic).
 
 use std::time::Duration;
 
@@ -49,6 +50,7 @@ pub struct RedisStore {
 
 mod builder;
 mod operations;
+mod plain_save;
 mod steps;
 #[cfg(test)]
 mod tests;

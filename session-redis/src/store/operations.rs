@@ -1,6 +1,7 @@
 //! The contract's operations on Redis: [`SessionStore`] for [`RedisStore`],
 //! each one plain read or one script call (see the crate docs' costs).
 
+use super::plain_save::{PlainOutcome, PlainSave};
 use super::*;
 
 #[async_trait]
@@ -135,12 +136,24 @@ impl SessionStore for RedisStore {
         cx: &StoreContext,
     ) -> Result<Applied, UpdateError> {
         let session = self.keys.session(key);
+        // The steady state: plain commands (store/plain_save.rs).
+        let mut loaded = Self::loaded_times(delta, cx);
+        if let Some(plain) = PlainSave::of(delta, cx, self.encryption.as_ref(), public_id)? {
+            let reply = self
+                .conn
+                .pipeline(&plain.pipeline(&session), &session)
+                .await?;
+            match plain.outcome(reply)? {
+                PlainOutcome::Landed(applied) => return Ok(applied),
+                PlainOutcome::Settle => loaded = "!".to_owned(),
+            }
+        }
         let keys = self.keys_with_analytics(&session, key.slot());
         let mut args = vec![
             at(cx.now),
             ms(cx.ended_retention),
             ms(cx.refresh_threshold),
-            Self::loaded_times(delta, cx),
+            loaded,
             codec::cap(cx),
         ];
         codec::delta_args(delta, self.encryption.as_ref(), Some(public_id), &mut args)?;

@@ -5,7 +5,6 @@
 use super::*;
 
 impl RedisStore {
-    /// The load script: judges and refreshes in one atomic step.
     /// The `@` a save sends for `apply.lua`'s steady state: the times the
     /// request loaded, when the delta changes data only and those times are
     /// live with no refresh due at `cx.now`; else `""` (judge afresh).
@@ -27,6 +26,7 @@ impl RedisStore {
         codec::packed(&times)
     }
 
+    /// The load script: judges and refreshes in one atomic step.
     pub(super) async fn load_refreshing(
         &self,
         key: &SessionKey,
@@ -164,7 +164,7 @@ impl RedisStore {
         key: &SessionKey,
     ) -> Result<PublicId, StoreFailure> {
         let mut get = redis::cmd("HGET");
-        get.arg(self.keys.session(key)).arg("@pub");
+        get.arg(self.keys.session(key)).arg(crate::layout::PUB);
         match self.conn.query(&get).await? {
             Value::Nil => Ok(PublicId::of_key(key)),
             v => {

@@ -134,6 +134,7 @@ macro_rules! __testkit_for_each_check {
             g01_starsessions_race_load_logout_save
             g01_ended_sessions_refuse_every_write
             g01_stress_saves_racing_a_logout
+            g01_a_save_racing_a_logout_changes_nothing_a_load_returns
             g02_overlapping_saves_keep_both_keys
             g02_same_key_later_save_wins
             g02_stress_many_keys_in_parallel

@@ -254,3 +254,101 @@ pub async fn g01_stress_saves_racing_a_logout(h: Arc<dyn Harness>) {
         "G1: the session must stay ended",
     );
 }
+
+/// What a load, the user's device list and the counts show about `sid`.
+async fn seen(k: &Kit, sid: &SessionId) -> (Loaded, Vec<PublicId>, u64, u64) {
+    let listed = k
+        .manager
+        .list_user_sessions(&user("alice"))
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|s| s.public_id)
+        .collect();
+    let active = k.manager.count_active().await.expect("count");
+    (
+        k.load(sid).await,
+        listed,
+        k.count_user("alice").await,
+        active,
+    )
+}
+
+/// Guarantee 1 with a save whose bytes may land: request B loads a
+/// session, request A ends it, then B overwrites values it loaded with
+/// ones no longer than they were (a store may write such a save without
+/// judging the session first, its bytes landing inert in the ended
+/// record). B is refused as ended, and nothing any load returns changes:
+/// the ending (reason and time), the user's device list and counts, the
+/// active count; a later save and increment are refused the same way.
+/// Signed in and anonymous (counted), ended by logout and by a rotation.
+pub async fn g01_a_save_racing_a_logout_changes_nothing_a_load_returns(h: Arc<dyn Harness>) {
+    let k = kit(&h, |b| b.with_anonymous_analytics(true)).await;
+    let keep = k.browser();
+    keep.must_login("alice").await;
+    for ending in ["logout", "anonymous logout", "rotation"] {
+        let a = k.browser();
+        if ending != "anonymous logout" {
+            a.must_login("alice").await;
+        }
+        a.insert("x", 0.into()).await;
+        a.insert("name", "abc".into()).await;
+        let sid = a.sid();
+        let b = a.copy();
+        let slow = b.request();
+        assert_eq!(slow.get::<i64>("x").await.expect("B loads"), Some(0));
+        let quick = a.request();
+        if ending == "rotation" {
+            quick.rotate().await.expect("A rotates");
+        } else {
+            quick.logout().await.expect("A logs out");
+        }
+        assert!(a.finish(&quick).await.error().is_none(), "{ending}");
+        let before = seen(&k, &sid).await;
+        assert!(
+            matches!(before.0, Loaded::Ended(_)),
+            "{ending}: the session ended"
+        );
+
+        slow.insert("x", 1)
+            .await
+            .expect("B's insert is in memory only");
+        slow.insert("name", "ab")
+            .await
+            .expect("B's insert is in memory only");
+        let update = b.finish(&slow).await;
+        assert!(
+            matches!(update.error(), Some(SessionError::Ended(_))),
+            "G1 ({ending}): B's save must be refused as ended, got {:?}",
+            update.error()
+        );
+        assert_eq!(
+            seen(&k, &sid).await,
+            before,
+            "G1 ({ending}): a refused save changed what a load returns"
+        );
+
+        let key = sid.storage_key();
+        let cx = k.cx();
+        let mut delta = Delta::default();
+        delta.data.insert("x".into(), Some("2".into()));
+        let r = k
+            .store()
+            .apply(&key, &PublicId::generate(), &delta, &cx)
+            .await;
+        assert!(
+            matches!(r, Err(UpdateError::Ended(_))),
+            "G1 ({ending}): a later save is refused, got {r:?}"
+        );
+        let r = k.store().increment(&key, "x", 1, &cx).await;
+        assert!(
+            matches!(r, Err(UpdateError::Ended(_))),
+            "G1 ({ending}): a later increment is refused, got {r:?}"
+        );
+        assert_eq!(
+            seen(&k, &sid).await,
+            before,
+            "G1 ({ending}): a refused write changed what a load returns"
+        );
+    }
+}
