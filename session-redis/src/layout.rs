@@ -7,33 +7,37 @@
 //! they apply, `@pub`, `@meta`, `@user`, `@ukey`, `@bind` and `@size`; a
 //! tombstone holds `@end`, `@at`, `@forget` and `@pub`.
 //!
-//! Field `@` is [`HEADER_LEN`] bytes: the layout version ([`VERSION`]),
-//! then the creation time, the last-seen time, the idle timeout and the
-//! absolute deadline (milliseconds), each [`TIME_DIGITS`] digits of 7 bits
-//! (one byte each, 0 to 127), most significant first. The idle deadline is
-//! not stored: it is `min(seen + idle timeout, absolute deadline)`, which
-//! is what every step that writes `@` sets it to. The bytes are ASCII, so
-//! the field is valid UTF-8 (it travels as a script argument), and equal
-//! times give an equal field (`apply.lua`'s steady state compares them).
-//! In 29 bytes against the 57 of layout 2's hex text, an anonymous
-//! session's hash fits a smaller allocation.
+//! Field `@` holds the layout version ([`VERSION`]), then four numbers:
+//! the creation time, the last-seen time less the creation time, the idle
+//! timeout, and the absolute deadline less the creation time
+//! (milliseconds; the two differences zigzag-encoded, so that a clock that
+//! stepped back still fits). Each number is written in as few digits of 7
+//! bits (one byte each, 0 to 127) as it needs, most significant first, and
+//! the four digit counts (0 to [`MAX_DIGITS`]) go first, in two bytes. The
+//! idle deadline is not stored: it is `min(seen + idle timeout, absolute
+//! deadline)`, which is what every step that writes `@` sets it to. The
+//! bytes are ASCII, so the field is valid UTF-8 (it travels as a script
+//! argument), and equal times give an equal field (`apply.lua`'s steady
+//! state compares them). A new session's `@` is 18 bytes, one refreshed
+//! within its week 22 to 23, against the 57 of layout 2's hex text: an
+//! anonymous session's hash of one small value fits Redis's 48-byte
+//! allocation instead of 96.
 
 /// The layout version: the first byte of field `@`. Layout 2 (hex text)
 /// is not read: sessions stored by an older development build are
 /// reported corrupt, not migrated.
 pub(crate) const VERSION: u8 = b'3';
 
-/// Digits (bytes of 7 bits) per time in field `@`.
-pub(crate) const TIME_DIGITS: usize = 7;
+/// The most digits (bytes of 7 bits) a number of field `@` has.
+pub(crate) const MAX_DIGITS: u32 = 7;
 
-/// The times field `@` holds, in order.
-pub(crate) const TIMES: usize = 4;
+/// The largest time or duration field `@` holds: 2^49 - 1 ms (about
+/// 17,800 years); larger ones are clamped to it.
+pub(crate) const TIME_MAX: u64 = (1 << (7 * MAX_DIGITS)) - 1;
 
-/// The length of field `@`.
-pub(crate) const HEADER_LEN: usize = 1 + TIMES * TIME_DIGITS;
-
-/// The largest time field `@` holds: 2^49 - 1 ms (about 17,800 years).
-pub(crate) const TIME_MAX: u64 = (1 << (7 * TIME_DIGITS)) - 1;
+/// The largest difference from the creation time field `@` holds, either
+/// way: 2^48 - 1 ms (about 8,900 years); larger ones are clamped to it.
+pub(crate) const DELTA_MAX: u64 = (1 << (7 * MAX_DIGITS - 1)) - 1;
 
 /// The prefix of a data field: `d:<key>`.
 pub(crate) const DATA: &str = "d:";
@@ -86,13 +90,24 @@ impl Header {
         self.seen.saturating_add(self.idle).min(self.absolute)
     }
 
-    /// Field `@` for these times (each clamped to [`TIME_MAX`]).
+    /// Field `@` for these times (clamped to what it holds: [`TIME_MAX`],
+    /// [`DELTA_MAX`]).
     pub(crate) fn encode(&self) -> String {
-        let mut out = String::with_capacity(HEADER_LEN);
+        let created = self.created.min(TIME_MAX);
+        let numbers = [
+            created,
+            zigzag(self.seen, created),
+            self.idle.min(TIME_MAX),
+            zigzag(self.absolute, created),
+        ];
+        let len = numbers.map(digits);
+        let mut out = String::with_capacity(3 + len.iter().sum::<u32>() as usize);
         out.push(char::from(VERSION));
-        for n in [self.created, self.seen, self.idle, self.absolute] {
-            let n = n.min(TIME_MAX);
-            for i in (0..TIME_DIGITS).rev() {
+        // Digit counts are at most 7: three bits each, two to a byte.
+        out.push(char::from((len[0] << 3 | len[1]) as u8));
+        out.push(char::from((len[2] << 3 | len[3]) as u8));
+        for (n, len) in numbers.into_iter().zip(len) {
+            for i in (0..len).rev() {
                 // Seven bits: always ASCII.
                 out.push(char::from((n >> (7 * i)) as u8 & 0x7f));
             }
@@ -102,26 +117,55 @@ impl Header {
 
     /// The times of field `@`; `None` when it is not in this layout.
     pub(crate) fn decode(field: &[u8]) -> Option<Self> {
-        let (&version, digits) = field.split_first()?;
-        if version != VERSION || digits.len() != TIMES * TIME_DIGITS {
+        let [version, a, b, digits @ ..] = field else {
+            return None;
+        };
+        if *version != VERSION || *a > 0x3f || *b > 0x3f {
             return None;
         }
-        let mut times = [0u64; TIMES];
-        for (time, chunk) in times.iter_mut().zip(digits.chunks_exact(TIME_DIGITS)) {
-            for &d in chunk {
-                if d > 0x7f {
-                    return None;
-                }
-                *time = (*time << 7) | u64::from(d);
-            }
+        let len = [a >> 3, a & 7, b >> 3, b & 7].map(usize::from);
+        if digits.len() != len.iter().sum::<usize>() || digits.iter().any(|&d| d > 0x7f) {
+            return None;
         }
-        let [created, seen, idle, absolute] = times;
+        let mut numbers = [0u64; 4];
+        let mut rest = digits;
+        for (n, len) in numbers.iter_mut().zip(len) {
+            let (mine, after) = rest.split_at(len);
+            *n = mine.iter().fold(0, |n, &d| (n << 7) | u64::from(d));
+            rest = after;
+        }
+        let [created, seen, idle, absolute] = numbers;
         Some(Header {
             created,
-            seen,
+            seen: unzigzag(seen, created),
             idle,
-            absolute,
+            absolute: unzigzag(absolute, created),
         })
+    }
+}
+
+/// How many digits of 7 bits `n` needs (0 for 0).
+fn digits(n: u64) -> u32 {
+    (u64::BITS - n.leading_zeros()).div_ceil(7)
+}
+
+/// `time - base`, clamped to [`DELTA_MAX`] either way, zigzag-encoded
+/// (0, -1, 1, -2, … as 0, 1, 2, 3, …).
+fn zigzag(time: u64, base: u64) -> u64 {
+    let time = time.min(TIME_MAX);
+    if time >= base {
+        (time - base).min(DELTA_MAX) * 2
+    } else {
+        (base - time).min(DELTA_MAX) * 2 - 1
+    }
+}
+
+/// The time `z` (a zigzag-encoded difference) stands for after `base`.
+fn unzigzag(z: u64, base: u64) -> u64 {
+    if z.is_multiple_of(2) {
+        base.saturating_add(z / 2)
+    } else {
+        base.saturating_sub(z.div_ceil(2))
     }
 }
 
@@ -130,9 +174,8 @@ pub(crate) fn lua_constants() -> String {
     format!(
         "-- layout.rs: the stored layout\n\
          local VERSION = '{}'\n\
-         local HEADER_LEN = {HEADER_LEN}\n\
-         local TIME_DIGITS = {TIME_DIGITS}\n\
          local TIME_MAX = {TIME_MAX}\n\
+         local DELTA_MAX = {DELTA_MAX}\n\
          local DATA = '{DATA}'\n\
          local DATA_LEN = {}\n",
         char::from(VERSION),
@@ -145,57 +188,89 @@ mod tests {
     use super::*;
 
     #[test]
-    fn times_round_trip_and_keep_their_order_as_text() {
-        let samples = [0, 1, 127, 128, 1_767_225_600_000, TIME_MAX - 1, TIME_MAX];
-        let mut last: Option<(u64, String)> = None;
-        for &n in &samples {
-            let h = Header {
-                created: n,
-                seen: n,
-                idle: n,
-                absolute: n,
-            };
-            let field = h.encode();
-            assert_eq!(field.len(), HEADER_LEN);
-            assert!(field.is_ascii());
-            assert_eq!(Header::decode(field.as_bytes()), Some(h));
-            if let Some((m, before)) = &last {
-                assert!(m < &n && before < &field, "{m} < {n} sorts as text");
-            }
-            last = Some((n, field));
+    fn times_round_trip_in_few_bytes() {
+        let created = 1_767_225_600_000;
+        let fresh = Header {
+            created,
+            seen: created,
+            idle: 86_400_000,
+            absolute: created + 7 * 86_400_000,
+        };
+        let field = fresh.encode();
+        assert_eq!(field.len(), 18, "a new session's @");
+        assert!(field.is_ascii());
+        assert_eq!(Header::decode(field.as_bytes()), Some(fresh));
+        let refreshed = Header {
+            seen: created + 6 * 86_400_000,
+            ..fresh
+        };
+        assert!(refreshed.encode().len() <= 23);
+        for h in [
+            refreshed,
+            // a clock that stepped back
+            Header {
+                seen: created - 5_000,
+                absolute: created - 1,
+                ..fresh
+            },
+            Header {
+                created: 0,
+                seen: 0,
+                idle: 0,
+                absolute: 0,
+            },
+            Header {
+                created: TIME_MAX,
+                seen: TIME_MAX,
+                idle: TIME_MAX,
+                absolute: TIME_MAX - DELTA_MAX,
+            },
+        ] {
+            assert_eq!(Header::decode(h.encode().as_bytes()), Some(h), "{h:?}");
         }
         let clamped = Header {
             created: u64::MAX,
             seen: 0,
-            idle: 0,
-            absolute: 0,
+            idle: u64::MAX,
+            absolute: u64::MAX,
         };
         assert_eq!(
-            Header::decode(clamped.encode().as_bytes()).map(|h| h.created),
-            Some(TIME_MAX)
+            Header::decode(clamped.encode().as_bytes()),
+            Some(Header {
+                created: TIME_MAX,
+                seen: TIME_MAX - DELTA_MAX,
+                idle: TIME_MAX,
+                absolute: TIME_MAX,
+            })
         );
     }
 
     #[test]
     fn other_layouts_and_damage_do_not_decode() {
         let good = Header {
-            created: 5,
-            seen: 6,
-            idle: 7,
-            absolute: 8,
+            created: 5_000,
+            seen: 6_000,
+            idle: 7_000,
+            absolute: 8_000,
         }
         .encode();
+        assert!(Header::decode(good.as_bytes()).is_some());
         assert!(
             Header::decode(b"2:19ada5b2e00:19ada5b2e00:5265c00:19adf818a00:19afe67b200").is_none()
         );
-        assert!(Header::decode(&good.as_bytes()[..HEADER_LEN - 1]).is_none());
+        assert!(Header::decode(&good.as_bytes()[..good.len() - 1]).is_none());
+        assert!(Header::decode(format!("{good}x").as_bytes()).is_none());
         let mut high = good.clone().into_bytes();
-        high[3] = 0x80;
+        high[4] = 0x80;
         assert!(Header::decode(&high).is_none());
+        let mut count = good.clone().into_bytes();
+        count[1] = 0x40;
+        assert!(Header::decode(&count).is_none());
         let mut version = good.into_bytes();
         version[0] = b'4';
         assert!(Header::decode(&version).is_none());
         assert!(Header::decode(b"").is_none());
+        assert!(Header::decode(b"3").is_none());
     }
 
     #[test]

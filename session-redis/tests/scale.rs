@@ -183,10 +183,9 @@ async fn eviction_at_the_limit_is_one_pass() {
 async fn the_longest_durations_round_trip_as_integers() {
     // Handed straight to the store (a configuration refuses more than 100
     // years; a custom caller may not): an idle timeout of Duration::MAX and
-    // an absolute deadline at the largest time Lua holds exactly. Field `@`
-    // holds times up to 2^49 - 1 ms (about the year 19,800: layout.rs), and
-    // the store clamps later ones to that; a float written by a script
-    // ("9.007199254741e+15") would load as Corrupt.
+    // an absolute deadline at the largest time Lua holds exactly. The store
+    // clamps them to what field `@` holds (below); a float written by a
+    // script ("9.007199254741e+15") would load as Corrupt.
     let h = Standalone::start();
     let store = h.redis_store().await;
     let ring = KeyRing::generate();
@@ -212,8 +211,13 @@ async fn the_longest_durations_round_trip_as_integers() {
         .create(new, UserLimit::unlimited(), &cx)
         .await
         .expect("create");
-    let latest = Timestamp::from_unix_millis((1 << 49) - 1);
-    for now in [cx.now, Timestamp::from_unix_millis((1 << 49) - 2)] {
+    // Field `@` holds the absolute deadline as its distance from the
+    // creation time: at most 2^48 - 1 ms (about 8,900 years; layout.rs).
+    let latest = Timestamp::from_unix_millis(cx.now.as_unix_millis() + (1 << 48) - 1);
+    for now in [
+        cx.now,
+        Timestamp::from_unix_millis(latest.as_unix_millis() - 1),
+    ] {
         let cx = StoreContext { now, ..cx };
         match store.load(&id.storage_key(), &cx).await.expect("load") {
             Loaded::Active { record, .. } => {

@@ -1,6 +1,5 @@
 //! The codec's unit tests.
 use super::*;
-use crate::layout::HEADER_LEN;
 
 fn bulk(s: &str) -> Value {
     Value::BulkString(s.as_bytes().to_vec())
@@ -104,12 +103,12 @@ fn damaged_sessions_are_corrupt_not_panics() {
         packed("2:3e8:3e8:ea60:ee48:182b8"),
         packed(""),
         packed("3"),
-        packed(&header()[..HEADER_LEN - 1]),
+        packed(&header()[..header().len() - 1]),
         packed(Box::leak(format!("{}x", header()).into_boxed_str())),
         packed(Box::leak(format!("4{}", &header()[1..]).into_boxed_str())),
         // a byte over 127 (two bytes in UTF-8, so one digit fewer)
         packed(Box::leak(
-            format!("{}\u{80}", &header()[..HEADER_LEN - 2]).into_boxed_str(),
+            format!("{}\u{80}", &header()[..header().len() - 2]).into_boxed_str(),
         )),
         with("d:n", "{oops"),
         with("@meta", "[]"),

@@ -3,8 +3,8 @@
 -- Session hash fields (layout.rs defines them): reserved ones start with
 -- '@', data fields with DATA ('d:'), so they never collide. A live session
 -- holds
---   @     its layout version and times, packed in one field of HEADER_LEN
---         bytes (layout.lua's times_of and header read and write it)
+--   @     its layout version and times, packed in one field of at most
+--         31 bytes (layout.lua's times_of and header read and write it)
 --   @pub  its public id (left out when it is its key's, PublicId::of_key:
 --         an anonymous session never rotated; codec.rs stored_public_id)
 --   @meta its metadata JSON (absent when empty: '{}'; sealed with
