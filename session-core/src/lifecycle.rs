@@ -62,10 +62,54 @@ pub(crate) fn ended(public_id: &PublicId, reason: &EndReason) {
     metrics::counter!("session_ended_total", "reason" => reason.code()).increment(1);
 }
 
+/// Every call the manager and the handle make to a [`SessionStore`]
+/// (named as its method), the one name logs and metrics give it: the
+/// `operation` field of a `store_failed` event, and the `operation` label
+/// of `session_store_duration_seconds` and `session_store_failures_total`.
+///
+/// [`SessionStore`]: crate::store::SessionStore
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoreCall {
+    Create,
+    Load,
+    Apply,
+    Increment,
+    Rotate,
+    Invalidate,
+    RevokeByPublicId,
+    RevokeAll,
+    ListUserSessions,
+    CountUserSessions,
+    CountActive,
+    CountActiveUsers,
+    ActiveUsers,
+}
+
+impl StoreCall {
+    /// The name: the store method's.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            StoreCall::Create => "create",
+            StoreCall::Load => "load",
+            StoreCall::Apply => "apply",
+            StoreCall::Increment => "increment",
+            StoreCall::Rotate => "rotate",
+            StoreCall::Invalidate => "invalidate",
+            StoreCall::RevokeByPublicId => "revoke_by_public_id",
+            StoreCall::RevokeAll => "revoke_all",
+            StoreCall::ListUserSessions => "list_user_sessions",
+            StoreCall::CountUserSessions => "count_user_sessions",
+            StoreCall::CountActive => "count_active",
+            StoreCall::CountActiveUsers => "count_active_users",
+            StoreCall::ActiveUsers => "active_users",
+        }
+    }
+}
+
 /// How long a store call took.
 #[cfg(feature = "metrics")]
-pub(crate) fn store_call(operation: &'static str, took: Duration) {
-    metrics::histogram!("session_store_duration_seconds", "operation" => operation)
+pub(crate) fn store_call(call: StoreCall, took: Duration) {
+    metrics::histogram!("session_store_duration_seconds", "operation" => call.as_str())
         .record(took.as_secs_f64());
 }
 
@@ -73,11 +117,8 @@ pub(crate) fn revoked_all(count: u64) {
     tracing::info!(target: TARGET, event = "revoked_all", count, "user's sessions revoked");
 }
 
-pub(crate) fn store_failed(
-    operation: &'static str,
-    public_id: Option<&PublicId>,
-    failure: &StoreFailure,
-) {
+pub(crate) fn store_failed(call: StoreCall, public_id: Option<&PublicId>, failure: &StoreFailure) {
+    let operation = call.as_str();
     #[cfg(feature = "metrics")]
     metrics::counter!(
         "session_store_failures_total",

@@ -16,7 +16,7 @@ use crate::delta::Delta;
 use crate::ending::EndReason;
 use crate::error::{CreateError, RotateError, StoreFailure, UpdateError};
 use crate::id::{PublicId, SessionId, SlotTag};
-use crate::lifecycle;
+use crate::lifecycle::{self, StoreCall};
 use crate::limit::UserLimit;
 use crate::record::SessionSummary;
 use crate::store::{
@@ -37,10 +37,9 @@ pub(crate) struct Shared {
     pub(crate) cookie_name: String,
 }
 
-/// Reports a failed call once, with the operation's name.
 /// Runs one store call; with the `metrics` feature, records how long it
 /// took.
-async fn timed<T>(operation: &'static str, call: impl Future<Output = T>) -> T {
+async fn timed<T>(operation: StoreCall, call: impl Future<Output = T>) -> T {
     #[cfg(feature = "metrics")]
     {
         let started = std::time::Instant::now();
@@ -55,7 +54,8 @@ async fn timed<T>(operation: &'static str, call: impl Future<Output = T>) -> T {
     }
 }
 
-fn observe<T>(operation: &'static str, r: Result<T, StoreFailure>) -> Result<T, StoreFailure> {
+/// Reports a failed call once, with the operation's name.
+fn observe<T>(operation: StoreCall, r: Result<T, StoreFailure>) -> Result<T, StoreFailure> {
     if let Err(f) = &r {
         lifecycle::store_failed(operation, None, f);
     }
@@ -86,8 +86,8 @@ impl Shared {
     }
 
     pub(crate) async fn load(&self, id: &SessionId) -> Result<Loaded, StoreFailure> {
-        let r = timed("load", self.store.load(&id.storage_key(), &self.cx())).await;
-        observe("load", r)
+        let r = timed(StoreCall::Load, self.store.load(&id.storage_key(), &self.cx())).await;
+        observe(StoreCall::Load, r)
     }
 
     /// Loads without refreshing: a zero threshold is never reached.
@@ -96,8 +96,8 @@ impl Shared {
             refresh_threshold: Duration::ZERO,
             ..self.cx()
         };
-        let r = timed("load", self.store.load(&id.storage_key(), &cx)).await;
-        observe("peek", r)
+        let r = timed(StoreCall::Load, self.store.load(&id.storage_key(), &cx)).await;
+        observe(StoreCall::Load, r)
     }
 
     /// Creates `new` (signed in when `new.user` is set, under `limit`).
@@ -107,7 +107,7 @@ impl Shared {
         limit: UserLimit,
     ) -> Result<Created, CreateError> {
         let signed_in = new.user.is_some();
-        let r = timed("create", self.store.create(new, limit, &self.cx())).await;
+        let r = timed(StoreCall::Create, self.store.create(new, limit, &self.cx())).await;
         match &r {
             Ok(created) => {
                 lifecycle::created(&created.record.public_id, signed_in);
@@ -115,7 +115,7 @@ impl Shared {
                     lifecycle::signed_in(&created.record.public_id, &created.evicted);
                 }
             }
-            Err(CreateError::Store(f)) => lifecycle::store_failed("create", None, f),
+            Err(CreateError::Store(f)) => lifecycle::store_failed(StoreCall::Create, None, f),
             Err(_) => {}
         }
         r
@@ -128,13 +128,13 @@ impl Shared {
         public_id: &PublicId,
     ) -> Result<Applied, UpdateError> {
         let r = timed(
-            "apply",
+            StoreCall::Apply,
             self.store
                 .apply(&id.storage_key(), public_id, delta, &self.cx()),
         )
         .await;
         if let Err(UpdateError::Store(f)) = &r {
-            lifecycle::store_failed("apply", Some(public_id), f);
+            lifecycle::store_failed(StoreCall::Apply, Some(public_id), f);
         }
         r
     }
@@ -146,20 +146,20 @@ impl Shared {
         by: i64,
     ) -> Result<i64, UpdateError> {
         let r = timed(
-            "increment",
+            StoreCall::Increment,
             self.store
                 .increment(&id.storage_key(), field, by, &self.cx()),
         )
         .await;
         if let Err(UpdateError::Store(f)) = &r {
-            lifecycle::store_failed("increment", None, f);
+            lifecycle::store_failed(StoreCall::Increment, None, f);
         }
         r
     }
 
     pub(crate) async fn rotate(&self, rotation: Rotation) -> Result<Created, RotateError> {
         let signed_in = rotation.sign_in.is_some();
-        let r = timed("rotate", self.store.rotate(rotation, &self.cx())).await;
+        let r = timed(StoreCall::Rotate, self.store.rotate(rotation, &self.cx())).await;
         match &r {
             Ok(created) => {
                 lifecycle::rotated(&created.record.public_id);
@@ -167,7 +167,7 @@ impl Shared {
                     lifecycle::signed_in(&created.record.public_id, &created.evicted);
                 }
             }
-            Err(RotateError::Store(f)) => lifecycle::store_failed("rotate", None, f),
+            Err(RotateError::Store(f)) => lifecycle::store_failed(StoreCall::Rotate, None, f),
             Err(_) => {}
         }
         r
@@ -180,12 +180,12 @@ impl Shared {
         reason: EndReason,
     ) -> Result<Option<PublicId>, StoreFailure> {
         let r = timed(
-            "invalidate",
+            StoreCall::Invalidate,
             self.store
                 .invalidate(&id.storage_key(), reason.clone(), &self.cx()),
         )
         .await;
-        let ended = observe("invalidate", r)?;
+        let ended = observe(StoreCall::Invalidate, r)?;
         if let Some(p) = &ended {
             lifecycle::ended(p, &reason);
         }
@@ -199,7 +199,7 @@ impl Shared {
         reason: EndReason,
     ) -> Result<bool, StoreFailure> {
         let r = timed(
-            "revoke_by_public_id",
+            StoreCall::RevokeByPublicId,
             self.store.revoke_by_public_id(
                 &self.user_key(user),
                 public_id,
@@ -208,7 +208,7 @@ impl Shared {
             ),
         )
         .await;
-        let r = observe("revoke", r);
+        let r = observe(StoreCall::RevokeByPublicId, r);
         // Ended, also when no replica acknowledged it in time.
         if matches!(&r, Ok(true))
             || matches!(&r, Err(StoreFailure::NotReplicated { ended, .. }) if !ended.is_empty())
@@ -225,12 +225,12 @@ impl Shared {
         reason: EndReason,
     ) -> Result<u64, StoreFailure> {
         let r = timed(
-            "revoke_all",
+            StoreCall::RevokeAll,
             self.store
                 .revoke_all(&self.user_key(user), except, reason.clone(), &self.cx()),
         )
         .await;
-        let r = observe("revoke_all", r);
+        let r = observe(StoreCall::RevokeAll, r);
         // Ended, also when no replica acknowledged it in time.
         if let Ok(ended) | Err(StoreFailure::NotReplicated { ended, .. }) = &r {
             for p in ended {
@@ -246,36 +246,36 @@ impl Shared {
         user: &UserId,
     ) -> Result<Vec<SessionSummary>, StoreFailure> {
         let r = timed(
-            "list_user_sessions",
+            StoreCall::ListUserSessions,
             self.store
                 .list_user_sessions(&self.user_key(user), &self.cx()),
         )
         .await;
-        observe("list", r)
+        observe(StoreCall::ListUserSessions, r)
     }
 
     pub(crate) async fn count_user_sessions(&self, user: &UserId) -> Result<u64, StoreFailure> {
         let r = timed(
-            "count_user_sessions",
+            StoreCall::CountUserSessions,
             self.store
                 .count_user_sessions(&self.user_key(user), &self.cx()),
         )
         .await;
-        observe("count_user", r)
+        observe(StoreCall::CountUserSessions, r)
     }
 
     pub(crate) async fn count_active(&self) -> Result<u64, StoreFailure> {
         observe(
-            "count_active",
-            timed("count_active", self.store.count_active(&self.cx())).await,
+            StoreCall::CountActive,
+            timed(StoreCall::CountActive, self.store.count_active(&self.cx())).await,
         )
     }
 
     pub(crate) async fn count_active_users(&self) -> Result<u64, StoreFailure> {
         observe(
-            "count_users",
+            StoreCall::CountActiveUsers,
             timed(
-                "count_active_users",
+                StoreCall::CountActiveUsers,
                 self.store.count_active_users(&self.cx()),
             )
             .await,
@@ -284,8 +284,8 @@ impl Shared {
 
     pub(crate) async fn active_users(&self, page: PageRequest) -> Result<Page, StoreFailure> {
         observe(
-            "active_users",
-            timed("active_users", self.store.active_users(page, &self.cx())).await,
+            StoreCall::ActiveUsers,
+            timed(StoreCall::ActiveUsers, self.store.active_users(page, &self.cx())).await,
         )
     }
 }

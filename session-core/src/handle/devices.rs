@@ -10,6 +10,36 @@ impl Session {
     /// true. Otherwise this session ends too, as "revoke-all", and its
     /// cookie is removed without a further call. Returns how many sessions
     /// ended. [`Self::revoke_all_with_reason`] also says why.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use session_core::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let config = SessionConfig::builder(KeyRing::generate()).build()?;
+    /// # let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
+    /// # let alice = UserId::new("alice")?;
+    /// # let (laptop_id, _) = manager.create_for_user(&alice, Metadata::default(), None).await?;
+    /// # let (phone_id, _) = manager.create_for_user(&alice, Metadata::default(), None).await?;
+    /// # let name = manager.config().cookie().cookie_name();
+    /// # let laptop_cookie = format!("{name}={}", laptop_id.expose_secret());
+    /// # let phone_cookie = format!("{name}={}", phone_id.expose_secret());
+    /// // alice is signed in on her laptop and on her phone; this request
+    /// // comes from the phone, with its cookie.
+    /// let phone = manager.session_for_request([phone_cookie.as_bytes()]);
+    ///
+    /// // "Sign out everywhere", this device included:
+    /// assert_eq!(phone.revoke_all(false).await?, 2);
+    /// assert_eq!(manager.count_user_sessions(&alice).await?, 0);
+    /// assert_eq!(phone.user().await?, None);
+    /// let response = phone.finish().await;
+    /// assert!(response.set_cookie().is_some_and(|c| c.contains("Max-Age=0")));
+    /// let laptop = manager.session_for_request([laptop_cookie.as_bytes()]);
+    /// assert_eq!(laptop.user().await?, None);
+    /// # Ok(()) }
+    /// ```
     pub async fn revoke_all(&self, keep_current: bool) -> Result<u64, SessionError> {
         self.revoke_all_with_reason(keep_current, "").await
     }
@@ -17,6 +47,36 @@ impl Session {
     /// As [`Self::revoke_all`], with a reason text ("password changed")
     /// that each signed-out device is shown in its 401, as a revoked
     /// device is (cut to [`crate::MAX_REASON_BYTES`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use session_core::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let config = SessionConfig::builder(KeyRing::generate()).build()?;
+    /// # let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
+    /// # let alice = UserId::new("alice")?;
+    /// # let (laptop_id, _) = manager.create_for_user(&alice, Metadata::default(), None).await?;
+    /// # let (phone_id, _) = manager.create_for_user(&alice, Metadata::default(), None).await?;
+    /// # let name = manager.config().cookie().cookie_name();
+    /// # let laptop_cookie = format!("{name}={}", laptop_id.expose_secret());
+    /// # let phone_cookie = format!("{name}={}", phone_id.expose_secret());
+    /// // alice is signed in on her laptop and on her phone; this request
+    /// // comes from the phone, with its cookie.
+    /// let phone = manager.session_for_request([phone_cookie.as_bytes()]);
+    ///
+    /// // After a password change, sign out the other devices, saying why.
+    /// assert_eq!(phone.revoke_all_with_reason(true, "password changed").await?, 1);
+    /// assert_eq!(phone.user().await?, Some(alice));
+    ///
+    /// // The laptop's next request learns why it was signed out.
+    /// let laptop = manager.session_for_request([laptop_cookie.as_bytes()]);
+    /// let ending = laptop.ended().await?.ok_or("the laptop should be signed out")?;
+    /// assert_eq!(ending.reason.text(), Some("password changed"));
+    /// # Ok(()) }
+    /// ```
     pub async fn revoke_all_with_reason(
         &self,
         keep_current: bool,
@@ -52,26 +112,28 @@ impl Session {
     /// [`SessionError::NoSession`] or [`SessionError::Ended`] (a 401) when
     /// nobody is signed in.
     ///
+    /// # Examples
+    ///
     /// ```
+    /// # use std::sync::Arc;
+    /// # use session_core::*;
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), session_core::SessionError> {
-    /// use session_core::{KeyRing, MemoryStore, SessionConfig, SessionManager, UserId};
-    /// use std::sync::Arc;
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let config = SessionConfig::builder(KeyRing::generate()).build()?;
+    /// # let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
+    /// # let alice = UserId::new("alice")?;
+    /// # manager.create_for_user(&alice, Metadata::default(), None).await?;
+    /// # let (phone_id, _) = manager.create_for_user(&alice, Metadata::default(), None).await?;
+    /// # let name = manager.config().cookie().cookie_name();
+    /// # let phone_cookie = format!("{name}={}", phone_id.expose_secret());
+    /// // alice is signed in on her laptop and on her phone; this request
+    /// // comes from the phone, with its cookie.
+    /// let phone = manager.session_for_request([phone_cookie.as_bytes()]);
     ///
-    /// let config = SessionConfig::builder(KeyRing::generate()).build().unwrap();
-    /// let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
-    /// let alice = UserId::new("alice").unwrap();
-    /// let laptop = manager.session_for_request([]);
-    /// laptop.login(alice.clone()).await?;
-    /// let phone = manager.session_for_request([]);
-    /// phone.login(alice).await?;
-    ///
-    /// // On the phone: list the devices, sign the laptop out.
     /// let devices = phone.devices().await?;
     /// assert_eq!(devices.len(), 2);
-    /// let laptop_entry = devices.iter().find(|d| !d.current).unwrap();
-    /// assert!(phone.revoke_device(&laptop_entry.summary.public_id, "not mine").await?);
-    /// assert_eq!(phone.devices().await?.len(), 1);
+    /// let this_one = devices.iter().find(|d| d.current).ok_or("no current device")?;
+    /// assert_eq!(Some(this_one.summary.public_id), phone.public_id().await?);
     /// # Ok(()) }
     /// ```
     pub async fn devices(&self) -> Result<Vec<crate::record::Device>, SessionError> {
@@ -92,6 +154,39 @@ impl Session {
     /// [`crate::MAX_REASON_BYTES`]). False when the user has no such active
     /// session: another user's public id is never found. Naming this
     /// session ends it too, and its cookie is removed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use session_core::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let config = SessionConfig::builder(KeyRing::generate()).build()?;
+    /// # let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
+    /// # let alice = UserId::new("alice")?;
+    /// # let (laptop_id, _) = manager.create_for_user(&alice, Metadata::default(), None).await?;
+    /// # let (phone_id, _) = manager.create_for_user(&alice, Metadata::default(), None).await?;
+    /// # let name = manager.config().cookie().cookie_name();
+    /// # let laptop_cookie = format!("{name}={}", laptop_id.expose_secret());
+    /// # let phone_cookie = format!("{name}={}", phone_id.expose_secret());
+    /// // alice is signed in on her laptop and on her phone; this request
+    /// // comes from the phone, with its cookie.
+    /// let phone = manager.session_for_request([phone_cookie.as_bytes()]);
+    ///
+    /// // On the phone, alice signs her lost laptop out.
+    /// let devices = phone.devices().await?;
+    /// let laptop = devices.iter().find(|d| !d.current).ok_or("no other device")?;
+    /// assert!(phone.revoke_device(&laptop.summary.public_id, "lost").await?);
+    /// // It is no longer active: a second try finds nothing.
+    /// assert!(!phone.revoke_device(&laptop.summary.public_id, "lost").await?);
+    ///
+    /// // The laptop's next request learns why it was signed out.
+    /// let laptop = manager.session_for_request([laptop_cookie.as_bytes()]);
+    /// let ending = laptop.ended().await?.ok_or("the laptop should be signed out")?;
+    /// assert_eq!(ending.reason, EndReason::revoked("lost"));
+    /// # Ok(()) }
+    /// ```
     pub async fn revoke_device(
         &self,
         public_id: &PublicId,
@@ -126,6 +221,35 @@ impl Session {
     /// Signs the user out of every other session ("sign out my other
     /// devices"), keeping this one: [`Self::revoke_all`] with
     /// `keep_current`. Returns how many ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use session_core::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let config = SessionConfig::builder(KeyRing::generate()).build()?;
+    /// # let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
+    /// # let alice = UserId::new("alice")?;
+    /// # let (laptop_id, _) = manager.create_for_user(&alice, Metadata::default(), None).await?;
+    /// # let (phone_id, _) = manager.create_for_user(&alice, Metadata::default(), None).await?;
+    /// # let name = manager.config().cookie().cookie_name();
+    /// # let laptop_cookie = format!("{name}={}", laptop_id.expose_secret());
+    /// # let phone_cookie = format!("{name}={}", phone_id.expose_secret());
+    /// // alice is signed in on her laptop and on her phone; this request
+    /// // comes from the phone, with its cookie.
+    /// let phone = manager.session_for_request([phone_cookie.as_bytes()]);
+    ///
+    /// assert_eq!(phone.sign_out_others().await?, 1);
+    /// // Only the phone is left, still signed in.
+    /// let devices = phone.devices().await?;
+    /// assert_eq!(devices.len(), 1);
+    /// assert!(devices[0].current);
+    /// let laptop = manager.session_for_request([laptop_cookie.as_bytes()]);
+    /// assert_eq!(laptop.user().await?, None);
+    /// # Ok(()) }
+    /// ```
     pub async fn sign_out_others(&self) -> Result<u64, SessionError> {
         self.revoke_all(true).await
     }
@@ -133,6 +257,25 @@ impl Session {
     /// The manager this request's session belongs to, for work beyond this
     /// session (counts, another user's sessions in an admin route) without
     /// wiring it into the handler's state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use session_core::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let config = SessionConfig::builder(KeyRing::generate()).build()?;
+    /// # let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
+    /// # let alice = UserId::new("alice")?;
+    /// # let session = manager.session_for_request([]);
+    /// # session.login(alice.clone()).await?;
+    /// // In a handler given only the request's `session`:
+    /// let manager = session.manager();
+    /// assert_eq!(manager.count_user_sessions(&alice).await?, 1);
+    /// assert_eq!(manager.count_active_users().await?, 1);
+    /// # Ok(()) }
+    /// ```
     pub fn manager(&self) -> crate::SessionManager {
         crate::SessionManager::from_shared(self.shared.clone())
     }

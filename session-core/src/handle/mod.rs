@@ -10,6 +10,7 @@
 //! signed in, every later call reports the failure, and nothing is written
 //! (guarantee 9). A write whose outcome is unknown is never sent twice.
 
+mod data;
 mod devices;
 mod sign_in;
 mod state;
@@ -45,22 +46,22 @@ pub const MAX_DATA_KEY_BYTES: usize = 256;
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), session_core::SessionError> {
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use session_core::{KeyRing, MemoryStore, SessionConfig, SessionManager, UserId};
 /// use std::sync::Arc;
 ///
-/// let config = SessionConfig::builder(KeyRing::generate()).build().unwrap();
+/// let config = SessionConfig::builder(KeyRing::generate()).build()?;
 /// let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
 ///
 /// // A first request, without a cookie: sign in.
 /// let session = manager.session_for_request([]);
-/// session.login(UserId::new("alice").unwrap()).await?;
+/// session.login(UserId::new("alice")?).await?;
 /// session.insert("theme", "dark").await?;
 /// let response = session.finish().await;
-/// let set_cookie = response.set_cookie().expect("a new session sets its cookie");
+/// let set_cookie = response.set_cookie().ok_or("a new session sets its cookie")?;
 ///
-/// // The next request presents the cookie.
-/// let cookie = set_cookie.split(';').next().unwrap().to_owned();
+/// // The next request presents the cookie (the `name=value` part).
+/// let cookie = set_cookie.split(';').next().unwrap_or_default();
 /// let session = manager.session_for_request([cookie.as_bytes()]);
 /// assert_eq!(session.get::<String>("theme").await?.as_deref(), Some("dark"));
 /// assert_eq!(session.increment("visits", 1).await?, 1);
@@ -102,132 +103,55 @@ impl Session {
         }
     }
 
-    /// Reads `key` as a `T`; `None` if absent or there is no session.
-    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
-        let inner = self.loaded().await;
-        let Some(record) = inner.state.record()? else {
-            return Ok(None);
-        };
-        match record.data.get(key) {
-            None => Ok(None),
-            Some(v) => T::deserialize(v)
-                .map(Some)
-                .map_err(|e| SessionError::Deserialize {
-                    key: key.to_owned(),
-                    message: e.to_string(),
-                }),
-        }
-    }
-
-    /// Sets `key` to `value`, starting a session if there is none. Saved at
-    /// the end of the request (or by [`Session::save`]).
-    pub async fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), SessionError> {
-        check_key(key)?;
-        let value = serde_json::to_value(value).map_err(|e| SessionError::Serialize {
-            key: key.to_owned(),
-            message: e.to_string(),
-        })?;
-        let mut inner = self.loaded().await;
-        inner.writable(&self.shared)?;
-        let limit = self.shared.config.max_data_bytes();
-        let size = inner.state.data_size_with(key, &value);
-        if size > limit {
-            return Err(SessionError::TooLarge { size, limit });
-        }
-        inner.state.set_data(key, Some(value));
-        Ok(())
-    }
-
-    /// Removes `key`; true if it was there.
-    pub async fn remove(&self, key: &str) -> Result<bool, SessionError> {
-        let mut inner = self.loaded().await;
-        let present = inner
-            .state
-            .record()?
-            .is_some_and(|r| r.data.contains_key(key));
-        if present {
-            inner.state.set_data(key, None);
-        }
-        Ok(present)
-    }
-
-    /// Atomically adds `by` to the integer under `key` (absent counts as 0)
-    /// and returns the new value. On a stored session this is one store
-    /// call, with no load; it is refused if the session ended (guarantee 3).
-    /// Without a session it fails with [`SessionError::NoSession`] (or
-    /// `Ended`): it never starts one.
-    pub async fn increment(&self, key: &str, by: i64) -> Result<i64, SessionError> {
-        check_key(key)?;
-        let mut inner = self.inner.lock().await;
-        let (id, unsaved_same_key) = match &mut inner.state {
-            State::Unloaded(id) => (id.clone(), false),
-            State::Active(a) => (a.id.clone(), a.pending.data.contains_key(key)),
-            State::Failed(f) => return Err(SessionError::Store(f.clone())),
-            State::New(d) => return add_locally(&mut d.record, key, by),
-            // A counter belongs to an existing session: none is started here.
-            State::Absent(Absent { ended, .. }) => {
-                return Err(match ended {
-                    Some(e) => SessionError::Ended(e.clone()),
-                    None => SessionError::NoSession,
-                });
-            }
-        };
-        // An unsaved change to the same key goes first, or it would overwrite.
-        if unsaved_same_key {
-            inner.flush(&self.shared).await?;
-        }
-        match self.shared.increment(&id, key, by).await {
-            Ok(n) => {
-                if let State::Active(a) = &mut inner.state {
-                    a.record.data.insert(key.to_owned(), n.into());
-                }
-                Ok(n)
-            }
-            Err(e) => Err(inner.refused(e)),
-        }
-    }
-
-    /// Writes unsaved changes now (or creates a new session now), so the
-    /// handler learns whether the save was accepted. With
-    /// [`SessionError::Ended`] the session ended meanwhile (guarantee 1):
-    /// answer as signed out.
-    pub async fn save(&self) -> Result<(), SessionError> {
-        let mut inner = self.inner.lock().await;
-        inner.flush(&self.shared).await
-    }
-
-    /// Sets this session's idle timeout (saved like data). Before a session
-    /// exists it is kept for the session this request starts. At most
-    /// [`crate::MAX_DURATION`], at least a second, else
-    /// [`SessionError::InvalidDuration`].
-    pub async fn set_idle_timeout(&self, timeout: Duration) -> Result<(), SessionError> {
-        let timeout = check_duration(timeout).map_err(|_| SessionError::InvalidDuration)?;
-        let mut inner = self.loaded().await;
-        inner.state.record()?;
-        inner.state.set_idle_timeout(timeout);
-        Ok(())
-    }
-
-    /// Replaces the session's metadata (ip, user agent, device, …). Kept
-    /// until the session is stored or signed in; does not by itself start a
-    /// session. Each text is cut to [`crate::MAX_METADATA_FIELD_BYTES`];
-    /// metadata over [`crate::MAX_METADATA_BYTES`] in all is refused with
-    /// [`SessionError::MetadataTooLarge`] (a 400) and nothing changes.
-    pub async fn set_metadata(&self, metadata: Metadata) -> Result<(), SessionError> {
-        let metadata = metadata.bounded()?;
-        let mut inner = self.loaded().await;
-        inner.state.record()?;
-        inner.state.set_metadata(metadata);
-        Ok(())
-    }
-
     /// A copy of the session's record (user, times, metadata, data); `None`
     /// when there is no session.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use session_core::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let config = SessionConfig::builder(KeyRing::generate()).build()?;
+    /// # let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
+    /// # let alice = UserId::new("alice")?;
+    /// # let (id, _) = manager.create_for_user(&alice, Metadata::default(), None).await?;
+    /// # let cookie = format!("{}={}", manager.config().cookie().cookie_name(), id.expose_secret());
+    /// // A request with alice's session cookie:
+    /// let session = manager.session_for_request([cookie.as_bytes()]);
+    /// let record = session.record().await?.ok_or("no session")?;
+    /// assert_eq!(record.user.as_ref(), Some(&alice));
+    /// assert!(record.expires_at() <= record.absolute_deadline);
+    ///
+    /// // Without a session there is no record.
+    /// let anonymous = manager.session_for_request([]);
+    /// assert!(anonymous.record().await?.is_none());
+    /// # Ok(()) }
+    /// ```
     pub async fn record(&self) -> Result<Option<SessionRecord>, SessionError> {
         Ok(self.loaded().await.state.record()?.cloned())
     }
 
     /// The signed-in user, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use session_core::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let config = SessionConfig::builder(KeyRing::generate()).build()?;
+    /// # let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
+    /// # let alice = UserId::new("alice")?;
+    /// let session = manager.session_for_request([]);
+    /// assert_eq!(session.user().await?, None);
+    ///
+    /// session.login(alice.clone()).await?;
+    /// assert_eq!(session.user().await?, Some(alice));
+    /// # Ok(()) }
+    /// ```
     pub async fn user(&self) -> Result<Option<UserId>, SessionError> {
         Ok(self
             .loaded()
@@ -241,6 +165,36 @@ impl Session {
     /// with the reason when the presented session ended (guarantee 8),
     /// [`SessionError::NoSession`] otherwise. What "signed in only" routes
     /// call; adapters turn the error into 401 (503 for a store failure).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use session_core::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let config = SessionConfig::builder(KeyRing::generate()).build()?;
+    /// # let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
+    /// # let alice = UserId::new("alice")?;
+    /// # let (id, _) = manager.create_for_user(&alice, Metadata::default(), None).await?;
+    /// # let cookie = format!("{}={}", manager.config().cookie().cookie_name(), id.expose_secret());
+    /// // A "signed in only" route, with alice's session cookie:
+    /// let session = manager.session_for_request([cookie.as_bytes()]);
+    /// assert_eq!(session.require_user().await?, alice);
+    ///
+    /// // Once her session is revoked, the route learns why.
+    /// manager.revoke(&id, EndReason::revoked("account review")).await?;
+    /// let next = manager.session_for_request([cookie.as_bytes()]);
+    /// match next.require_user().await {
+    ///     Err(SessionError::Ended(ending)) => assert_eq!(ending.reason.code(), "revoked"),
+    ///     other => return Err(format!("expected Ended, got {other:?}").into()),
+    /// }
+    ///
+    /// // A request without a session cookie:
+    /// let anonymous = manager.session_for_request([]);
+    /// assert!(matches!(anonymous.require_user().await, Err(SessionError::NoSession)));
+    /// # Ok(()) }
+    /// ```
     pub async fn require_user(&self) -> Result<UserId, SessionError> {
         if let Some(user) = self.user().await? {
             return Ok(user);
@@ -252,12 +206,59 @@ impl Session {
     }
 
     /// The session's public id, if there is a session.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use session_core::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let config = SessionConfig::builder(KeyRing::generate()).build()?;
+    /// # let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
+    /// # let alice = UserId::new("alice")?;
+    /// let session = manager.session_for_request([]);
+    /// assert_eq!(session.public_id().await?, None);
+    ///
+    /// session.login(alice.clone()).await?;
+    /// let public_id = session.public_id().await?.ok_or("no session")?;
+    /// // The id the device list shows, which "revoke that device" takes.
+    /// assert_eq!(manager.list_user_sessions(&alice).await?[0].public_id, public_id);
+    /// assert!(manager.revoke_device(&alice, &public_id, "lost").await?);
+    /// # Ok(()) }
+    /// ```
     pub async fn public_id(&self) -> Result<Option<PublicId>, SessionError> {
         Ok(self.loaded().await.state.record()?.map(|r| r.public_id))
     }
 
     /// Why the session the request presented has ended, when known
     /// (guarantee 8), or why it ended during this request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use session_core::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let config = SessionConfig::builder(KeyRing::generate()).build()?;
+    /// # let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
+    /// # let alice = UserId::new("alice")?;
+    /// # let (id, _) = manager.create_for_user(&alice, Metadata::default(), None).await?;
+    /// # let cookie = format!("{}={}", manager.config().cookie().cookie_name(), id.expose_secret());
+    /// // An administrator revokes alice's session…
+    /// manager.revoke(&id, EndReason::revoked("account review")).await?;
+    ///
+    /// // …and her next request learns why.
+    /// let session = manager.session_for_request([cookie.as_bytes()]);
+    /// assert_eq!(session.user().await?, None);
+    /// let ending = session.ended().await?.ok_or("the session should have ended")?;
+    /// assert_eq!(ending.reason, EndReason::revoked("account review"));
+    ///
+    /// // A request that presented no session has nothing that ended.
+    /// assert_eq!(manager.session_for_request([]).ended().await?, None);
+    /// # Ok(()) }
+    /// ```
     pub async fn ended(&self) -> Result<Option<Ending>, SessionError> {
         let inner = self.loaded().await;
         match &inner.state {
@@ -280,6 +281,34 @@ impl Session {
     ///   and when the request carried the cookie **twice** (a removal would
     ///   delete only the host-only one, leaving the planted cookie);
     /// * a store failure changes nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use session_core::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let config = SessionConfig::builder(KeyRing::generate()).build()?;
+    /// # let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
+    /// # let alice = UserId::new("alice")?;
+    /// let session = manager.session_for_request([]);
+    /// session.login(alice).await?;
+    ///
+    /// // After the handler, the adapter ends the request:
+    /// let response = session.finish().await;
+    /// assert!(response.replacement().is_none()); // keep the handler's answer
+    /// let headers: Vec<(&str, &str)> = response.headers().collect();
+    /// assert_eq!(headers.len(), 1);
+    /// assert_eq!(headers[0].0, "set-cookie"); // the new session's cookie
+    ///
+    /// // A request that changes nothing sends nothing back.
+    /// # let cookie = headers[0].1.split(';').next().unwrap_or_default();
+    /// let next = manager.session_for_request([cookie.as_bytes()]);
+    /// assert!(next.user().await?.is_some());
+    /// assert_eq!(next.finish().await.headers().count(), 0);
+    /// # Ok(()) }
+    /// ```
     pub async fn finish(&self) -> ResponseUpdate {
         let mut inner = self.inner.lock().await;
         let error = inner.flush(&self.shared).await.err();
@@ -445,26 +474,6 @@ impl Inner {
             }
         }
     }
-}
-
-fn check_key(key: &str) -> Result<(), SessionError> {
-    if key.is_empty() || key.len() > MAX_DATA_KEY_BYTES {
-        return Err(SessionError::InvalidKey);
-    }
-    Ok(())
-}
-
-fn add_locally(record: &mut SessionRecord, key: &str, by: i64) -> Result<i64, SessionError> {
-    let not_int = || SessionError::NotAnInteger {
-        key: key.to_owned(),
-    };
-    let current = match record.data.get(key) {
-        None => 0,
-        Some(v) => v.as_i64().ok_or_else(not_int)?,
-    };
-    let next = current.checked_add(by).ok_or_else(not_int)?;
-    record.data.insert(key.to_owned(), next.into());
-    Ok(next)
 }
 
 fn encode_data(data: &BTreeMap<String, serde_json::Value>) -> BTreeMap<String, String> {
