@@ -197,37 +197,16 @@ const MISSING_SECRET: &str = "not set. Sessions need a server secret that every 
 /// random key only when `allow_ephemeral`.
 pub(crate) fn read(env: &Environment, allow_ephemeral: bool) -> Result<EnvConfig, ConfigError> {
     let get = |name: &str| env.var(name);
-    let (keys, secret) = match get("SESSION_SECRET") {
-        Some(text) => (
-            KeyRing::from_base64_list(&text)
-                .map_err(|e: KeyRingError| ConfigError::new("SESSION_SECRET", e))?,
-            SecretSource::Environment,
-        ),
-        None if allow_ephemeral => (KeyRing::generate(), SecretSource::Ephemeral),
-        None => return Err(ConfigError::new("SESSION_SECRET", MISSING_SECRET)),
-    };
-    let keys = match get("SESSION_SLOT_KEY") {
-        Some(text) => keys
-            .with_slot_key_base64(&text)
-            .map_err(|e: KeyRingError| ConfigError::new("SESSION_SLOT_KEY", e))?,
-        None => keys,
-    };
-    let seconds = |name: &str, default: u64, max: u64| -> Result<Duration, ConfigError> {
-        match get(name) {
-            None => Ok(Duration::from_secs(default)),
-            Some(v) => match v.trim().parse::<u64>() {
-                Ok(n) if (1..=max).contains(&n) => Ok(Duration::from_secs(n)),
-                _ => Err(ConfigError::new(
-                    name,
-                    format!("expected whole seconds from 1 to {max}, got {v:?}"),
-                )),
-            },
-        }
-    };
+    let (keys, secret) = keys(env, allow_ephemeral)?;
     let max = MAX_DURATION.as_secs();
-    let idle = seconds("SESSION_TTL_SECONDS", 86_400, max)?;
-    let absolute = seconds("SESSION_ABSOLUTE_SECONDS", 604_800, max)?;
-    let threshold = seconds("SESSION_REFRESH_THRESHOLD", 3_600.min(idle.as_secs()), max)?;
+    let idle = seconds(env, "SESSION_TTL_SECONDS", 86_400, max)?;
+    let absolute = seconds(env, "SESSION_ABSOLUTE_SECONDS", 604_800, max)?;
+    let threshold = seconds(
+        env,
+        "SESSION_REFRESH_THRESHOLD",
+        3_600.min(idle.as_secs()),
+        max,
+    )?;
     let max = match get("SESSION_MAX_CONCURRENT") {
         None => crate::limit::DEFAULT_MAX_SESSIONS_PER_USER,
         Some(v) => v.trim().parse::<u32>().map_err(|_| {
@@ -243,35 +222,13 @@ pub(crate) fn read(env: &Environment, allow_ephemeral: bool) -> Result<EnvConfig
             .parse()
             .map_err(|e| ConfigError::new("SESSION_LIMIT_POLICY", e))?,
     };
-    let flag = |name: &str| -> Result<bool, ConfigError> {
-        match get(name).as_deref().map(str::trim) {
-            None | Some("true" | "1" | "yes") => Ok(true),
-            Some("false" | "0" | "no") => Ok(false),
-            Some(other) => Err(ConfigError::new(
-                name,
-                format!("expected true or false, got {other:?}"),
-            )),
-        }
-    };
-    let secure = flag("SESSION_COOKIE_SECURE")?;
-    let mode = match flag("SESSION_SLIDING_WINDOW")? {
+    let secure = flag(env, "SESSION_COOKIE_SECURE")?;
+    let mode = match flag(env, "SESSION_SLIDING_WINDOW")? {
         true => ExpiryMode::Sliding,
         false => ExpiryMode::Fixed,
     };
     let anonymous_analytics =
-        get("SESSION_ANONYMOUS_ANALYTICS").is_some() && flag("SESSION_ANONYMOUS_ANALYTICS")?;
-    let max_data_bytes = match get("SESSION_MAX_DATA_BYTES") {
-        None => DEFAULT_MAX_DATA_BYTES,
-        Some(v) => match v.trim().parse::<usize>() {
-            Ok(n) if n > 0 => n,
-            _ => {
-                return Err(ConfigError::new(
-                    "SESSION_MAX_DATA_BYTES",
-                    format!("expected a positive whole number of bytes, got {v:?}"),
-                ));
-            }
-        },
-    };
+        get("SESSION_ANONYMOUS_ANALYTICS").is_some() && flag(env, "SESSION_ANONYMOUS_ANALYTICS")?;
     let mut cookie = CookieConfig::default().with_secure(secure);
     if let Some(name) = get("SESSION_COOKIE_NAME") {
         cookie = cookie.with_name(name.trim());
@@ -286,7 +243,7 @@ pub(crate) fn read(env: &Environment, allow_ephemeral: bool) -> Result<EnvConfig
                 .with_mode(mode),
         )
         .with_limit(UserLimit::at_most(max, policy))
-        .with_max_data_bytes(max_data_bytes)
+        .with_max_data_bytes(max_data_bytes(env)?)
         .with_anonymous_analytics(anonymous_analytics);
     if let Some(header) = get("SESSION_ID_HEADER") {
         builder = builder.with_id_header(header.trim());
@@ -303,6 +260,67 @@ pub(crate) fn read(env: &Environment, allow_ephemeral: bool) -> Result<EnvConfig
         e
     })?;
     Ok(EnvConfig { config, secret })
+}
+
+/// `SESSION_SECRET` (a random key only when `allow_ephemeral`) and
+/// `SESSION_SLOT_KEY`.
+fn keys(env: &Environment, allow_ephemeral: bool) -> Result<(KeyRing, SecretSource), ConfigError> {
+    let (keys, secret) = match env.var("SESSION_SECRET") {
+        Some(text) => (
+            KeyRing::from_base64_list(&text)
+                .map_err(|e: KeyRingError| ConfigError::new("SESSION_SECRET", e))?,
+            SecretSource::Environment,
+        ),
+        None if allow_ephemeral => (KeyRing::generate(), SecretSource::Ephemeral),
+        None => return Err(ConfigError::new("SESSION_SECRET", MISSING_SECRET)),
+    };
+    let keys = match env.var("SESSION_SLOT_KEY") {
+        Some(text) => keys
+            .with_slot_key_base64(&text)
+            .map_err(|e: KeyRingError| ConfigError::new("SESSION_SLOT_KEY", e))?,
+        None => keys,
+    };
+    Ok((keys, secret))
+}
+
+/// A duration in whole seconds from 1 to `max`; `default` when unset.
+fn seconds(env: &Environment, name: &str, default: u64, max: u64) -> Result<Duration, ConfigError> {
+    match env.var(name) {
+        None => Ok(Duration::from_secs(default)),
+        Some(v) => match v.trim().parse::<u64>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(Duration::from_secs(n)),
+            _ => Err(ConfigError::new(
+                name,
+                format!("expected whole seconds from 1 to {max}, got {v:?}"),
+            )),
+        },
+    }
+}
+
+/// A flag: true when unset.
+fn flag(env: &Environment, name: &str) -> Result<bool, ConfigError> {
+    match env.var(name).as_deref().map(str::trim) {
+        None | Some("true" | "1" | "yes") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
+        Some(other) => Err(ConfigError::new(
+            name,
+            format!("expected true or false, got {other:?}"),
+        )),
+    }
+}
+
+/// `SESSION_MAX_DATA_BYTES`: a positive whole number of bytes.
+fn max_data_bytes(env: &Environment) -> Result<usize, ConfigError> {
+    match env.var("SESSION_MAX_DATA_BYTES") {
+        None => Ok(DEFAULT_MAX_DATA_BYTES),
+        Some(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(ConfigError::new(
+                "SESSION_MAX_DATA_BYTES",
+                format!("expected a positive whole number of bytes, got {v:?}"),
+            )),
+        },
+    }
 }
 
 /// `SESSION_ALLOWED_ORIGINS`: the CSRF guard with these origins allowed

@@ -322,12 +322,17 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
         cx: &StoreContext,
     ) -> Result<Vec<SessionSummary>, StoreFailure>;
 
-    /// How many active sessions the user has.
+    /// How many active sessions the user has. The default counts
+    /// [`Self::list_user_sessions`]; a store with a cheaper count (Redis's
+    /// `ZCOUNT`) overrides it.
     async fn count_user_sessions(
         &self,
         user: &UserKey,
         cx: &StoreContext,
-    ) -> Result<u64, StoreFailure>;
+    ) -> Result<u64, StoreFailure> {
+        let listed = self.list_user_sessions(user, cx).await?;
+        Ok(u64::try_from(listed.len()).unwrap_or(u64::MAX))
+    }
 
     /// How many sessions are active in all.
     async fn count_active(&self, cx: &StoreContext) -> Result<u64, StoreFailure>;
