@@ -12,7 +12,7 @@
 //! ring without a pinned slot key uses its **last** key, which is fine
 //! until that key is retired.
 //!
-//! # Rotating the secret (the procedure `session-redis/tests/key_rotation.rs` runs)
+//! # Rotating the secret (the procedure `session-redis/tests/behaviour/key_rotation.rs` runs)
 //!
 //! 1. Pin the slot key, if not done yet: set `SESSION_SLOT_KEY` to the
 //!    ring's current last key. Nothing moves (it is the key already in use).

@@ -86,7 +86,11 @@ impl Shared {
     }
 
     pub(crate) async fn load(&self, id: &SessionId) -> Result<Loaded, StoreFailure> {
-        let r = timed(StoreCall::Load, self.store.load(&id.storage_key(), &self.cx())).await;
+        let r = timed(
+            StoreCall::Load,
+            self.store.load(&id.storage_key(), &self.cx()),
+        )
+        .await;
         observe(StoreCall::Load, r)
     }
 
@@ -285,7 +289,11 @@ impl Shared {
     pub(crate) async fn active_users(&self, page: PageRequest) -> Result<Page, StoreFailure> {
         observe(
             StoreCall::ActiveUsers,
-            timed(StoreCall::ActiveUsers, self.store.active_users(page, &self.cx())).await,
+            timed(
+                StoreCall::ActiveUsers,
+                self.store.active_users(page, &self.cx()),
+            )
+            .await,
         )
     }
 }

@@ -1,6 +1,6 @@
 //! The bodies of the fuzz targets that exercise this crate (`fuzz/` at the
 //! workspace root), shared with the test that replays their checked-in
-//! corpus (`tests/tests/fuzz_corpus.rs`), and thin wrappers that make the
+//! corpus (`tests/tests/cross_crate/fuzz_corpus.rs`), and thin wrappers that make the
 //! crate's private parsers reachable from there.
 //!
 //! **Not API.** This module exists for the fuzz targets only: it is hidden

@@ -22,7 +22,7 @@
 //! | `tls` | `rediss://`, `rediss+cluster://`, `rediss+sentinel://`; [`RedisStoreBuilder::with_tls_root_certificate`] | rustls on the ring provider (needs a C compiler), redis-rs's `tokio-rustls-comp` |
 //! | `cluster` | `redis+cluster://`, [`RedisStore::cluster`], [`RedisStore::with_cluster_connection`] | redis-rs's `cluster-async` |
 //! | `sentinel` | `redis+sentinel://` (alias `redis-sentinel://`), [`RedisStore::sentinel`] | redis-rs's `sentinel` |
-//! | `pool` | the store's own bb8 pool ([`RedisStoreBuilder::with_pool`]) and the application's ([`RedisStore::with_bb8_pool`]); re-exports `bb8` | bb8 |
+//! | `pool` | the store's own bb8 pool ([`RedisStoreBuilder::with_pool`]) and the application's ([`RedisStore::with_bb8_pool`]); re-exports `bb8` | bb8, bb8-redis |
 //! | `encryption` | encryption at rest: [`EncryptionKeys`], [`RedisStoreBuilder::with_encryption`] | chacha20poly1305 |
 //! | `full` | all of the above | |
 //!

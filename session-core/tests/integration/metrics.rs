@@ -1,6 +1,5 @@
 //! The `metrics` feature: creations, endings by reason, store failures by
 //! kind and store latency by operation reach the installed recorder.
-#![cfg(feature = "metrics")]
 
 use std::sync::Arc;
 

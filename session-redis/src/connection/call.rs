@@ -1,8 +1,14 @@
 //! One call to Redis and what its error means: the command (a script by
 //! SHA, or a plain command), the verdict on a failure (did it run?), the
-//! pause before a retry, WAIT for replicas, and the Cluster slot of a key.
+//! pause before a retry, and WAIT for replicas.
+
+use redis::{ErrorKind, ServerErrorKind};
 
 use super::*;
+
+/// What one attempt gives: the reply and, when asked to wait, how many
+/// replicas acknowledged; or the error with what it says about the call.
+pub(super) type Attempt = Result<(Value, Option<i64>), (RedisError, Verdict)>;
 
 /// What is sent: a script by SHA (loaded on NOSCRIPT), or a plain command.
 /// Both borrow their command, so the future of every call stays small.
@@ -104,8 +110,6 @@ pub(super) fn forgets(v: Verdict) -> bool {
 /// How long to wait before trying again a command that did not run.
 pub(super) const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
-/// Runs WAIT (when asked) on `conn`, the connection that just wrote:
-/// how many replicas acknowledged, or `None` when WAIT itself failed.
 /// `WAIT` for `w.replicas` replicas, at most `w.within`.
 pub(super) fn wait_command(w: ReplicaWait) -> redis::Cmd {
     let mut cmd = redis::cmd("WAIT");
@@ -117,35 +121,34 @@ pub(super) fn wait_command(w: ReplicaWait) -> redis::Cmd {
     cmd
 }
 
-pub(super) async fn acks(conn: &mut impl ConnectionLike, wait: Option<&redis::Cmd>) -> Option<i64> {
-    conn.req_packed_command(wait?)
+/// Runs WAIT (when asked) on `conn`, the connection that just wrote:
+/// how many replicas acknowledged, or `None` when WAIT itself failed.
+pub(super) async fn acks(conn: &mut impl ConnectionLike, wait: Option<ReplicaWait>) -> Option<i64> {
+    conn.req_packed_command(&wait_command(wait?))
         .await
         .ok()
         .and_then(|v| redis::from_redis_value(v).ok())
 }
 
-/// The Cluster hash slot of `key`: CRC16 (XMODEM) of its hash tag (the
-/// text between the first `{` and the next `}`, when not empty), mod 16384.
-#[cfg(feature = "cluster")]
-pub(super) fn slot_of(key: &str) -> u16 {
-    let bytes = key.as_bytes();
-    let tagged = key
-        .find('{')
-        .and_then(|open| {
-            let close = key[open + 1..].find('}')? + open + 1;
-            (close > open + 1).then(|| &bytes[open + 1..close])
-        })
-        .unwrap_or(bytes);
-    let mut crc: u16 = 0;
-    for &b in tagged {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
+/// Sends `call` on `conn`, then (when asked) WAITs on the same connection.
+/// The WAIT is boxed: it is rare, and its future would otherwise make
+/// every call's future larger.
+pub(super) async fn send_and_wait(
+    call: &Call<'_>,
+    conn: &mut impl ConnectionLike,
+    wait: Option<ReplicaWait>,
+) -> Attempt {
+    match call.send(conn).await {
+        Ok(v) => {
+            let acked = match wait {
+                None => None,
+                Some(_) => Box::pin(acks(conn, wait)).await,
             };
+            Ok((v, acked))
+        }
+        Err(e) => {
+            let v = verdict(&e);
+            Err((e, v))
         }
     }
-    crc % 16_384
 }

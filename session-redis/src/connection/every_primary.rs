@@ -5,35 +5,21 @@
 use super::*;
 
 impl Connection {
-    /// Runs the script `source` (by EVAL: analytics are rare) with no keys on
-    /// every primary of the cluster, adding up integer replies or
-    /// concatenating array replies.
+    /// On a cluster, runs the script `source` (by EVAL: analytics are
+    /// rare) with no keys on every primary, adding up integer replies or
+    /// concatenating array replies. `None` on one server: run the script
+    /// as any other.
     #[cfg(feature = "cluster")]
     pub(crate) async fn run_on_every_primary(
         &self,
         source: &str,
         args: &[String],
         combine: Combine,
-    ) -> Result<Value, StoreFailure> {
-        use redis::cluster_routing::{
-            AggregateOp, MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo,
-        };
+    ) -> Option<Result<Value, StoreFailure>> {
         let Link::Cluster(c) = &self.link else {
-            return Err(StoreFailure::Corrupt("not a cluster".into()));
+            return None;
         };
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(source).arg(0).arg(args);
-        let policy = match combine {
-            Combine::Sum => ResponsePolicy::Aggregate(AggregateOp::Sum),
-            Combine::Concatenate => ResponsePolicy::CombineArrays,
-        };
-        let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, Some(policy)));
-        let call = async { c.clone().route_command(cmd, routing).await };
-        match tokio::time::timeout(self.deadline, call).await {
-            Err(_) => Err(StoreFailure::TimedOut(self.deadline)),
-            Ok(Err(e)) => Err(StoreFailure::unavailable(e)),
-            Ok(Ok(v)) => Ok(v),
-        }
+        Some(cluster::run_on_every_primary(c, source, args, combine, self.deadline).await)
     }
 
     /// The `maxmemory-policy` of every primary (one for a single server),
@@ -70,10 +56,7 @@ impl Connection {
                 conn.send_packed_command(cmd).await.ok()?
             }
             #[cfg(feature = "pool")]
-            Link::Pool(pool) => {
-                let mut pooled = pool.get().await.ok()?;
-                pooled.conn.send_packed_command(cmd).await.ok()?
-            }
+            Link::Pool(pool) => pool::send_once(pool, cmd).await?,
             Link::Manager(m) => m.clone().send_packed_command(cmd).await.ok()?,
             #[cfg(feature = "pool")]
             Link::AppPool(pool) => {
@@ -81,17 +64,7 @@ impl Connection {
                 conn.send_packed_command(cmd).await.ok()?
             }
             #[cfg(feature = "cluster")]
-            Link::Cluster(c) => {
-                use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo};
-                // No response policy: one reply per primary, keyed by address.
-                let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
-                return match c.clone().route_command(cmd.clone(), routing).await.ok()? {
-                    Value::Map(per_primary) => {
-                        Some(per_primary.into_iter().map(|(_, v)| v).collect())
-                    }
-                    other => Some(vec![other]),
-                };
-            }
+            Link::Cluster(c) => return cluster::on_every_primary(c, cmd).await,
         };
         Some(vec![reply])
     }

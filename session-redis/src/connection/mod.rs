@@ -1,14 +1,20 @@
 //! The connection to Redis, and the one place where Redis errors become
 //! [`StoreFailure`]s and every call gets its deadline.
 //!
-//! * A single Redis: by default one multiplexed connection shared by every
-//!   request, which pipelines concurrent requests on one socket; or a bb8
-//!   pool of connections, each request checking one out exclusively (no
-//!   PING on checkout, so no extra round trip).
-//! * Redis Cluster: redis-rs's async cluster connection, built with no
+//! One file per kind of link:
+//!
+//! * [`direct`]: by default one multiplexed connection to a single Redis,
+//!   or to the primary the sentinels name, shared by every request (it
+//!   pipelines concurrent requests on one socket) and made again after a
+//!   failure.
+//! * [`pool`]: the store's own bb8 pool on bb8-redis's connection manager,
+//!   each request checking one connection out exclusively (no PING on
+//!   checkout, so no extra round trip).
+//! * [`cluster`]: redis-rs's async cluster connection, built with no
 //!   retries of its own (it would resend a command whose reply was lost on
 //!   a new connection); this module retries what provably did not run.
-//! * Sentinel: a multiplexed connection to the primary the sentinels name.
+//! * [`provided`]: the application's own connection manager, bb8 pool or
+//!   cluster connection.
 //!
 //! One rule for all (the contract's Topologies section): a command is sent
 //! at most once unless its reply proves it did not run. MOVED, ASK,
@@ -26,32 +32,64 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
 #[cfg(feature = "cluster")]
 use redis::cluster_async::ClusterConnection;
-#[cfg(feature = "sentinel")]
-use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
-use redis::{AsyncConnectionConfig, ErrorKind, RedisError, Script, ServerErrorKind, Value};
+use redis::{RedisError, Script, Value};
 use session_core::StoreFailure;
 
 mod call;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod direct;
 mod every_primary;
 #[cfg(feature = "pool")]
 mod pool;
+mod provided;
 
-#[cfg(feature = "cluster")]
-use call::slot_of;
-use call::{Call, RETRY_PAUSE, Verdict, acks, evalsha, forgets, refused, verdict, wait_command};
+use call::{Attempt, Call, RETRY_PAUSE, Verdict, evalsha, forgets, refused};
+use direct::Direct;
 pub(crate) use direct::client;
-use direct::{Direct, Source};
+pub(crate) use provided::Provided;
 #[cfg(feature = "pool")]
-use pool::PoolManager;
-#[cfg(feature = "pool")]
-pub(crate) use pool::{SharedPool, pool_error};
+pub(crate) use provided::SharedPool;
 
+/// How long connecting may take, and the deadline of every call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timeouts {
+    /// Opening a connection (to a server, a sentinel or a cluster node).
+    pub(crate) connect: Duration,
+    /// One call, retries of what provably did not run included.
+    pub(crate) command: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(2),
+            command: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Whether connections use TLS, and which roots they trust.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Tls {
+    /// Plain TCP.
+    Off,
+    /// TLS, trusting the system's roots.
+    SystemRoots,
+    /// TLS, trusting this CA certificate (PEM) instead.
+    #[cfg(feature = "tls")]
+    PrivateRoot(Vec<u8>),
+}
+
+/// The link every call of a [`Connection`] takes.
 #[derive(Clone)]
 enum Link {
+    /// The shared multiplexed connection (a single server or Sentinel).
     Direct(Arc<Direct>),
+    /// The store's own bb8 pool.
     #[cfg(feature = "pool")]
-    Pool(bb8::Pool<PoolManager>),
+    Pool(bb8::Pool<pool::PoolManager>),
+    /// A Redis Cluster (the store's or the application's connection).
     #[cfg(feature = "cluster")]
     Cluster(ClusterConnection),
     /// The application's own connection manager (it reconnects by itself).
@@ -59,19 +97,6 @@ enum Link {
     /// The application's own bb8 pool of multiplexed connections.
     #[cfg(feature = "pool")]
     AppPool(Arc<dyn SharedPool>),
-}
-
-/// A connection the application already has, for the store to share.
-#[derive(Clone)]
-pub(crate) enum Provided {
-    /// A redis-rs `ConnectionManager` to one server.
-    Manager(ConnectionManager),
-    /// A redis-rs cluster connection.
-    #[cfg(feature = "cluster")]
-    Cluster(ClusterConnection),
-    /// A bb8 pool of multiplexed connections.
-    #[cfg(feature = "pool")]
-    Pool(Arc<dyn SharedPool>),
 }
 
 /// How replies from every primary become one.
@@ -112,159 +137,6 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    fn direct(source: Source, connect_timeout: Duration, command_timeout: Duration) -> Self {
-        let source = Arc::new(source);
-        let link = || {
-            Link::Direct(Arc::new(Direct {
-                source: source.clone(),
-                current: std::sync::Mutex::new(None),
-                config: AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(connect_timeout))
-                    .set_response_timeout(Some(command_timeout)),
-                connecting: tokio::sync::Mutex::new(()),
-            }))
-        };
-        Connection {
-            link: link(),
-            waiting: Some(link()),
-            deadline: command_timeout,
-        }
-    }
-
-    /// One server.
-    pub(crate) async fn single(
-        client: redis::Client,
-        connect_timeout: Duration,
-        command_timeout: Duration,
-    ) -> Result<Self, RedisError> {
-        let conn = Self::direct(Source::Server(client), connect_timeout, command_timeout);
-        conn.connect_now().await?;
-        Ok(conn)
-    }
-
-    /// One server, through a pool of `size` connections.
-    #[cfg(feature = "pool")]
-    pub(crate) async fn pool(
-        client: redis::Client,
-        size: u32,
-        connect_timeout: Duration,
-        command_timeout: Duration,
-    ) -> Result<Self, RedisError> {
-        let pool = bb8::Pool::builder()
-            .max_size(size.max(1))
-            .connection_timeout(connect_timeout)
-            .test_on_check_out(false)
-            .build(PoolManager(client))
-            .await?;
-        // Fail now, like the other topologies, if the server is unreachable.
-        drop(pool.get().await.map_err(pool_error)?);
-        Ok(Connection {
-            link: Link::Pool(pool),
-            waiting: None,
-            deadline: command_timeout,
-        })
-    }
-
-    /// A cluster, from any reachable seed nodes; over TLS when `tls` is
-    /// `Some` (with the given root, else the system's roots).
-    #[cfg(feature = "cluster")]
-    pub(crate) async fn cluster(
-        seeds: Vec<String>,
-        credentials: Option<(String, String)>,
-        tls: Option<Option<Vec<u8>>>,
-        connect_timeout: Duration,
-        command_timeout: Duration,
-    ) -> Result<Self, RedisError> {
-        // No retries by the client: it would resend a command whose reply
-        // was lost. `run` retries what provably did not run.
-        let mut builder = redis::cluster::ClusterClient::builder(seeds)
-            .connection_timeout(connect_timeout)
-            .response_timeout(command_timeout)
-            .retries(0);
-        // (Without the tls feature, parsing refuses rediss+cluster URLs.)
-        #[cfg(feature = "tls")]
-        if let Some(root) = tls {
-            builder = builder.tls(redis::TlsMode::Secure);
-            if let Some(root) = root {
-                builder = builder.certs(redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(root),
-                });
-            }
-        }
-        #[cfg(not(feature = "tls"))]
-        let _ = tls;
-        if let Some((user, password)) = credentials {
-            if !user.is_empty() {
-                builder = builder.username(user);
-            }
-            builder = builder.password(password);
-        }
-        let conn = builder.build()?.get_async_connection().await?;
-        Ok(Connection {
-            link: Link::Cluster(conn),
-            waiting: None,
-            deadline: command_timeout,
-        })
-    }
-
-    /// The application's own connection: no second connection for WAIT
-    /// (an invalidation waiting for replicas holds up the app's commands on
-    /// it meanwhile).
-    pub(crate) fn provided(provided: Provided, command_timeout: Duration) -> Self {
-        let link = match provided {
-            Provided::Manager(m) => Link::Manager(m),
-            #[cfg(feature = "cluster")]
-            Provided::Cluster(c) => Link::Cluster(c),
-            #[cfg(feature = "pool")]
-            Provided::Pool(p) => Link::AppPool(p),
-        };
-        Connection {
-            link,
-            waiting: None,
-            deadline: command_timeout,
-        }
-    }
-
-    /// A primary watched by sentinels.
-    #[cfg(feature = "sentinel")]
-    pub(crate) async fn sentinel(
-        sentinels: Vec<String>,
-        master: String,
-        credentials: Option<(String, String)>,
-        tls: bool,
-        connect_timeout: Duration,
-        command_timeout: Duration,
-    ) -> Result<Self, RedisError> {
-        let mut node = SentinelNodeConnectionInfo::default();
-        if tls {
-            node = node.set_tls_mode(redis::TlsMode::Secure);
-        }
-        if let Some((user, password)) = credentials {
-            let mut info = redis::RedisConnectionInfo::default().set_password(password);
-            if !user.is_empty() {
-                info = info.set_username(user);
-            }
-            node = node.set_redis_connection_info(info);
-        }
-        let client =
-            SentinelClient::build(sentinels, master, Some(node), SentinelServerType::Master)?;
-        let conn = Self::direct(
-            Source::Sentinel(tokio::sync::Mutex::new(client)),
-            connect_timeout,
-            command_timeout,
-        );
-        conn.connect_now().await?;
-        Ok(conn)
-    }
-
-    async fn connect_now(&self) -> Result<(), RedisError> {
-        if let Link::Direct(d) = &self.link {
-            d.connection().await?;
-        }
-        Ok(())
-    }
-
     /// Runs `script` by SHA (loading it on NOSCRIPT) within the deadline,
     /// sending it again only when a reply proves it did not run.
     pub(crate) async fn run<K: AsRef<str> + Sync>(
@@ -273,23 +145,15 @@ impl Connection {
         keys: &[K],
         args: &[String],
     ) -> Result<Value, StoreFailure> {
-        Ok(self
-            .run_on(
-                &self.link,
-                Call::Script(script, &evalsha(script, keys, args)),
-                keys,
-                None,
-            )
-            .await?
-            .0)
+        let cmd = evalsha(script, keys, args);
+        let call = Call::Script(script, &cmd);
+        Ok(self.run_on(&self.link, call, keys, None).await?.0)
     }
 
     /// Sends one plain command (a read) with the same deadline and rules.
     pub(crate) async fn query(&self, cmd: &redis::Cmd) -> Result<Value, StoreFailure> {
-        Ok(self
-            .run_on(&self.link, Call::Command(cmd), &[] as &[&str], None)
-            .await?
-            .0)
+        let call = Call::Command(cmd);
+        Ok(self.run_on(&self.link, call, &[] as &[&str], None).await?.0)
     }
 
     /// Sends plain commands on `key` in one round trip (a pipeline), with
@@ -300,10 +164,8 @@ impl Connection {
         pipe: &redis::Pipeline,
         key: &str,
     ) -> Result<Value, StoreFailure> {
-        Ok(self
-            .run_on(&self.link, Call::Pipeline(pipe), &[key], None)
-            .await?
-            .0)
+        let call = Call::Pipeline(pipe);
+        Ok(self.run_on(&self.link, call, &[key], None).await?.0)
     }
 
     /// Runs `script` like [`Connection::run`], then waits (WAIT, on the
@@ -324,6 +186,8 @@ impl Connection {
         Ok((value, acked.unwrap_or(0) >= i64::from(wait.replicas)))
     }
 
+    /// Sends `call` on `link` until it runs or provably cannot, within the
+    /// deadline (plus the replica wait when there is one).
     async fn run_on<K: AsRef<str> + Sync>(
         &self,
         link: &Link,
@@ -333,24 +197,20 @@ impl Connection {
     ) -> Result<(Value, Option<i64>), StoreFailure> {
         let call = async {
             loop {
-                let attempt = match link {
-                    Link::Direct(d) => Self::attempt_direct(d, &call, wait).await,
-                    // Boxed: the pool's and the cluster client's futures
-                    // are kilobytes, and every call would carry them.
-                    other => Box::pin(Self::attempt_other(other, &call, keys, wait)).await,
-                };
-                if let Err((_, v)) = &attempt
-                    && forgets(*v)
-                {
-                    self.forget_direct();
-                }
-                match attempt {
+                match Self::attempt(link, &call, keys, wait).await {
                     Ok(done) => return Ok(done),
-                    Err((_, Verdict::NotApplied { .. })) => tokio::time::sleep(RETRY_PAUSE).await,
-                    Err((e, Verdict::Unknown)) => {
-                        return Err(StoreFailure::OutcomeUnknown(Arc::new(e)));
+                    Err((e, verdict)) => {
+                        if forgets(verdict) {
+                            self.forget_direct();
+                        }
+                        match verdict {
+                            Verdict::NotApplied { .. } => tokio::time::sleep(RETRY_PAUSE).await,
+                            Verdict::Unknown => {
+                                return Err(StoreFailure::OutcomeUnknown(Arc::new(e)));
+                            }
+                            Verdict::Refused => return Err(refused(e)),
+                        }
                     }
-                    Err((e, Verdict::Refused)) => return Err(refused(e)),
                 }
             }
         };
@@ -358,6 +218,30 @@ impl Connection {
         match tokio::time::timeout(deadline, call).await {
             Err(_) => Err(StoreFailure::TimedOut(deadline)),
             Ok(result) => result,
+        }
+    }
+
+    /// One attempt on whichever link this is. The attempts other than the
+    /// direct one are boxed: the pool's and the cluster client's futures
+    /// are kilobytes, and every call would carry them.
+    async fn attempt<K: AsRef<str> + Sync>(
+        link: &Link,
+        call: &Call<'_>,
+        keys: &[K],
+        wait: Option<ReplicaWait>,
+    ) -> Attempt {
+        // (The keys route a cluster's WAIT to the primary that wrote.)
+        #[cfg(not(feature = "cluster"))]
+        let _ = keys;
+        match link {
+            Link::Direct(d) => d.attempt(call, wait).await,
+            #[cfg(feature = "pool")]
+            Link::Pool(p) => Box::pin(pool::attempt(p, call, wait)).await,
+            #[cfg(feature = "cluster")]
+            Link::Cluster(c) => Box::pin(cluster::attempt(c, call, keys, wait)).await,
+            Link::Manager(m) => Box::pin(provided::attempt_manager(m, call, wait)).await,
+            #[cfg(feature = "pool")]
+            Link::AppPool(p) => Box::pin(provided::attempt_pool(p.as_ref(), call, wait)).await,
         }
     }
 
@@ -373,134 +257,12 @@ impl Connection {
         }
     }
 
-    /// One attempt on the shared multiplexed connection (the default).
-    /// Connecting and waiting for replicas are boxed: they are rare, and
-    /// their futures would otherwise make every call's future kilobytes.
-    async fn attempt_direct(
-        d: &Direct,
-        call: &Call<'_>,
-        wait: Option<ReplicaWait>,
-    ) -> Result<(Value, Option<i64>), (RedisError, Verdict)> {
-        let mut conn = match d.current() {
-            Some(conn) => conn,
-            None => match Box::pin(d.connection()).await {
-                Ok(conn) => conn,
-                // Nothing was sent: try again.
-                Err(e) => return Err((e, Verdict::NotApplied { reconnect: true })),
-            },
-        };
-        match call.send(&mut conn).await {
-            Ok(v) => {
-                let acked = match wait {
-                    None => None,
-                    Some(w) => Box::pin(acks(&mut conn, Some(&wait_command(w)))).await,
-                };
-                Ok((v, acked))
-            }
-            Err(e) => {
-                let v = verdict(&e);
-                if forgets(v) {
-                    d.forget();
-                }
-                Err((e, v))
-            }
-        }
-    }
-
-    /// One attempt on a pool, the application's connection or a cluster.
-    async fn attempt_other<K: AsRef<str> + Sync>(
-        link: &Link,
-        call: &Call<'_>,
-        keys: &[K],
-        wait: Option<ReplicaWait>,
-    ) -> Result<(Value, Option<i64>), (RedisError, Verdict)> {
-        // (The keys route a cluster's WAIT to the primary that wrote.)
-        #[cfg(not(feature = "cluster"))]
-        let _ = keys;
-        let wait_cmd = wait.map(wait_command);
-        let wait_cmd = wait_cmd.as_ref();
-        match link {
-            Link::Direct(d) => Self::attempt_direct(d, call, wait).await,
-            #[cfg(feature = "pool")]
-            Link::Pool(pool) => match pool.get().await {
-                Err(e) => Err((pool_error(e), Verdict::NotApplied { reconnect: true })),
-                Ok(mut pooled) => match call.send(&mut pooled.conn).await {
-                    Ok(v) => Ok((v, acks(&mut pooled.conn, wait_cmd).await)),
-                    Err(e) => {
-                        let v = verdict(&e);
-                        if forgets(v) {
-                            pooled.broken = true;
-                        }
-                        Err((e, v))
-                    }
-                },
-            },
-            #[cfg(feature = "pool")]
-            Link::AppPool(pool) => match pool.checkout().await {
-                // Nothing was sent: try again.
-                Err(e) => Err((e, Verdict::NotApplied { reconnect: true })),
-                Ok(mut conn) => match call.send(&mut **conn).await {
-                    Ok(v) => Ok((v, acks(&mut **conn, wait_cmd).await)),
-                    Err(e) => {
-                        let v = verdict(&e);
-                        Err((e, v))
-                    }
-                },
-            },
-            Link::Manager(m) => {
-                let mut m = m.clone();
-                match call.send(&mut m).await {
-                    Ok(v) => Ok((v, acks(&mut m, wait_cmd).await)),
-                    Err(e) => {
-                        let v = verdict(&e);
-                        Err((e, v))
-                    }
-                }
-            }
-            #[cfg(feature = "cluster")]
-            Link::Cluster(c) => {
-                let mut c = c.clone();
-                match call.send(&mut c).await {
-                    Ok(v) => {
-                        let acked = match (wait_cmd, keys.first()) {
-                            (Some(cmd), Some(key)) => {
-                                use redis::cluster_routing::{
-                                    Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr,
-                                };
-                                let route =
-                                    RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
-                                        Route::new(slot_of(key.as_ref()), SlotAddr::Master),
-                                    ));
-                                c.route_command(cmd.clone(), route)
-                                    .await
-                                    .ok()
-                                    .and_then(|v| redis::from_redis_value(v).ok())
-                            }
-                            _ => None,
-                        };
-                        Ok((v, acked))
-                    }
-                    Err(e) => {
-                        let v = verdict(&e);
-                        Err((e, v))
-                    }
-                }
-            }
-        }
-    }
-
     /// Whether multi-key scripts must stay within one slot.
-    #[cfg(feature = "cluster")]
     pub(crate) fn is_cluster(&self) -> bool {
-        matches!(self.link, Link::Cluster(_))
-    }
-
-    /// Never: this build has no Cluster support.
-    #[cfg(not(feature = "cluster"))]
-    pub(crate) fn is_cluster(&self) -> bool {
+        #[cfg(feature = "cluster")]
+        if let Link::Cluster(_) = self.link {
+            return true;
+        }
         false
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -20,8 +20,7 @@ pub(super) enum ReplicaAcks {
 pub struct RedisStoreBuilder {
     pub(super) url: String,
     pub(super) prefix: String,
-    pub(super) connect_timeout: Duration,
-    pub(super) command_timeout: Duration,
+    pub(super) timeouts: Timeouts,
     pub(super) encryption: Option<EncryptionKeys>,
     #[cfg(feature = "pool")]
     pub(super) pool_size: Option<u32>,
@@ -43,8 +42,7 @@ impl std::fmt::Debug for RedisStoreBuilder {
             },
         )
         .field("prefix", &self.prefix)
-        .field("connect_timeout", &self.connect_timeout)
-        .field("command_timeout", &self.command_timeout)
+        .field("timeouts", &self.timeouts)
         .field("encryption", &self.encryption);
         #[cfg(feature = "pool")]
         d.field("pool_size", &self.pool_size);
@@ -64,7 +62,7 @@ impl RedisStoreBuilder {
 
     /// Sets how long connecting may take (default 2 s).
     pub fn with_connect_timeout(mut self, d: Duration) -> Self {
-        self.connect_timeout = d;
+        self.timeouts.connect = d;
         self
     }
 
@@ -72,7 +70,7 @@ impl RedisStoreBuilder {
     /// operation fails with [`StoreFailure::TimedOut`] and the request is
     /// answered 503, never left hanging on a dead Redis.
     pub fn with_command_timeout(mut self, d: Duration) -> Self {
-        self.command_timeout = d;
+        self.timeouts.command = d;
         self
     }
 
@@ -131,34 +129,51 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// One server: through a pool when [`Self::with_pool`] asked for one,
-    /// else on one multiplexed connection.
-    #[cfg(feature = "pool")]
-    async fn connect_single(&self, client: redis::Client) -> Result<Connection, redis::RedisError> {
-        match self.pool_size {
-            Some(size) => {
-                Connection::pool(client, size, self.connect_timeout, self.command_timeout).await
-            }
-            None => Connection::single(client, self.connect_timeout, self.command_timeout).await,
+    /// TLS as asked for: `on` from the URL, the root from
+    /// [`Self::with_tls_root_certificate`].
+    fn tls(&self, on: bool) -> Tls {
+        #[cfg(feature = "tls")]
+        if let (true, Some(root)) = (on, &self.tls_root) {
+            return Tls::PrivateRoot(root.clone());
         }
+        if on { Tls::SystemRoots } else { Tls::Off }
     }
 
-    /// One server, on one multiplexed connection.
-    #[cfg(not(feature = "pool"))]
-    async fn connect_single(&self, client: redis::Client) -> Result<Connection, redis::RedisError> {
-        Connection::single(client, self.connect_timeout, self.command_timeout).await
-    }
-
-    /// The TLS root asked for ([`Self::with_tls_root_certificate`]).
-    #[cfg(all(feature = "cluster", feature = "tls"))]
-    fn tls_root(&self) -> Option<Vec<u8>> {
-        self.tls_root.clone()
-    }
-
-    /// None: this build has no TLS (the `tls` feature is off).
-    #[cfg(all(feature = "cluster", not(feature = "tls")))]
-    fn tls_root(&self) -> Option<Vec<u8>> {
-        None
+    /// Connects to `topology`: one server through a pool when
+    /// [`Self::with_pool`] asked for one, else on one multiplexed
+    /// connection; a cluster; or the primary the sentinels name.
+    async fn connect(&self, topology: Topology) -> Result<Connection, RedisStoreError> {
+        let conn = match topology {
+            Topology::Single(url) => {
+                let tls = self.tls(url.starts_with("rediss://"));
+                let client = crate::connection::client(&url, &tls)
+                    .map_err(|e| RedisStoreError::BadUrl(e.to_string()))?;
+                #[cfg(feature = "pool")]
+                if let Some(size) = self.pool_size {
+                    return Connection::pool(&client, size, self.timeouts)
+                        .await
+                        .map_err(RedisStoreError::Connect);
+                }
+                Connection::single(client, self.timeouts).await
+            }
+            #[cfg(feature = "cluster")]
+            Topology::Cluster {
+                seeds,
+                credentials,
+                tls,
+            } => Connection::cluster(seeds, credentials, self.tls(tls), self.timeouts).await,
+            #[cfg(feature = "sentinel")]
+            Topology::Sentinel {
+                sentinels,
+                master,
+                credentials,
+                tls,
+            } => {
+                let tls = self.tls(tls);
+                Connection::sentinel(sentinels, master, credentials, &tls, self.timeouts).await
+            }
+        };
+        conn.map_err(RedisStoreError::Connect)
     }
 
     /// Connects. Refused before connecting: a bad prefix
@@ -175,7 +190,7 @@ impl RedisStoreBuilder {
                 ReplicaAcks::Wait(w) => Some(w),
                 ReplicaAcks::ByTopology | ReplicaAcks::Off => None,
             };
-            let conn = Connection::provided(provided, self.command_timeout);
+            let conn = Connection::provided(provided, self.timeouts.command);
             crate::server_check::check_server(&conn).await?;
             return Ok(RedisStore {
                 conn,
@@ -194,49 +209,7 @@ impl RedisStoreBuilder {
             }),
             _ => None,
         };
-        let conn = match topology {
-            Topology::Single(url) => {
-                #[cfg(feature = "tls")]
-                let client = crate::connection::client(&url, self.tls_root.as_deref());
-                #[cfg(not(feature = "tls"))]
-                let client = crate::connection::client(&url);
-                let client = client.map_err(|e| RedisStoreError::BadUrl(e.to_string()))?;
-                self.connect_single(client).await
-            }
-            #[cfg(feature = "cluster")]
-            Topology::Cluster {
-                seeds,
-                credentials,
-                tls,
-            } => {
-                Connection::cluster(
-                    seeds,
-                    credentials,
-                    tls.then(|| self.tls_root()),
-                    self.connect_timeout,
-                    self.command_timeout,
-                )
-                .await
-            }
-            #[cfg(feature = "sentinel")]
-            Topology::Sentinel {
-                sentinels,
-                master,
-                credentials,
-                tls,
-            } => {
-                Connection::sentinel(
-                    sentinels,
-                    master,
-                    credentials,
-                    tls,
-                    self.connect_timeout,
-                    self.command_timeout,
-                )
-                .await
-            }
-        }
-        .map_err(RedisStoreError::Connect)?;
+        let conn = self.connect(topology).await?;
         crate::server_check::check_server(&conn).await?;
         Ok(RedisStore {
             conn,

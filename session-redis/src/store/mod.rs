@@ -19,7 +19,7 @@ use session_core::{
 use crate::codec::{self, at, ms};
 #[cfg(feature = "cluster")]
 use crate::connection::Combine;
-use crate::connection::{Connection, Provided, ReplicaWait};
+use crate::connection::{Connection, Provided, ReplicaWait, Timeouts, Tls};
 use crate::encryption::{EncryptionKeys, Field};
 use crate::error::RedisStoreError;
 use crate::keys::KeyLayout;
@@ -49,8 +49,11 @@ pub struct RedisStore {
 }
 
 mod builder;
+mod create;
+mod cross_slot;
 mod operations;
 mod plain_save;
+mod replies;
 mod steps;
 #[cfg(test)]
 mod tests;
@@ -188,8 +191,7 @@ impl RedisStore {
         RedisStoreBuilder {
             url: url.into(),
             prefix: "session".into(),
-            connect_timeout: Duration::from_secs(2),
-            command_timeout: Duration::from_secs(1),
+            timeouts: Timeouts::default(),
             encryption: None,
             #[cfg(feature = "pool")]
             pool_size: None,

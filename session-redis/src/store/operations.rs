@@ -1,7 +1,9 @@
 //! The contract's operations on Redis: [`SessionStore`] for [`RedisStore`],
 //! each one plain read or one script call (see the crate docs' costs).
 
+use super::create::created_record;
 use super::plain_save::{PlainOutcome, PlainSave};
+use super::replies;
 use super::*;
 
 #[async_trait]
@@ -17,38 +19,7 @@ impl SessionStore for RedisStore {
             .user
             .as_ref()
             .map_or_else(|| key.clone(), |u| self.keys.user_index(u));
-        let stored_public_id = codec::stored_public_id(&s.public_id, &s.key, s.user.is_some());
-        let binding = if stored_public_id.is_empty() {
-            String::new()
-        } else {
-            codec::binding(self.encryption.as_ref(), &s.public_id, &s.key)?
-        };
-        let mut args = vec![
-            at(cx.now),
-            ms(cx.ended_retention),
-            stored_public_id,
-            s.user
-                .as_ref()
-                .map(|u| u.user.to_string())
-                .unwrap_or_default(),
-            ms(s.idle_timeout),
-            at(s.absolute_deadline),
-            codec::metadata_json(&s.metadata, self.encryption.as_ref(), Some(&s.public_id))?,
-            limit.max().unwrap_or(0).to_string(),
-            limit.policy().name().to_owned(),
-            s.data.len().to_string(),
-            if cx.anonymous_analytics { "1" } else { "0" }.to_owned(),
-        ];
-        for (k, v) in &s.data {
-            args.push(k.clone());
-            args.push(codec::seal(
-                self.encryption.as_ref(),
-                Some(&s.public_id),
-                Field::Data(k),
-                v,
-            )?);
-        }
-        args.push(binding);
+        let args = self.create_args(&s, limit, cx)?;
         // Only a signed-in create under a limit can end (evict) sessions.
         let may_evict = s.user.is_some() && limit.max().is_some();
         let keys = self.with_analytics(vec![key, index], s.key.slot());
@@ -58,40 +29,8 @@ impl SessionStore for RedisStore {
         } else {
             self.run(&scripts::CREATE, &keys, args).await?
         };
-        // Integer 1: the steady-state anonymous create (nothing evicted).
-        let evicted = if reply == Value::Int(1) {
-            Vec::new()
-        } else {
-            let (word, rest) = codec::status(reply)?;
-            match word.as_str() {
-                "dup" => return Err(CreateError::DuplicateId),
-                "limit" => {
-                    return Err(CreateError::LimitReached {
-                        limit: u32::try_from(codec::int(nth(&rest, 0)?)?).unwrap_or(u32::MAX),
-                    });
-                }
-                "ok" => codec::public_ids(nth(&rest, 0)?)?,
-                other => return Err(unexpected(other).into()),
-            }
-        };
-        let mut data = std::collections::BTreeMap::new();
-        for (k, v) in s.data {
-            let value = serde_json::from_str(&v)
-                .map_err(|e| StoreFailure::Corrupt(format!("data key {k:?} is not JSON: {e}")))?;
-            data.insert(k, value);
-        }
-        let record = SessionRecord {
-            format_version: FORMAT_VERSION,
-            public_id: s.public_id,
-            user: s.user.map(|u| u.user),
-            created_at: cx.now,
-            last_seen_at: cx.now,
-            idle_timeout: s.idle_timeout,
-            idle_deadline: idle_deadline(cx.now, s.idle_timeout, s.absolute_deadline),
-            absolute_deadline: s.absolute_deadline,
-            metadata: s.metadata,
-            data,
-        };
+        let evicted = replies::create(reply)?;
+        let record = created_record(s, cx)?;
         Ok(Created { record, evicted })
     }
 
@@ -158,34 +97,7 @@ impl SessionStore for RedisStore {
         ];
         codec::delta_args(delta, self.encryption.as_ref(), Some(public_id), &mut args)?;
         let reply = self.run(&scripts::APPLY, &keys, args).await?;
-        // The steady state (integer 1): the loaded times stand (loaded_times).
-        if reply == Value::Int(1) {
-            return match delta.loaded {
-                Some(times) => Ok(Applied {
-                    idle_deadline: times.idle_deadline,
-                    absolute_deadline: times.absolute_deadline,
-                }),
-                None => Err(unexpected("kept").into()),
-            };
-        }
-        let (word, rest) = codec::status(reply)?;
-        match word.as_str() {
-            "unknown" => Err(UpdateError::UnknownId),
-            "ended" => Err(UpdateError::Ended(codec::ending(&rest)?)),
-            "big" => {
-                let (size, limit) = codec::too_large(&rest, cx)?;
-                Err(UpdateError::TooLarge { size, limit })
-            }
-            "ok" => Ok(Applied {
-                idle_deadline: Timestamp::from_unix_millis(
-                    codec::int(nth(&rest, 0)?)?.max(0) as u64
-                ),
-                absolute_deadline: Timestamp::from_unix_millis(
-                    codec::int(nth(&rest, 1)?)?.max(0) as u64
-                ),
-            }),
-            other => Err(unexpected(other).into()),
-        }
+        replies::apply(reply, delta.loaded, cx)
     }
 
     async fn increment(
@@ -206,23 +118,7 @@ impl SessionStore for RedisStore {
             codec::cap(cx),
         ];
         let reply = self.run(&scripts::INCREMENT, &keys, args).await?;
-        // The new value (an integer); anything else is a status table.
-        if let Value::Int(value) = reply {
-            return Ok(value);
-        }
-        let (word, rest) = codec::status(reply)?;
-        match word.as_str() {
-            "unknown" => Err(UpdateError::UnknownId),
-            "ended" => Err(UpdateError::Ended(codec::ending(&rest)?)),
-            "nan" => Err(UpdateError::NotAnInteger {
-                key: field.to_owned(),
-            }),
-            "big" => {
-                let (size, limit) = codec::too_large(&rest, cx)?;
-                Err(UpdateError::TooLarge { size, limit })
-            }
-            other => Err(unexpected(other).into()),
-        }
+        replies::increment(reply, field, cx)
     }
 
     async fn rotate(&self, r: Rotation, cx: &StoreContext) -> Result<Created, RotateError> {
@@ -276,28 +172,10 @@ impl SessionStore for RedisStore {
             r.public_id.as_ref(),
             &mut args,
         )?;
-        let (word, rest) = codec::status(
-            self.run_invalidating(&scripts::ROTATE, &keys, args, false)
-                .await?,
-        )?;
-        match word.as_str() {
-            "unknown" => Err(RotateError::UnknownId),
-            "ended" => Err(RotateError::Ended(codec::ending(&rest)?)),
-            "dup" => Err(RotateError::DuplicateId),
-            "other" => Err(RotateError::OtherUser),
-            "limit" => Err(RotateError::LimitReached {
-                limit: u32::try_from(codec::int(nth(&rest, 0)?)?).unwrap_or(u32::MAX),
-            }),
-            "big" => {
-                let (size, limit) = codec::too_large(&rest, cx)?;
-                Err(RotateError::TooLarge { size, limit })
-            }
-            "ok" => Ok(Created {
-                record: codec::record(nth(&rest, 0)?, self.encryption.as_ref(), &r.new)?,
-                evicted: codec::public_ids(nth(&rest, 1)?)?,
-            }),
-            other => Err(unexpected(other).into()),
-        }
+        let reply = self
+            .run_invalidating(&scripts::ROTATE, &keys, args, false)
+            .await?;
+        replies::rotate(reply, self.encryption.as_ref(), &r.new, cx)
     }
 
     async fn invalidate(
@@ -308,24 +186,10 @@ impl SessionStore for RedisStore {
     ) -> Result<Option<PublicId>, StoreFailure> {
         let keys = self.with_analytics(vec![self.keys.session(key)], key.slot());
         let args = vec![at(cx.now), ms(cx.ended_retention), reason.to_stored()];
-        let (word, rest) = codec::status(
-            self.run_invalidating(&scripts::INVALIDATE, &keys, args, true)
-                .await?,
-        )?;
-        match word.as_str() {
-            "none" => Ok(None),
-            "ok" => {
-                // Empty: the record had no `@pub`, so its key's is its own.
-                let p = codec::text(nth(&rest, 0)?)?;
-                if p.is_empty() {
-                    return Ok(Some(PublicId::of_key(key)));
-                }
-                Ok(Some(PublicId::parse(&p).map_err(|_| {
-                    StoreFailure::Corrupt(format!("not a public id: {p:?}"))
-                })?))
-            }
-            other => Err(unexpected(other)),
-        }
+        let reply = self
+            .run_invalidating(&scripts::INVALIDATE, &keys, args, true)
+            .await?;
+        replies::invalidate(reply, key)
     }
 
     async fn revoke_by_public_id(

@@ -2,12 +2,12 @@
 //! open values after the ring gains a new key; a value sealed with a key no
 //! longer in the ring makes the session corrupt, not empty.
 
-mod support;
-
 use std::sync::Arc;
 
 use session_core::{KeyRing, SessionConfig, SessionError, SessionManager, StoreFailure};
 use session_redis::{EncryptionKeys, RedisStore};
+
+use crate::support;
 
 async fn store(h: &support::Standalone, keys: &[[u8; 32]]) -> RedisStore {
     RedisStore::builder(h.server.url())

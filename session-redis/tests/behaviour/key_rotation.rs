@@ -4,13 +4,12 @@
 //! count, the device list and revoke-all still see them all. Unpinned,
 //! retiring the last key moves the user (the defect the pin prevents).
 
-mod support;
-
 use std::sync::Arc;
 
 use session_core::store::SessionStore;
 use session_core::{KeyRing, Metadata, SessionConfig, SessionManager, UserId};
-use support::Standalone;
+
+use crate::support::Standalone;
 
 fn manager(store: &Arc<dyn SessionStore>, ring: KeyRing) -> SessionManager {
     SessionManager::new(

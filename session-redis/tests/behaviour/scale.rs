@@ -4,8 +4,6 @@
 //! as with 600. Also the longest
 //! durations the store can be handed round-trip (integer times in Lua).
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +13,8 @@ use session_core::{
     KeyRing, LimitPolicy, Metadata, PublicId, SessionConfig, SessionId, SessionManager, Timestamp,
     UserId, UserLimit,
 };
-use support::Standalone;
+
+use crate::support::{self, Standalone};
 
 fn reset(port: u16) {
     assert!(

@@ -1,9 +1,9 @@
 //! TLS verifies the server: without the CA that signed it, connecting
 //! fails with a connect error (never a panic, never an unverified link).
 
-mod support;
-
 use session_redis::{RedisStore, RedisStoreError};
+
+use crate::support;
 
 #[tokio::test]
 async fn an_unknown_ca_is_refused() {

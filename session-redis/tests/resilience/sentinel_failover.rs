@@ -4,13 +4,13 @@
 //! invalidation no replica acknowledged is reported as not replicated (and
 //! the failover indeed undoes it); an acknowledged one survives.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use session_core::store::Loaded;
 use session_core::{KeyRing, Metadata, SessionConfig, SessionManager, UserId};
+
+use crate::support;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_follows_a_failover_without_a_restart() {

@@ -1,6 +1,7 @@
 //! Conformance-kit harnesses over real Redis servers started for the test:
 //! a standalone server (plain, pooled, encrypted or over TLS), a 3-primary
-//! Cluster, and a Sentinel group.
+//! Cluster, and a Sentinel group. Each test binary (`conformance`,
+//! `behaviour`, `resilience`) includes it as its `support` module.
 #![allow(dead_code)] // each test binary uses part of the support
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,0 +1,74 @@
+//! The create script's side in Rust: its arguments, and the record it
+//! stored.
+
+use super::*;
+
+impl RedisStore {
+    /// The arguments of `create.lua` for `s`: times, public id, user,
+    /// metadata and data (sealed under encryption at rest), the limit.
+    pub(super) fn create_args(
+        &self,
+        s: &NewSession,
+        limit: UserLimit,
+        cx: &StoreContext,
+    ) -> Result<Vec<String>, StoreFailure> {
+        let stored_public_id = codec::stored_public_id(&s.public_id, &s.key, s.user.is_some());
+        let binding = if stored_public_id.is_empty() {
+            String::new()
+        } else {
+            codec::binding(self.encryption.as_ref(), &s.public_id, &s.key)?
+        };
+        let mut args = vec![
+            at(cx.now),
+            ms(cx.ended_retention),
+            stored_public_id,
+            s.user
+                .as_ref()
+                .map(|u| u.user.to_string())
+                .unwrap_or_default(),
+            ms(s.idle_timeout),
+            at(s.absolute_deadline),
+            codec::metadata_json(&s.metadata, self.encryption.as_ref(), Some(&s.public_id))?,
+            limit.max().unwrap_or(0).to_string(),
+            limit.policy().name().to_owned(),
+            s.data.len().to_string(),
+            if cx.anonymous_analytics { "1" } else { "0" }.to_owned(),
+        ];
+        for (k, v) in &s.data {
+            args.push(k.clone());
+            args.push(codec::seal(
+                self.encryption.as_ref(),
+                Some(&s.public_id),
+                Field::Data(k),
+                v,
+            )?);
+        }
+        args.push(binding);
+        Ok(args)
+    }
+}
+
+/// The record `create` stored for `s` at `cx.now`.
+pub(super) fn created_record(
+    s: NewSession,
+    cx: &StoreContext,
+) -> Result<SessionRecord, StoreFailure> {
+    let mut data = std::collections::BTreeMap::new();
+    for (k, v) in s.data {
+        let value = serde_json::from_str(&v)
+            .map_err(|e| StoreFailure::Corrupt(format!("data key {k:?} is not JSON: {e}")))?;
+        data.insert(k, value);
+    }
+    Ok(SessionRecord {
+        format_version: FORMAT_VERSION,
+        public_id: s.public_id,
+        user: s.user.map(|u| u.user),
+        created_at: cx.now,
+        last_seen_at: cx.now,
+        idle_timeout: s.idle_timeout,
+        idle_deadline: idle_deadline(cx.now, s.idle_timeout, s.absolute_deadline),
+        absolute_deadline: s.absolute_deadline,
+        metadata: s.metadata,
+        data,
+    })
+}

@@ -1,0 +1,50 @@
+//! The demo contract over HTTP (`session_tests::http_contract`): every
+//! scenario against each framework's demo on each store, one module per
+//! demo and store (`axum_memory`, `actix_redis`, `rocket_cluster`, ...).
+
+use session_tests::http_contract::{ActixDemo, AxumDemo, RocketDemo, StoreKind};
+
+/// The axum demo on the in-memory store.
+mod axum_memory {
+    session_tests::http_contract_tests!(super::AxumDemo, super::StoreKind::Memory);
+}
+
+/// The axum demo on a single Redis.
+mod axum_redis {
+    session_tests::http_contract_tests!(super::AxumDemo, super::StoreKind::RedisStandalone);
+}
+
+/// The axum demo on a 3-primary Redis Cluster.
+mod axum_cluster {
+    session_tests::http_contract_tests!(super::AxumDemo, super::StoreKind::RedisCluster);
+}
+
+/// The actix-web demo on the in-memory store.
+mod actix_memory {
+    session_tests::http_contract_tests!(super::ActixDemo, super::StoreKind::Memory);
+}
+
+/// The actix-web demo on a single Redis.
+mod actix_redis {
+    session_tests::http_contract_tests!(super::ActixDemo, super::StoreKind::RedisStandalone);
+}
+
+/// The actix-web demo on a 3-primary Redis Cluster.
+mod actix_cluster {
+    session_tests::http_contract_tests!(super::ActixDemo, super::StoreKind::RedisCluster);
+}
+
+/// The rocket demo on the in-memory store.
+mod rocket_memory {
+    session_tests::http_contract_tests!(super::RocketDemo, super::StoreKind::Memory);
+}
+
+/// The rocket demo on a single Redis.
+mod rocket_redis {
+    session_tests::http_contract_tests!(super::RocketDemo, super::StoreKind::RedisStandalone);
+}
+
+/// The rocket demo on a 3-primary Redis Cluster.
+mod rocket_cluster {
+    session_tests::http_contract_tests!(super::RocketDemo, super::StoreKind::RedisCluster);
+}
