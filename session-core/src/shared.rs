@@ -111,7 +111,11 @@ impl Shared {
         limit: UserLimit,
     ) -> Result<Created, CreateError> {
         let signed_in = new.user.is_some();
-        let r = timed(StoreCall::Create, self.store.create(new, limit, &self.cx())).await;
+        let cx = self.cx();
+        let record = new.record(cx.now)?;
+        let r = timed(StoreCall::Create, self.store.create(new, limit, &cx))
+            .await
+            .map(|evicted| Created { record, evicted });
         match &r {
             Ok(created) => {
                 lifecycle::created(&created.record.public_id, signed_in);

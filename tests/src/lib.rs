@@ -43,7 +43,7 @@ use async_trait::async_trait;
 use session_core::store::testkit::{Harness, MemoryHarness};
 use session_core::store::{
     Applied, CreateError, Created, Delta, Loaded, NewSession, RotateError, Rotation, SessionKey,
-    SessionStore, StoreContext, UpdateError, UserKey,
+    SessionStore, StoreContext, UpdateError, UserKey, idle_deadline,
 };
 use session_core::{
     EndReason, Ending, LimitPolicy, Page, PageRequest, PublicId, SessionSummary, StoreFailure,
@@ -222,9 +222,9 @@ impl BrokenStore {
             .create(fresh.clone(), UserLimit::unlimited(), cx)
             .await
         {
-            Ok(c) => Ok(Applied {
-                idle_deadline: c.record.idle_deadline,
-                absolute_deadline: c.record.absolute_deadline,
+            Ok(_) => Ok(Applied {
+                idle_deadline: idle_deadline(cx.now, fresh.idle_timeout, fresh.absolute_deadline),
+                absolute_deadline: fresh.absolute_deadline,
             }),
             // The tombstone blocks a create in the memory store; pretend the
             // save worked, as a store that ignores the reply would.
@@ -243,7 +243,7 @@ impl SessionStore for BrokenStore {
         mut s: NewSession,
         limit: UserLimit,
         cx: &StoreContext,
-    ) -> Result<Created, CreateError> {
+    ) -> Result<Vec<PublicId>, CreateError> {
         let cx = self.cx(cx);
         if self.is(Fault::TruncatesLongDurations) {
             s.idle_timeout = s.idle_timeout.min(TEN_YEARS);
@@ -413,7 +413,8 @@ impl SessionStore for BrokenStore {
             metadata: rotation.delta.metadata.clone().unwrap_or(record.metadata),
             data,
         };
-        let created = self
+        let record = fresh.record(cx.now)?;
+        let evicted = self
             .inner
             .create(fresh, UserLimit::unlimited(), &cx)
             .await
@@ -421,6 +422,7 @@ impl SessionStore for BrokenStore {
                 CreateError::Store(f) => RotateError::Store(f),
                 _ => RotateError::DuplicateId,
             })?;
+        let created = Created { record, evicted };
         if self.is(Fault::RotationReadThenWrite) {
             self.inner
                 .invalidate(&rotation.old, EndReason::Rotated, &cx)

@@ -264,7 +264,7 @@ impl SessionStore for MemoryStore {
         session: NewSession,
         limit: UserLimit,
         cx: &StoreContext,
-    ) -> Result<Created, CreateError> {
+    ) -> Result<Vec<PublicId>, CreateError> {
         let mut state = self.lock();
         state.sweep(cx);
         if state.entries.contains_key(&session.key) {
@@ -289,9 +289,8 @@ impl SessionStore for MemoryStore {
             metadata: session.metadata,
             data: session.data,
         };
-        let record = live.record()?;
         state.insert_live(session.key, live);
-        Ok(Created { record, evicted })
+        Ok(evicted)
     }
 
     async fn load(&self, key: &SessionKey, cx: &StoreContext) -> Result<Loaded, StoreFailure> {

@@ -139,6 +139,32 @@ pub struct NewSession {
     pub data: BTreeMap<String, String>,
 }
 
+impl NewSession {
+    /// The record of this session once created at `now`: what
+    /// [`SessionStore::create`] stores, so a store need not build it. Fails
+    /// with [`StoreFailure::Corrupt`] when a data value is not JSON.
+    pub fn record(&self, now: Timestamp) -> Result<SessionRecord, StoreFailure> {
+        let mut data = BTreeMap::new();
+        for (k, v) in &self.data {
+            let value = serde_json::from_str(v)
+                .map_err(|e| StoreFailure::Corrupt(format!("data key {k:?} is not JSON: {e}")))?;
+            data.insert(k.clone(), value);
+        }
+        Ok(SessionRecord {
+            format_version: FORMAT_VERSION,
+            public_id: self.public_id,
+            user: self.user.as_ref().map(|u| u.user.clone()),
+            created_at: now,
+            last_seen_at: now,
+            idle_timeout: self.idle_timeout,
+            idle_deadline: idle_deadline(now, self.idle_timeout, self.absolute_deadline),
+            absolute_deadline: self.absolute_deadline,
+            metadata: self.metadata.clone(),
+            data,
+        })
+    }
+}
+
 /// What [`SessionStore::load`] found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Loaded {
@@ -156,7 +182,7 @@ pub enum Loaded {
     Unknown,
 }
 
-/// A successful create or rotate.
+/// A successful create (as the manager reports it) or rotate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Created {
     /// The new session's record.
@@ -244,15 +270,17 @@ pub enum SlotKeyPin {
 /// A session backend. Object safe: `Arc<dyn SessionStore>` works.
 #[async_trait]
 pub trait SessionStore: Send + Sync + fmt::Debug {
-    /// Creates a session. Fails with `DuplicateId` if anything (active or
-    /// tombstone) exists under the key. When `session.user` is set, enforces
-    /// `limit` atomically with the creation (guarantee 4).
+    /// Creates a session: the record [`NewSession::record`] describes at
+    /// `cx.now`. Fails with `DuplicateId` if anything (active or tombstone)
+    /// exists under the key. When `session.user` is set, enforces `limit`
+    /// atomically with the creation (guarantee 4) and returns the public
+    /// ids of the sessions it ended to keep the user within it.
     async fn create(
         &self,
         session: NewSession,
         limit: UserLimit,
         cx: &StoreContext,
-    ) -> Result<Created, CreateError>;
+    ) -> Result<Vec<PublicId>, CreateError>;
 
     /// Loads a session, pushing its idle deadline forward when less than
     /// the refresh threshold remains (one round trip).

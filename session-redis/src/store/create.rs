@@ -1,5 +1,4 @@
-//! The create script's side in Rust: its arguments, and the record it
-//! stored.
+//! The create script's arguments.
 
 use super::*;
 
@@ -46,29 +45,4 @@ impl RedisStore {
         args.push(binding);
         Ok(args)
     }
-}
-
-/// The record `create` stored for `s` at `cx.now`.
-pub(super) fn created_record(
-    s: NewSession,
-    cx: &StoreContext,
-) -> Result<SessionRecord, StoreFailure> {
-    let mut data = std::collections::BTreeMap::new();
-    for (k, v) in s.data {
-        let value = serde_json::from_str(&v)
-            .map_err(|e| StoreFailure::Corrupt(format!("data key {k:?} is not JSON: {e}")))?;
-        data.insert(k, value);
-    }
-    Ok(SessionRecord {
-        format_version: FORMAT_VERSION,
-        public_id: s.public_id,
-        user: s.user.map(|u| u.user),
-        created_at: cx.now,
-        last_seen_at: cx.now,
-        idle_timeout: s.idle_timeout,
-        idle_deadline: idle_deadline(cx.now, s.idle_timeout, s.absolute_deadline),
-        absolute_deadline: s.absolute_deadline,
-        metadata: s.metadata,
-        data,
-    })
 }

@@ -40,7 +40,8 @@ impl RedisStore {
             return Err(RotateError::OtherUser);
         }
         let new = signed_in_copy(record, &r, sign_in.user, sign_in.absolute_deadline, cx)?;
-        let created = self
+        let record = new.record(cx.now)?;
+        let evicted = self
             .create(new, sign_in.limit, cx)
             .await
             .map_err(|e| match e {
@@ -49,6 +50,7 @@ impl RedisStore {
                 CreateError::Store(f) => RotateError::Store(f),
                 other => RotateError::Store(StoreFailure::Corrupt(other.to_string())),
             })?;
+        let created = Created { record, evicted };
         match self.invalidate(&r.old, EndReason::Rotated, cx).await {
             // Ended (NotReplicated: ended on the primary, already warned).
             Ok(Some(_)) | Err(StoreFailure::NotReplicated { .. }) => Ok(created),

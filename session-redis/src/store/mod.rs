@@ -7,9 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::Value;
 use session_core::store::{
-    Applied, CreateError, Created, Delta, FORMAT_VERSION, Loaded, NewSession, RotateError,
-    Rotation, SessionKey, SessionStore, SlotKeyPin, StoreContext, UpdateError, UserKey,
-    idle_deadline, refresh_due,
+    Applied, CreateError, Created, Delta, Loaded, NewSession, RotateError, Rotation, SessionKey,
+    SessionStore, SlotKeyPin, StoreContext, UpdateError, UserKey, refresh_due,
 };
 use session_core::{
     EndReason, Page, PageRequest, PublicId, SessionRecord, SessionSummary, StoreFailure, Timestamp,

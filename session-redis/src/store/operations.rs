@@ -1,7 +1,6 @@
 //! The contract's operations on Redis: [`SessionStore`] for [`RedisStore`],
 //! each one plain read or one script call (see the crate docs' costs).
 
-use super::create::created_record;
 use super::plain_save::{PlainOutcome, PlainSave};
 use super::replies;
 use super::*;
@@ -13,7 +12,7 @@ impl SessionStore for RedisStore {
         s: NewSession,
         limit: UserLimit,
         cx: &StoreContext,
-    ) -> Result<Created, CreateError> {
+    ) -> Result<Vec<PublicId>, CreateError> {
         let key = self.keys.session(&s.key);
         let index = s
             .user
@@ -29,9 +28,7 @@ impl SessionStore for RedisStore {
         } else {
             self.run(&scripts::CREATE, &keys, args).await?
         };
-        let evicted = replies::create(reply)?;
-        let record = created_record(s, cx)?;
-        Ok(Created { record, evicted })
+        replies::create(reply)
     }
 
     /// One plain `HGETALL`, judged here; a script runs only when the idle

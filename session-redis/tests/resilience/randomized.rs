@@ -183,7 +183,7 @@ async fn client(
             0 | 1 => {
                 let s = new_session(&ring, Some(user_key(&ring, u)));
                 let (key, public) = (s.key, s.public_id);
-                if let Ok(created) = store.create(s, limit, &cx()).await {
+                if let Ok(evicted) = store.create(s, limit, &cx()).await {
                     let at = h.tick();
                     if let Ok(mut c) = h.created.lock() {
                         c.insert(key, (u, at));
@@ -194,13 +194,7 @@ async fn client(
                     let gone: Vec<SessionKey> = h
                         .by_public
                         .lock()
-                        .map(|p| {
-                            created
-                                .evicted
-                                .iter()
-                                .filter_map(|e| p.get(e).copied())
-                                .collect()
-                        })
+                        .map(|p| evicted.iter().filter_map(|e| p.get(e).copied()).collect())
                         .unwrap_or_default();
                     for g in gone {
                         h.invalidated(g, at);

@@ -62,7 +62,7 @@ impl SessionStore for FaultyStore {
         s: NewSession,
         limit: UserLimit,
         cx: &StoreContext,
-    ) -> Result<Created, CreateError> {
+    ) -> Result<Vec<PublicId>, CreateError> {
         self.gate()?;
         self.inner.create(s, limit, cx).await
     }
