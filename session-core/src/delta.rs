@@ -19,21 +19,28 @@ pub struct Delta {
     pub metadata: Option<Metadata>,
     /// A new idle timeout for this session.
     pub idle_timeout: Option<Duration>,
+}
+
+/// What the saving request saw of the session when it loaded it: not a
+/// change, but what a store may use to write a [`Delta`] without judging
+/// the session again. A store that does not use it ignores it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AsLoaded {
     /// The session's times as this request loaded them (`None` when it did
-    /// not load the session, or after a save). Not a change: a store may
-    /// use it to write without re-judging a session whose stored times are
-    /// still these (the Redis store does: two commands instead of a
-    /// judgement), and must judge afresh otherwise.
-    pub loaded: Option<LoadedTimes>,
+    /// not load the session, or after a save). A store may write without
+    /// re-judging a session whose stored times are still these (the Redis
+    /// store does: two commands instead of a judgement), and must judge
+    /// afresh otherwise.
+    pub times: Option<LoadedTimes>,
     /// For each changed key that the loaded session held, the length of
-    /// its JSON text as loaded. Not a change: a store may write an
-    /// overwrite no longer than what it replaces without judging the data
-    /// cap again (the Redis store's plain save does, for small values).
+    /// its JSON text as loaded. A store may write an overwrite no longer
+    /// than what it replaces without judging the data cap again (the Redis
+    /// store's plain save does, for small values).
     pub replaced: BTreeMap<String, usize>,
 }
 
 /// The times of a stored session, as a request loaded them: see
-/// [`Delta::loaded`].
+/// [`AsLoaded::times`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoadedTimes {
     /// When it was created.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::SessionConfig;
-use crate::delta::Delta;
+use crate::delta::{AsLoaded, Delta};
 use crate::ending::EndReason;
 use crate::error::{CreateError, RotateError, StoreFailure, UpdateError};
 use crate::id::{PublicId, SessionId, SlotTag};
@@ -133,12 +133,14 @@ impl Shared {
         &self,
         id: &SessionId,
         delta: &Delta,
+        as_loaded: &AsLoaded,
         public_id: &PublicId,
     ) -> Result<Applied, UpdateError> {
+        let key = id.storage_key();
         let r = timed(
             StoreCall::Apply,
             self.store
-                .apply(&id.storage_key(), public_id, delta, &self.cx()),
+                .apply(&key, public_id, delta, as_loaded, &self.cx()),
         )
         .await;
         if let Err(UpdateError::Store(f)) = &r {

@@ -42,8 +42,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use session_core::store::testkit::{Harness, MemoryHarness};
 use session_core::store::{
-    Applied, CreateError, Created, Delta, Loaded, NewSession, RotateError, Rotation, SessionKey,
-    SessionStore, StoreContext, UpdateError, UserKey, idle_deadline,
+    Applied, AsLoaded, CreateError, Created, Delta, Loaded, NewSession, RotateError, Rotation,
+    SessionKey, SessionStore, StoreContext, UpdateError, UserKey, idle_deadline,
 };
 use session_core::{
     EndReason, Ending, LimitPolicy, Page, PageRequest, PublicId, SessionSummary, StoreFailure,
@@ -310,6 +310,7 @@ impl SessionStore for BrokenStore {
         key: &SessionKey,
         public_id: &PublicId,
         delta: &Delta,
+        as_loaded: &AsLoaded,
         cx: &StoreContext,
     ) -> Result<Applied, UpdateError> {
         let cx = self.cx(cx);
@@ -317,9 +318,15 @@ impl SessionStore for BrokenStore {
             Fault::TruncatesLongDurations => {
                 let mut delta = delta.clone();
                 delta.idle_timeout = delta.idle_timeout.map(|t| t.min(TEN_YEARS));
-                self.inner.apply(key, public_id, &delta, &cx).await
+                self.inner
+                    .apply(key, public_id, &delta, as_loaded, &cx)
+                    .await
             }
-            Fault::SaveResurrects => match self.inner.apply(key, public_id, delta, &cx).await {
+            Fault::SaveResurrects => match self
+                .inner
+                .apply(key, public_id, delta, as_loaded, &cx)
+                .await
+            {
                 Err(UpdateError::Ended(_) | UpdateError::UnknownId) => {
                     self.resurrect(key, delta, &cx).await
                 }
@@ -332,9 +339,15 @@ impl SessionStore for BrokenStore {
                         whole.data.entry(k.clone()).or_insert(None);
                     }
                 }
-                self.inner.apply(key, public_id, &whole, &cx).await
+                self.inner
+                    .apply(key, public_id, &whole, as_loaded, &cx)
+                    .await
             }
-            _ => self.inner.apply(key, public_id, delta, &cx).await,
+            _ => {
+                self.inner
+                    .apply(key, public_id, delta, as_loaded, &cx)
+                    .await
+            }
         }
     }
 
@@ -361,7 +374,9 @@ impl SessionStore for BrokenStore {
                 delta
                     .data
                     .insert(field.to_owned(), Some((current + by).to_string()));
-                self.inner.apply(key, &public_id, &delta, &cx).await?;
+                self.inner
+                    .apply(key, &public_id, &delta, &AsLoaded::default(), &cx)
+                    .await?;
                 Ok(current + by)
             }
             Fault::SaveResurrects => match self.inner.increment(key, field, by, &cx).await {

@@ -34,7 +34,7 @@ use crate::record::{Metadata, SessionRecord};
 use crate::request::{Client, IncomingId, Rejection};
 use crate::response::ResponseUpdate;
 use crate::shared::Shared;
-use crate::store::{NewSession, Rotation, SignIn};
+use crate::store::{AsLoaded, Delta, NewSession, Rotation, SignIn};
 use crate::user::UserId;
 use state::{Absent, IdOrigin, State};
 
@@ -392,11 +392,13 @@ impl Inner {
                 // The store calls are boxed here so that `finish`, whose
                 // future every adapter boxes on every request, stays small
                 // for the requests that save nothing.
-                match Box::pin(shared.apply(&a.id, &a.pending, &a.record.public_id)).await {
+                let saving = shared.apply(&a.id, &a.pending, &a.as_loaded, &a.record.public_id);
+                match Box::pin(saving).await {
                     Ok(applied) => {
                         a.record.last_seen_at = now;
                         a.record.idle_deadline = applied.idle_deadline;
-                        a.pending = Default::default();
+                        a.pending = Delta::default();
+                        a.as_loaded = AsLoaded::default();
                         Ok(())
                     }
                     Err(e) => Err(self.refused(e)),

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::cookie::CookieLifetime;
-use crate::delta::{Delta, LoadedTimes};
+use crate::delta::{AsLoaded, Delta, LoadedTimes};
 use crate::ending::Ending;
 use crate::error::{SessionError, StoreFailure};
 use crate::expiry::idle_deadline;
@@ -76,6 +76,8 @@ pub(super) struct Active {
     pub(super) id_is: IdOrigin,
     /// Unsaved changes, written as one delta.
     pub(super) pending: Delta,
+    /// What this request saw of the session, saved with the delta.
+    pub(super) as_loaded: AsLoaded,
 }
 
 /// Whether the browser already holds the active session's id.
@@ -99,9 +101,10 @@ impl State {
             Ok(Loaded::Active { record, .. }) => State::Active(Box::new(Active {
                 id,
                 id_is: IdOrigin::Presented,
-                pending: Delta {
-                    loaded: Some(LoadedTimes::of(&record)),
-                    ..Delta::default()
+                pending: Delta::default(),
+                as_loaded: AsLoaded {
+                    times: Some(LoadedTimes::of(&record)),
+                    ..AsLoaded::default()
                 },
                 record,
             })),
@@ -118,6 +121,7 @@ impl State {
             record,
             id_is: IdOrigin::Issued,
             pending: Delta::default(),
+            as_loaded: AsLoaded::default(),
         }))
     }
 
@@ -216,7 +220,7 @@ impl State {
                 if !a.pending.data.contains_key(key)
                     && let Some(old) = a.record.data.get(key)
                 {
-                    a.pending.replaced.insert(key.to_owned(), json_len(old));
+                    a.as_loaded.replaced.insert(key.to_owned(), json_len(old));
                 }
                 a.pending.data.insert(key.to_owned(), text);
                 &mut a.record.data

@@ -28,8 +28,8 @@ use crate::id::{PublicId, SessionKey};
 use crate::limit::{LimitPolicy, UserLimit};
 use crate::record::SessionSummary;
 use crate::store::{
-    Applied, Created, Loaded, NewSession, Page, PageRequest, Rotation, SessionStore, SlotKeyPin,
-    StoreContext, UserKey,
+    Applied, AsLoaded, Created, Loaded, NewSession, Page, PageRequest, Rotation, SessionStore,
+    SlotKeyPin, StoreContext, UserKey,
 };
 use crate::time::Timestamp;
 use crate::user::UserId;
@@ -321,6 +321,7 @@ impl SessionStore for MemoryStore {
         key: &SessionKey,
         _public_id: &PublicId,
         delta: &Delta,
+        _as_loaded: &AsLoaded,
         cx: &StoreContext,
     ) -> Result<Applied, UpdateError> {
         let mut state = self.lock();

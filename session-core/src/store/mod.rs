@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use crate::delta::{Delta, LoadedTimes};
+pub use crate::delta::{AsLoaded, Delta, LoadedTimes};
 pub use crate::error::{BoxedCause, CreateError, RotateError, UpdateError};
 pub use crate::expiry::{idle_deadline, refresh_due};
 pub use crate::id::{SessionKey, SlotTag};
@@ -288,14 +288,17 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
 
     /// Writes a delta to an active session, pushing its idle deadline when
     /// less than the refresh threshold remains or the delta changes the idle
-    /// timeout (as `load` does; a zero threshold never pushes). Refused with `Ended`/`UnknownId` otherwise; never re-creates.
-    /// `public_id` is the session's (stores that bind values to their
-    /// session, as encryption at rest does, use it).
+    /// timeout (as `load` does; a zero threshold never pushes). Refused
+    /// with `Ended`/`UnknownId` otherwise; never re-creates. `public_id` is
+    /// the session's (stores that bind values to their session, as
+    /// encryption at rest does, use it); `as_loaded` is what the request
+    /// saw of it, which a store may use to skip a judgement (or ignore).
     async fn apply(
         &self,
         key: &SessionKey,
         public_id: &PublicId,
         delta: &Delta,
+        as_loaded: &AsLoaded,
         cx: &StoreContext,
     ) -> Result<Applied, UpdateError>;
 

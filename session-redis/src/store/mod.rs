@@ -7,8 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::Value;
 use session_core::store::{
-    Applied, CreateError, Created, Delta, Loaded, NewSession, RotateError, Rotation, SessionKey,
-    SessionStore, SlotKeyPin, StoreContext, UpdateError, UserKey, refresh_due,
+    Applied, AsLoaded, CreateError, Created, Delta, Loaded, NewSession, RotateError, Rotation,
+    SessionKey, SessionStore, SlotKeyPin, StoreContext, UpdateError, UserKey, refresh_due,
 };
 use session_core::{
     EndReason, Page, PageRequest, PublicId, SessionRecord, SessionSummary, StoreFailure, Timestamp,

@@ -69,12 +69,14 @@ impl SessionStore for RedisStore {
         key: &SessionKey,
         public_id: &PublicId,
         delta: &Delta,
+        as_loaded: &AsLoaded,
         cx: &StoreContext,
     ) -> Result<Applied, UpdateError> {
         let session = self.keys.session(key);
         // The steady state: plain commands (store/plain_save.rs).
-        let mut loaded = Self::loaded_times(delta, cx);
-        if let Some(plain) = PlainSave::of(delta, cx, self.encryption.as_ref(), public_id)? {
+        let mut loaded = Self::loaded_times(delta, as_loaded, cx);
+        let keys = self.encryption.as_ref();
+        if let Some(plain) = PlainSave::of(delta, as_loaded, cx, keys, public_id)? {
             let reply = self
                 .conn
                 .pipeline(&plain.pipeline(&session), &session)
@@ -94,7 +96,7 @@ impl SessionStore for RedisStore {
         ];
         codec::delta_args(delta, self.encryption.as_ref(), Some(public_id), &mut args)?;
         let reply = self.run(&scripts::APPLY, &keys, args).await?;
-        replies::apply(reply, delta.loaded, cx)
+        replies::apply(reply, as_loaded.times, cx)
     }
 
     async fn increment(

@@ -35,7 +35,7 @@
 //! fields and answer 0 for a save that reached a tombstone.
 
 use redis::Value;
-use session_core::store::{Applied, Delta, StoreContext};
+use session_core::store::{Applied, AsLoaded, Delta, StoreContext};
 use session_core::{PublicId, StoreFailure};
 
 use crate::codec;
@@ -69,20 +69,22 @@ impl PlainSave {
     /// The plain save of `delta`, or `None` when it must take the script.
     pub(super) fn of(
         delta: &Delta,
+        as_loaded: &AsLoaded,
         cx: &StoreContext,
         keys: Option<&EncryptionKeys>,
         public_id: &PublicId,
     ) -> Result<Option<Self>, StoreFailure> {
-        let Some(times) = delta.loaded else {
+        let Some(times) = as_loaded.times else {
             return Ok(None);
         };
-        if super::RedisStore::loaded_times(delta, cx).is_empty() || delta.data.is_empty() {
+        if super::RedisStore::loaded_times(delta, as_loaded, cx).is_empty() || delta.data.is_empty()
+        {
             return Ok(None);
         }
         let mut fields = Vec::with_capacity(delta.data.len() * 2);
         let mut bytes = 0;
         for (key, value) in &delta.data {
-            let (Some(value), Some(&loaded)) = (value, delta.replaced.get(key)) else {
+            let (Some(value), Some(&loaded)) = (value, as_loaded.replaced.get(key)) else {
                 return Ok(None);
             };
             if value.len() > loaded {

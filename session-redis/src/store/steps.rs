@@ -9,8 +9,8 @@ impl RedisStore {
     /// The `@` a save sends for `apply.lua`'s steady state: the times the
     /// request loaded, when the delta changes data only and those times are
     /// live with no refresh due at `cx.now`; else `""` (judge afresh).
-    pub(super) fn loaded_times(delta: &Delta, cx: &StoreContext) -> String {
-        let Some(times) = delta.loaded else {
+    pub(super) fn loaded_times(delta: &Delta, as_loaded: &AsLoaded, cx: &StoreContext) -> String {
+        let Some(times) = as_loaded.times else {
             return String::new();
         };
         let live = cx.now < times.idle_deadline.min(times.absolute_deadline);

@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use redis_harness::{Fault, FaultProxy, Server};
 use session_core::store::{
-    Delta, Loaded, NewSession, Rotation, SessionKey, SessionStore, SlotTag, StoreContext, UserKey,
+    AsLoaded, Delta, Loaded, NewSession, Rotation, SessionKey, SessionStore, SlotTag, StoreContext,
+    UserKey,
 };
 use session_core::{
     EndReason, KeyRing, LimitPolicy, Metadata, PublicId, SessionId, StoreFailure, Timestamp,
@@ -221,7 +222,10 @@ async fn client(
                     delta
                         .data
                         .insert(format!("k{id}"), Some(started.to_string()));
-                    if store.apply(&key, &public, &delta, &cx()).await.is_ok()
+                    if store
+                        .apply(&key, &public, &delta, &AsLoaded::default(), &cx())
+                        .await
+                        .is_ok()
                         && let Some(why) = h.should_be_gone(&key, started)
                     {
                         h.violation(format!(

@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use async_trait::async_trait;
 
 use crate::store::{
-    Applied, CreateError, Created, Delta, Loaded, NewSession, Page, PageRequest, RotateError,
-    Rotation, SessionKey, SessionStore, SlotKeyPin, StoreContext, UpdateError, UserKey,
+    Applied, AsLoaded, CreateError, Created, Delta, Loaded, NewSession, Page, PageRequest,
+    RotateError, Rotation, SessionKey, SessionStore, SlotKeyPin, StoreContext, UpdateError,
+    UserKey,
 };
 use crate::{EndReason, PublicId, SessionSummary, StoreFailure, UserLimit};
 
@@ -77,10 +78,11 @@ impl SessionStore for FaultyStore {
         key: &SessionKey,
         public_id: &PublicId,
         delta: &Delta,
+        as_loaded: &AsLoaded,
         cx: &StoreContext,
     ) -> Result<Applied, UpdateError> {
         self.gate()?;
-        self.inner.apply(key, public_id, delta, cx).await
+        self.inner.apply(key, public_id, delta, as_loaded, cx).await
     }
 
     async fn increment(

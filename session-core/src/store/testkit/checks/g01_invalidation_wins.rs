@@ -10,7 +10,7 @@ use tokio::sync::Barrier;
 
 use super::super::Harness;
 use crate::store::{
-    CreateError, Delta, Loaded, NewSession, RotateError, Rotation, SlotTag, UpdateError,
+    AsLoaded, CreateError, Delta, Loaded, NewSession, RotateError, Rotation, SlotTag, UpdateError,
 };
 use crate::{EndReason, Metadata, PublicId, SessionError, SessionId, UserLimit};
 
@@ -86,7 +86,13 @@ pub async fn g01_ended_sessions_refuse_every_write(h: Arc<dyn Harness>) {
     let ended = |e: &UpdateError| matches!(e, UpdateError::Ended(end) if end.reason == EndReason::revoked("test"));
     let r = k
         .store()
-        .apply(&key, &PublicId::generate(), &delta, &cx)
+        .apply(
+            &key,
+            &PublicId::generate(),
+            &delta,
+            &AsLoaded::default(),
+            &cx,
+        )
         .await;
     assert!(
         r.as_ref().is_err_and(ended),
@@ -133,7 +139,13 @@ pub async fn g01_ended_sessions_refuse_every_write(h: Arc<dyn Harness>) {
     let unknown = SessionId::generate(k.manager.config().keys(), SlotTag::random());
     let r = k
         .store()
-        .apply(&unknown.storage_key(), &PublicId::generate(), &delta, &cx)
+        .apply(
+            &unknown.storage_key(),
+            &PublicId::generate(),
+            &delta,
+            &AsLoaded::default(),
+            &cx,
+        )
         .await;
     assert!(
         matches!(r, Err(UpdateError::UnknownId)),
@@ -334,7 +346,13 @@ pub async fn g01_a_save_racing_a_logout_changes_nothing_a_load_returns(h: Arc<dy
         delta.data.insert("x".into(), Some("2".into()));
         let r = k
             .store()
-            .apply(&key, &PublicId::generate(), &delta, &cx)
+            .apply(
+                &key,
+                &PublicId::generate(),
+                &delta,
+                &AsLoaded::default(),
+                &cx,
+            )
             .await;
         assert!(
             matches!(r, Err(UpdateError::Ended(_))),
