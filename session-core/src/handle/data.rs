@@ -3,6 +3,7 @@
 //! metadata).
 
 use super::*;
+use crate::time::Timestamp;
 
 impl Session {
     /// Reads `key` as a `T`; `None` if absent or there is no session.
@@ -255,6 +256,47 @@ impl Session {
         inner.state.record()?;
         inner.state.set_idle_timeout(timeout);
         Ok(())
+    }
+
+    /// "Stay signed in": pushes the idle deadline to now plus the idle
+    /// timeout (never past the absolute lifetime), whatever the refresh
+    /// threshold, and saves at once with any other unsaved change. Returns
+    /// the session's new expiry (the earlier of its two deadlines), or
+    /// `None` when the request has no session.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use session_core::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = Arc::new(ManualClock::new(Timestamp::from_unix_millis(1_000_000)));
+    /// # let expiry = ExpiryPolicy::default()
+    /// #     .with_idle_timeout(Duration::from_secs(600))
+    /// #     .with_refresh_threshold(Duration::from_secs(60));
+    /// # let config = SessionConfig::builder(KeyRing::generate()).with_expiry(expiry).build()?;
+    /// # let manager = SessionManager::with_clock(Arc::new(MemoryStore::new()), config, clock.clone());
+    /// # let alice = UserId::new("alice")?;
+    /// # let (id, created) = manager.create_for_user(&alice, Metadata::default(), None).await?;
+    /// # let cookie = format!("{}={}", manager.config().cookie().cookie_name(), id.expose_secret());
+    /// clock.advance(Duration::from_secs(120));
+    /// // Eight idle minutes left: more than the threshold, so activity
+    /// // alone would not move the deadline. The idle warning's button:
+    /// let session = manager.session_for_request([cookie.as_bytes()]);
+    /// let expires_at = session.extend().await?.ok_or("no session")?;
+    /// assert_eq!(expires_at, clock.now().plus(Duration::from_secs(600)));
+    /// assert!(expires_at > created.idle_deadline);
+    /// # Ok(()) }
+    /// ```
+    pub async fn extend(&self) -> Result<Option<Timestamp>, SessionError> {
+        let mut inner = self.loaded().await;
+        let Some(timeout) = inner.state.record()?.map(|r| r.idle_timeout) else {
+            return Ok(None);
+        };
+        inner.state.set_idle_timeout(timeout);
+        inner.flush(&self.shared).await?;
+        Ok(inner.state.record()?.map(SessionRecord::expires_at))
     }
 
     /// Replaces the session's metadata (ip, user agent, device, …). Kept

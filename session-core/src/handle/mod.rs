@@ -133,6 +133,50 @@ impl Session {
         Ok(self.loaded().await.state.record()?.cloned())
     }
 
+    /// The current session's record, read passively: loading it here does
+    /// not count as activity, so its idle deadline stays where it is
+    /// whatever the refresh threshold (guarantee 7). For status polls and
+    /// idle warnings, so that an open page does not keep its session alive.
+    /// Once the request has loaded the session, this is [`Self::record`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use session_core::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let clock = Arc::new(ManualClock::new(Timestamp::from_unix_millis(1_000_000)));
+    /// # let expiry = ExpiryPolicy::default()
+    /// #     .with_idle_timeout(Duration::from_secs(600))
+    /// #     .with_refresh_threshold(Duration::from_secs(600));
+    /// # let config = SessionConfig::builder(KeyRing::generate()).with_expiry(expiry).build()?;
+    /// # let manager = SessionManager::with_clock(Arc::new(MemoryStore::new()), config, clock.clone());
+    /// # let alice = UserId::new("alice")?;
+    /// # let (id, created) = manager.create_for_user(&alice, Metadata::default(), None).await?;
+    /// # let cookie = format!("{}={}", manager.config().cookie().cookie_name(), id.expose_secret());
+    /// clock.advance(Duration::from_secs(60));
+    /// // A status poll: the session is there, its idle deadline unmoved.
+    /// let session = manager.session_for_request([cookie.as_bytes()]);
+    /// let status = session.peek().await?.ok_or("no session")?;
+    /// assert_eq!(status.idle_deadline, created.idle_deadline);
+    ///
+    /// // Activity (any other read) pushes it.
+    /// let session = manager.session_for_request([cookie.as_bytes()]);
+    /// let record = session.record().await?.ok_or("no session")?;
+    /// assert!(record.idle_deadline > created.idle_deadline);
+    /// # Ok(()) }
+    /// ```
+    pub async fn peek(&self) -> Result<Option<SessionRecord>, SessionError> {
+        let mut inner = self.inner.lock().await;
+        if let State::Unloaded(id) = &inner.state {
+            let id = id.clone();
+            let loaded = self.shared.peek(&id).await;
+            inner.state = State::loaded(id, loaded);
+        }
+        Ok(inner.state.record()?.cloned())
+    }
+
     /// The signed-in user, if any.
     ///
     /// # Examples

@@ -9,15 +9,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::SessionConfig;
-use crate::error::{SessionError, StoreFailure};
+use crate::error::{SessionError, StoreFailure, UpdateError};
 use crate::expiry::check_duration;
 use crate::handle::Session;
 use crate::id::{IdError, PublicId, SessionId};
 use crate::record::{Metadata, SessionRecord};
 use crate::request::{Client, IncomingId};
 use crate::shared::Shared;
-use crate::store::{Loaded, NewSession, SessionStore};
-use crate::time::{Clock, SystemClock};
+use crate::store::{AsLoaded, Delta, Loaded, NewSession, SessionStore};
+use crate::time::{Clock, SystemClock, Timestamp};
 use crate::user::UserId;
 
 /// Holds the store, the configuration and the clock. Cheap to clone: share
@@ -343,5 +343,58 @@ impl SessionManager {
     /// ```
     pub async fn peek(&self, id: &SessionId) -> Result<Loaded, StoreFailure> {
         self.shared.peek(id).await
+    }
+
+    /// "Stay signed in" by id, outside a request (an API client's keep-alive,
+    /// an admin tool): pushes the idle deadline to now plus the session's
+    /// idle timeout, within its absolute lifetime, whatever the refresh
+    /// threshold. Returns the new expiry (the earlier of the two deadlines),
+    /// or `None` when the session is not active. Two store calls: a passive
+    /// read, then a save of the idle timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use session_core::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let alice = UserId::new("alice")?;
+    /// # let expiry = ExpiryPolicy::default()
+    /// #     .with_idle_timeout(Duration::from_secs(600))
+    /// #     .with_refresh_threshold(Duration::from_secs(60));
+    /// # let config = SessionConfig::builder(KeyRing::generate()).with_expiry(expiry).build()?;
+    /// # let clock = ManualClock::starting_now();
+    /// # let manager = SessionManager::with_clock(Arc::new(MemoryStore::new()), config, Arc::new(clock.clone()));
+    /// # let (id, _) = manager.create_for_user(&alice, Metadata::default(), None).await?;
+    /// clock.advance(Duration::from_secs(300));
+    /// let expires_at = manager.extend(&id).await?.ok_or("not active")?;
+    /// assert_eq!(expires_at, clock.now().plus(Duration::from_secs(600)));
+    ///
+    /// manager.revoke(&id, EndReason::Logout).await?;
+    /// assert_eq!(manager.extend(&id).await?, None);
+    /// # Ok(()) }
+    /// ```
+    pub async fn extend(&self, id: &SessionId) -> Result<Option<Timestamp>, StoreFailure> {
+        let record = match self.shared.peek(id).await? {
+            Loaded::Active { record, .. } => record,
+            Loaded::Ended(_) | Loaded::Unknown => return Ok(None),
+        };
+        let delta = Delta {
+            idle_timeout: Some(record.idle_timeout),
+            ..Delta::default()
+        };
+        let saved = self
+            .shared
+            .apply(id, &delta, &AsLoaded::default(), &record.public_id)
+            .await;
+        match saved {
+            Ok(applied) => Ok(Some(applied.idle_deadline.min(applied.absolute_deadline))),
+            Err(UpdateError::Ended(_) | UpdateError::UnknownId) => Ok(None),
+            Err(UpdateError::Store(f)) => Err(f),
+            Err(other) => Err(StoreFailure::Corrupt(format!(
+                "extending a session was refused: {other}"
+            ))),
+        }
     }
 }

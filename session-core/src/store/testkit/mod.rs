@@ -155,6 +155,8 @@ macro_rules! __testkit_for_each_check {
             g07_refresh_only_within_threshold
             g07_increments_refresh_only_within_threshold
             g07_peek_and_fixed_expiry_never_refresh
+            g07_passive_reads_never_refresh
+            g07_extend_pushes_the_idle_deadline_on_purpose
             g07_per_session_idle_timeout
             g07_skewed_clocks_expiry_is_final
             g07_expiry_seen_by_a_load_is_final
