@@ -319,6 +319,26 @@ async fn scenario(launcher: &dyn Launcher, kind: StoreKind, run: &str) {
         .banner_says("the idle timeout set", "Idle timeout set")
         .await;
     laptop.shot("3-rotated-idle-timeout-set").await;
+    // Under a minute left: the page offers to stay signed in, and its
+    // button extends the session (the page shows the new expiry).
+    laptop
+        .wait_until(
+            "the idle warning",
+            "document.getElementById('idle-warning').classList.contains('show')",
+        )
+        .await;
+    let before = laptop
+        .eval("return document.getElementById('me-expires').textContent")
+        .await;
+    env.clock.advance(Duration::from_secs(30));
+    laptop.click("#stay").await;
+    laptop
+        .wait_until(
+            "the session extended",
+            &format!("document.getElementById('me-expires').textContent !== {before}"),
+        )
+        .await;
+    laptop.shot("3b-idle-warning-extended").await;
     env.clock.advance(Duration::from_secs(61));
     laptop.signed_out("the laptop expired").await;
     laptop

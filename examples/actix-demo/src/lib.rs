@@ -33,6 +33,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(|s: Session| answer(async move { demo_app::me(&s).await })),
         )
         .route(
+            "/api/status",
+            web::get().to(|s: Session| answer(async move { demo_app::status(&s).await })),
+        )
+        .route(
+            "/api/extend",
+            web::post().to(|s: Session| answer(async move { demo_app::extend(&s).await })),
+        )
+        .route(
             "/api/counter",
             web::post().to(|s: Session| answer(async move { demo_app::counter(&s).await })),
         )

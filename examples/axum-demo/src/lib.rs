@@ -34,6 +34,14 @@ pub fn router(manager: SessionManager) -> Router {
             get(|s: Session| answer(async move { demo_app::me(&s).await })),
         )
         .route(
+            "/api/status",
+            get(|s: Session| answer(async move { demo_app::status(&s).await })),
+        )
+        .route(
+            "/api/extend",
+            post(|s: Session| answer(async move { demo_app::extend(&s).await })),
+        )
+        .route(
             "/api/counter",
             post(|s: Session| answer(async move { demo_app::counter(&s).await })),
         )

@@ -242,6 +242,30 @@ pub async fn me(session: &Session) -> Answer {
     })
 }
 
+/// `GET /api/status`: the session without counting as activity (its idle
+/// deadline stays where it is), for the page's polls and idle warning.
+pub async fn status(session: &Session) -> Answer {
+    // The passive read first: what follows finds the session loaded.
+    session.peek().await?;
+    let (user, record) = signed_in(session).await?;
+    Ok(Reply::Json(json!({
+        "user": user,
+        "public_id": record.public_id,
+        "expires_at": record.expires_at(),
+        "absolute_expires_at": record.absolute_deadline,
+    })))
+}
+
+/// `POST /api/extend`: "stay signed in", whatever the refresh threshold.
+pub async fn extend(session: &Session) -> Answer {
+    session.require_user().await?;
+    let expires_at = session
+        .extend()
+        .await?
+        .ok_or_else(|| HttpError::unauthenticated(None))?;
+    Ok(Reply::Json(json!({ "expires_at": expires_at })))
+}
+
 /// `POST /api/counter`: one store call, an atomic increment, refused when
 /// signed out.
 pub async fn counter(session: &Session) -> Answer {
@@ -277,7 +301,9 @@ pub async fn logout(session: &Session) -> Answer {
 
 /// `GET /api/sessions`: the user's devices, from the request's own
 /// session (core's [`session_core::Device`]: the summary and `current`).
+/// Passive like `/api/status`: the page polls it.
 pub async fn sessions(session: &Session) -> Answer {
+    session.peek().await?;
     let sessions = session.devices().await?;
     json(json!({ "sessions": sessions }))
 }

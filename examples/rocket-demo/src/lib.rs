@@ -41,6 +41,8 @@ pub fn rocket(manager: SessionManager, config: Config) -> Rocket<Build> {
                 page,
                 login,
                 me,
+                status,
+                extend,
                 counter,
                 work,
                 logout,
@@ -127,6 +129,16 @@ async fn login(session: Session, peer: Peer, body: Body) -> Api {
 #[get("/api/me")]
 async fn me(session: Session) -> Api {
     answer(demo_app::me(&session)).await
+}
+
+#[get("/api/status")]
+async fn status(session: Session) -> Api {
+    answer(demo_app::status(&session)).await
+}
+
+#[post("/api/extend")]
+async fn extend(session: Session) -> Api {
+    answer(demo_app::extend(&session)).await
 }
 
 #[post("/api/counter")]

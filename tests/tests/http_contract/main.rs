@@ -1,6 +1,7 @@
 //! The demo contract over HTTP (`session_tests::http_contract`): every
 //! scenario against each framework's demo on each store, one module per
-//! demo and store (`axum_memory`, `actix_redis`, `rocket_cluster`, ...).
+//! demo and store (`axum_memory`, `actix_redis`, `rocket_valkey`,
+//! `rocket_cluster`, ...).
 
 use session_tests::http_contract::{ActixDemo, AxumDemo, RocketDemo, StoreKind};
 
@@ -12,6 +13,11 @@ mod axum_memory {
 /// The axum demo on a single Redis.
 mod axum_redis {
     session_tests::http_contract_tests!(super::AxumDemo, super::StoreKind::RedisStandalone);
+}
+
+/// The axum demo on a single Valkey.
+mod axum_valkey {
+    session_tests::http_contract_tests!(super::AxumDemo, super::StoreKind::ValkeyStandalone);
 }
 
 /// The axum demo on a 3-primary Redis Cluster.
@@ -29,6 +35,11 @@ mod actix_redis {
     session_tests::http_contract_tests!(super::ActixDemo, super::StoreKind::RedisStandalone);
 }
 
+/// The actix-web demo on a single Valkey.
+mod actix_valkey {
+    session_tests::http_contract_tests!(super::ActixDemo, super::StoreKind::ValkeyStandalone);
+}
+
 /// The actix-web demo on a 3-primary Redis Cluster.
 mod actix_cluster {
     session_tests::http_contract_tests!(super::ActixDemo, super::StoreKind::RedisCluster);
@@ -42,6 +53,11 @@ mod rocket_memory {
 /// The rocket demo on a single Redis.
 mod rocket_redis {
     session_tests::http_contract_tests!(super::RocketDemo, super::StoreKind::RedisStandalone);
+}
+
+/// The rocket demo on a single Valkey.
+mod rocket_valkey {
+    session_tests::http_contract_tests!(super::RocketDemo, super::StoreKind::ValkeyStandalone);
 }
 
 /// The rocket demo on a 3-primary Redis Cluster.
