@@ -55,7 +55,7 @@ pub use csrf::CsrfGuard;
 pub use ending::{EndReason, Ending, MAX_REASON_BYTES};
 pub use error::{SessionError, StoreFailure};
 pub use expiry::{ExpiryError, ExpiryMode, ExpiryPolicy, MAX_DURATION};
-pub use handle::{LoginOutcome, MAX_DATA_KEY_BYTES, Session, SignInOptions};
+pub use handle::{FLASH_PREFIX, LoginOutcome, MAX_DATA_KEY_BYTES, Session, SignInOptions};
 pub use http::HttpError;
 pub use id::{IdError, PublicId, PublicIdError, SessionId};
 pub use limit::{DEFAULT_MAX_SESSIONS_PER_USER, LimitPolicy, UnknownLimitPolicy, UserLimit};

@@ -11,7 +11,7 @@
 //! | `session_created_total` | counter | `signed_in` (`true`/`false`) |
 //! | `session_ended_total` | counter | `reason` ([`EndReason::code`]: `logout`, `revoked`, `revoke-all`, `limit`, `rotated`) |
 //! | `session_store_failures_total` | counter | `operation`, `kind` ([`StoreFailure::kind`]) |
-//! | `session_store_duration_seconds` | histogram | `operation` (`load`, `create`, `apply`, `increment`, `rotate`, `invalidate`, …) |
+//! | `session_store_duration_seconds` | histogram | `operation` (`load`, `create`, `apply`, `increment`, `take`, `rotate`, `invalidate`, …) |
 //!
 //! Sessions that simply expire are not counted as ended: stores let them
 //! lapse without telling the core.
@@ -74,6 +74,7 @@ pub(crate) enum StoreCall {
     Load,
     Apply,
     Increment,
+    Take,
     Rotate,
     Invalidate,
     RevokeByPublicId,
@@ -93,6 +94,7 @@ impl StoreCall {
             StoreCall::Load => "load",
             StoreCall::Apply => "apply",
             StoreCall::Increment => "increment",
+            StoreCall::Take => "take",
             StoreCall::Rotate => "rotate",
             StoreCall::Invalidate => "invalidate",
             StoreCall::RevokeByPublicId => "revoke_by_public_id",

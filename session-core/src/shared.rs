@@ -167,6 +167,24 @@ impl Shared {
         r
     }
 
+    pub(crate) async fn take(
+        &self,
+        id: &SessionId,
+        public_id: &PublicId,
+        field: &str,
+    ) -> Result<Option<String>, UpdateError> {
+        let r = timed(
+            StoreCall::Take,
+            self.store
+                .take(&id.storage_key(), public_id, field, &self.cx()),
+        )
+        .await;
+        if let Err(UpdateError::Store(f)) = &r {
+            lifecycle::store_failed(StoreCall::Take, Some(public_id), f);
+        }
+        r
+    }
+
     pub(crate) async fn rotate(&self, rotation: Rotation) -> Result<Created, RotateError> {
         let signed_in = rotation.sign_in.is_some();
         let r = timed(StoreCall::Rotate, self.store.rotate(rotation, &self.cx())).await;

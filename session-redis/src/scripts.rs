@@ -171,6 +171,7 @@ script!(CREATE, "scripts/create.lua");
 script!(LOAD, "scripts/load.lua");
 script!(APPLY, "scripts/apply.lua");
 script!(INCREMENT, "scripts/increment.lua");
+script!(TAKE, "scripts/take.lua");
 script!(ROTATE, "scripts/rotate.lua");
 script!(INVALIDATE, "scripts/invalidate.lua");
 script!(REVOKE_USER, "scripts/revoke_user.lua");
@@ -202,6 +203,7 @@ mod tests {
             &*LOAD,
             &*APPLY,
             &*INCREMENT,
+            &*TAKE,
             &*ROTATE,
             &*INVALIDATE,
             &*REVOKE_USER,
@@ -260,6 +262,7 @@ mod tests {
             include_str!("scripts/load.lua"),
             include_str!("scripts/apply.lua"),
             include_str!("scripts/increment.lua"),
+            include_str!("scripts/take.lua"),
             include_str!("scripts/rotate.lua"),
             include_str!("scripts/invalidate.lua"),
             include_str!("scripts/revoke_user.lua"),

@@ -59,6 +59,9 @@ pub enum Fault {
     SaveOverwritesAll,
     /// Increment reads, yields, then writes (3).
     IncrementReadThenWrite,
+    /// Take reads, yields, then removes: two racing takes both get the
+    /// value (3).
+    TakeReadThenRemove,
     /// The per-user limit is counted, then acted on (4).
     LimitCountThenAct,
     /// Evict-idle evicts the oldest instead (4).
@@ -385,6 +388,37 @@ impl SessionStore for BrokenStore {
             },
             _ => self.inner.increment(key, field, by, &cx).await,
         }
+    }
+
+    async fn take(
+        &self,
+        key: &SessionKey,
+        public_id: &PublicId,
+        field: &str,
+        cx: &StoreContext,
+    ) -> Result<Option<String>, UpdateError> {
+        let cx = self.cx(cx);
+        if self.is(Fault::SaveResurrects) {
+            return match self.inner.take(key, public_id, field, &cx).await {
+                Err(UpdateError::Ended(_) | UpdateError::UnknownId) => Ok(None),
+                other => other,
+            };
+        }
+        if !self.is(Fault::TakeReadThenRemove) {
+            return self.inner.take(key, public_id, field, &cx).await;
+        }
+        let value = match self.inner.load(key, &cx).await? {
+            Loaded::Active { record, .. } => record.data.get(field).map(|v| v.to_string()),
+            Loaded::Ended(e) => return Err(UpdateError::Ended(e)),
+            Loaded::Unknown => return Err(UpdateError::UnknownId),
+        };
+        tokio::task::yield_now().await;
+        let mut delta = Delta::default();
+        delta.data.insert(field.to_owned(), None);
+        self.inner
+            .apply(key, public_id, &delta, &AsLoaded::default(), &cx)
+            .await?;
+        Ok(value)
     }
 
     async fn rotate(&self, rotation: Rotation, cx: &StoreContext) -> Result<Created, RotateError> {

@@ -340,7 +340,7 @@ impl Session {
     }
 }
 
-fn check_key(key: &str) -> Result<(), SessionError> {
+pub(super) fn check_key(key: &str) -> Result<(), SessionError> {
     if key.is_empty() || key.len() > MAX_DATA_KEY_BYTES {
         return Err(SessionError::InvalidKey);
     }

@@ -11,6 +11,8 @@
 //! (guarantee 9). A write whose outcome is unknown is never sent twice.
 
 mod data;
+mod read_once;
+pub use read_once::FLASH_PREFIX;
 mod devices;
 mod sign_in;
 mod state;

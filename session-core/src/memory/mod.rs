@@ -390,6 +390,25 @@ impl SessionStore for MemoryStore {
         Ok(next)
     }
 
+    async fn take(
+        &self,
+        key: &SessionKey,
+        _public_id: &PublicId,
+        field: &str,
+        cx: &StoreContext,
+    ) -> Result<Option<String>, UpdateError> {
+        let mut state = self.lock();
+        state.sweep(cx);
+        let live = state.live_mut(key)?;
+        let taken = live.data.remove(field);
+        if live.refresh_due(cx) {
+            live.touch(cx.now);
+            let wake = live.expires_at();
+            state.wakeups.insert((wake, *key));
+        }
+        Ok(taken)
+    }
+
     async fn rotate(&self, rotation: Rotation, cx: &StoreContext) -> Result<Created, RotateError> {
         let mut state = self.lock();
         state.sweep(cx);

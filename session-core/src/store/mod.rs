@@ -312,6 +312,20 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
         cx: &StoreContext,
     ) -> Result<i64, UpdateError>;
 
+    /// Reads and removes data key `field` of an active session in one
+    /// atomic step, returning its JSON text (`None` when the key is
+    /// absent): of two takes racing on one key, exactly one gets the value
+    /// (flash messages, one-time tokens). Pushes the idle deadline as
+    /// `apply` does; same refusals as `apply`, and nothing changes when
+    /// refused. `public_id` is the session's, as for `apply`.
+    async fn take(
+        &self,
+        key: &SessionKey,
+        public_id: &PublicId,
+        field: &str,
+        cx: &StoreContext,
+    ) -> Result<Option<String>, UpdateError>;
+
     /// Moves a session to a new key in one step, ending the old key with
     /// [`EndReason::Rotated`] (guarantee 6). Of two rotations racing on one
     /// key, exactly one succeeds.

@@ -120,6 +120,25 @@ impl SessionStore for RedisStore {
         replies::increment(reply, field, cx)
     }
 
+    async fn take(
+        &self,
+        key: &SessionKey,
+        public_id: &PublicId,
+        field: &str,
+        cx: &StoreContext,
+    ) -> Result<Option<String>, UpdateError> {
+        let session = self.keys.session(key);
+        let keys = self.keys_with_analytics(&session, key.slot());
+        let args = vec![
+            at(cx.now),
+            ms(cx.ended_retention),
+            ms(cx.refresh_threshold),
+            field.to_owned(),
+        ];
+        let reply = self.run(&scripts::TAKE, &keys, args).await?;
+        replies::take(reply, self.encryption.as_ref(), public_id, field)
+    }
+
     async fn rotate(&self, r: Rotation, cx: &StoreContext) -> Result<Created, RotateError> {
         if self.conn.is_cluster()
             && KeyLayout::bucket(r.old.slot()) != KeyLayout::bucket(r.new.slot())

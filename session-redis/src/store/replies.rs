@@ -96,6 +96,31 @@ pub(super) fn increment(reply: Value, field: &str, cx: &StoreContext) -> Result<
     }
 }
 
+/// `take.lua`: the JSON text the field held (opened when sealed), `None`
+/// when it held nothing, or why the take was refused.
+pub(super) fn take(
+    reply: Value,
+    encryption: Option<&EncryptionKeys>,
+    public_id: &PublicId,
+    field: &str,
+) -> Result<Option<String>, UpdateError> {
+    let (word, rest) = codec::status(reply)?;
+    match word.as_str() {
+        "ok" => match rest.first() {
+            None => Ok(None),
+            Some(stored) => {
+                let stored = codec::text(stored)?;
+                let clear =
+                    crate::encryption::open(encryption, public_id, Field::Data(field), &stored)?;
+                Ok(Some(clear.into_owned()))
+            }
+        },
+        "unknown" => Err(UpdateError::UnknownId),
+        "ended" => Err(UpdateError::Ended(codec::ending(&rest)?)),
+        other => Err(unexpected(other).into()),
+    }
+}
+
 /// `rotate.lua`: the session now at `new` and the sessions a sign-in
 /// evicted, or why it was refused.
 pub(super) fn rotate(
@@ -193,6 +218,26 @@ mod tests {
             matches!(rotate(odd(), None, &key, &cx()), Err(RotateError::Store(f)) if corrupt(&f))
         );
         assert!(invalidate(odd(), &key).is_err_and(|f| corrupt(&f)));
+        assert!(
+            matches!(take(odd(), None, &pid(), "n"), Err(UpdateError::Store(f)) if corrupt(&f))
+        );
+    }
+
+    fn pid() -> PublicId {
+        PublicId::of_key(&key())
+    }
+
+    #[test]
+    fn a_take_answers_the_value_nothing_or_why_not() {
+        let ok = |rest| take(status("ok", rest), None, &pid(), "n");
+        assert_eq!(ok(vec![]).ok(), Some(None));
+        let value = ok(vec![Value::BulkString(b"\"hi\"".to_vec())]);
+        assert_eq!(value.ok(), Some(Some("\"hi\"".to_owned())));
+        assert!(matches!(ok(vec![Value::Nil]), Err(UpdateError::Store(_))));
+        assert!(matches!(
+            take(status("unknown", vec![]), None, &pid(), "n"),
+            Err(UpdateError::UnknownId)
+        ));
     }
 
     #[test]

@@ -43,6 +43,8 @@ caught! {
     g01_stress_catches_resurrecting_saves: SaveResurrects => g01_stress_saves_racing_a_logout x 5;
     g02_catches_whole_record_saves: SaveOverwritesAll => g02_overlapping_saves_keep_both_keys;
     g03_stress_catches_read_then_write_increments: IncrementReadThenWrite => g03_stress_concurrent_increments_add_exactly x 5;
+    g03_stress_catches_read_then_remove_takes: TakeReadThenRemove => g03_stress_racing_takes_hand_out_each_value_once x 5;
+    g03_catches_takes_on_ended_sessions: SaveResurrects => g03_take_hands_out_a_value_once;
     g03_catches_increments_on_ended_sessions: SaveResurrects => g03_increment_is_one_call_and_refused_when_ended;
     g04_stress_catches_count_then_act_limits: LimitCountThenAct => g04_stress_concurrent_logins_respect_the_limit x 5;
     g04_catches_the_wrong_eviction: EvictIdleIsOldest => g04_evict_idle_ends_the_least_recently_active;

@@ -138,8 +138,11 @@ macro_rules! __testkit_for_each_check {
             g02_overlapping_saves_keep_both_keys
             g02_same_key_later_save_wins
             g02_stress_many_keys_in_parallel
+            g02_clear_empties_the_data_and_keeps_the_session
             g03_increment_is_one_call_and_refused_when_ended
             g03_stress_concurrent_increments_add_exactly
+            g03_take_hands_out_a_value_once
+            g03_stress_racing_takes_hand_out_each_value_once
             g04_evict_idle_ends_the_least_recently_active
             g04_evict_oldest_ends_the_oldest
             g04_deny_refuses_and_changes_nothing

@@ -96,6 +96,17 @@ impl SessionStore for FaultyStore {
         self.inner.increment(key, field, by, cx).await
     }
 
+    async fn take(
+        &self,
+        key: &SessionKey,
+        public_id: &PublicId,
+        field: &str,
+        cx: &StoreContext,
+    ) -> Result<Option<String>, UpdateError> {
+        self.gate()?;
+        self.inner.take(key, public_id, field, cx).await
+    }
+
     async fn rotate(&self, rotation: Rotation, cx: &StoreContext) -> Result<Created, RotateError> {
         self.gate()?;
         self.inner.rotate(rotation, cx).await

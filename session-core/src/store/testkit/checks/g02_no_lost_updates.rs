@@ -84,3 +84,36 @@ pub async fn g02_stress_many_keys_in_parallel(h: Arc<dyn Harness>) {
         );
     }
 }
+
+/// `clear` empties the data in one save and keeps the session: the same
+/// id, its user and its metadata; the cookie is not touched.
+pub async fn g02_clear_empties_the_data_and_keeps_the_session(h: Arc<dyn Harness>) {
+    let k = kit(&h, |b| b).await;
+    let a = k.browser();
+    a.must_login("alice").await;
+    a.insert("cart", serde_json::json!(["apple"])).await;
+    a.insert("step", 3.into()).await;
+    let sid = a.sid();
+    let s = a.request();
+    s.insert("draft", "x").await.expect("insert");
+    s.clear().await.expect("clear");
+    let u = a.finish(&s).await;
+    assert!(
+        u.error().is_none() && u.set_cookie().is_none(),
+        "clear: {u:?}"
+    );
+    let crate::store::Loaded::Active { record, .. } = k.load(&sid).await else {
+        panic!("G2: clear ended the session");
+    };
+    assert!(
+        record.data.is_empty(),
+        "G2: clear left data behind: {:?}",
+        record.data.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        record.user,
+        Some(user("alice")),
+        "G2: clear signed the user out"
+    );
+    assert_eq!(k.count_user("alice").await, 1, "G2");
+}
