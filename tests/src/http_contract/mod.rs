@@ -52,6 +52,10 @@ pub enum StoreKind {
     ValkeyStandalone,
     /// A 3-primary Redis Cluster started for the scenario.
     RedisCluster,
+    /// A Sentinel set started for the scenario (a primary, a replica and
+    /// three sentinels, [`redis_harness::Sentinel`]); the store finds the
+    /// primary through the sentinels (`redis+sentinel://…/mymaster`).
+    RedisSentinel,
 }
 
 /// Keeps the Redis servers of a scenario alive until it ends (dropping
@@ -74,6 +78,10 @@ pub struct Env {
     /// ([`StoreKind::RedisStandalone`] and [`StoreKind::ValkeyStandalone`]
     /// only).
     redis_port: Option<u16>,
+    /// The ports of the servers that hold the data: the single server, the
+    /// Cluster's primaries, or the primary the sentinels named at the
+    /// start (empty on the in-memory store).
+    data_ports: Vec<u16>,
     _servers: Servers,
 }
 
@@ -91,32 +99,50 @@ pub async fn start(
     kind: StoreKind,
     configure: impl FnOnce(SessionConfigBuilder) -> SessionConfigBuilder,
 ) -> Env {
-    let (store, servers, redis_port): (Arc<dyn SessionStore>, Servers, _) = match kind {
-        StoreKind::Memory => (Arc::new(MemoryStore::new()), None, None),
-        StoreKind::RedisStandalone | StoreKind::ValkeyStandalone => {
-            let server = if kind == StoreKind::ValkeyStandalone {
-                let server = redis_harness::Server::standalone_of(ServerKind::Valkey)
-                    .expect("valkey-server starts");
-                let id = server.identity().expect("INFO server");
-                assert_eq!(id.kind, ServerKind::Valkey, "INFO server: {id:?}");
-                server
-            } else {
-                redis_harness::Server::standalone().expect("redis-server starts")
-            };
-            let store = session_redis::RedisStore::connect(&server.url())
-                .await
-                .expect("connects");
-            let port = server.port();
-            (Arc::new(store), Some(Box::new(server)), Some(port))
-        }
-        StoreKind::RedisCluster => {
-            let cluster = redis_harness::Cluster::start(3).expect("the cluster starts");
-            let store = session_redis::RedisStore::connect(&cluster.url())
-                .await
-                .expect("connects");
-            (Arc::new(store), Some(Box::new(cluster)), None)
-        }
-    };
+    let (store, servers, redis_port, data_ports): (Arc<dyn SessionStore>, Servers, _, _) =
+        match kind {
+            StoreKind::Memory => (Arc::new(MemoryStore::new()), None, None, Vec::new()),
+            StoreKind::RedisStandalone | StoreKind::ValkeyStandalone => {
+                let server = if kind == StoreKind::ValkeyStandalone {
+                    let server = redis_harness::Server::standalone_of(ServerKind::Valkey)
+                        .expect("valkey-server starts");
+                    let id = server.identity().expect("INFO server");
+                    assert_eq!(id.kind, ServerKind::Valkey, "INFO server: {id:?}");
+                    server
+                } else {
+                    redis_harness::Server::standalone().expect("redis-server starts")
+                };
+                let store = session_redis::RedisStore::connect(&server.url())
+                    .await
+                    .expect("connects");
+                let port = server.port();
+                (
+                    Arc::new(store),
+                    Some(Box::new(server)),
+                    Some(port),
+                    vec![port],
+                )
+            }
+            StoreKind::RedisCluster => {
+                let cluster = redis_harness::Cluster::start(3).expect("the cluster starts");
+                let store = session_redis::RedisStore::connect(&cluster.url())
+                    .await
+                    .expect("connects");
+                let ports = cluster.nodes().iter().map(redis_harness::Server::port);
+                let ports = ports.collect();
+                (Arc::new(store), Some(Box::new(cluster)), None, ports)
+            }
+            StoreKind::RedisSentinel => {
+                let group = redis_harness::Sentinel::start().expect("the Sentinel set starts");
+                let store = session_redis::RedisStore::connect(&group.url())
+                    .await
+                    .expect("connects through the sentinels");
+                let primary = group
+                    .current_primary_port()
+                    .expect("the sentinels name a primary");
+                (Arc::new(store), Some(Box::new(group)), None, vec![primary])
+            }
+        };
     let probe = Arc::new(FaultyStore::new(store));
     let clock = ManualClock::starting_now();
     let config = configure(launcher.configure(SessionConfig::builder(KeyRing::generate())))
@@ -136,6 +162,7 @@ pub async fn start(
             .expect("an HTTP client"),
         running: Some(running),
         redis_port,
+        data_ports,
         _servers: servers,
     }
 }
@@ -178,6 +205,27 @@ impl Env {
     /// (`None` on the other stores).
     pub fn redis_standalone_port(&self) -> Option<u16> {
         self.redis_port
+    }
+
+    /// How many keys the servers that hold the data have (`DBSIZE` summed
+    /// over the single server, the Cluster's primaries, or the primary the
+    /// sentinels named); `None` on the in-memory store. A scenario checks
+    /// with it that the demo really stores in the Redis of its kind.
+    pub fn keys_on_servers(&self) -> Option<u64> {
+        if self.data_ports.is_empty() {
+            return None;
+        }
+        let mut total = 0;
+        for &port in &self.data_ports {
+            let reply = redis_harness::raw_command(port, &["DBSIZE"])
+                .unwrap_or_else(|e| panic!("DBSIZE on port {port}: {e}"));
+            total += reply
+                .trim()
+                .strip_prefix(':')
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("DBSIZE on port {port} answered {reply:?}"));
+        }
+        Some(total)
     }
 }
 

@@ -23,6 +23,17 @@ pub async fn routes_and_cookie_attributes(l: &dyn Launcher, kind: StoreKind) {
     for field in ["user", "public_id", "created_at", "expires_at"] {
         assert!(login.json.get(field).is_some(), "login lacks {field}");
     }
+    // The session is where the kind says: in the Redis servers under the
+    // demo (the primary the sentinels name, on Sentinel), or in memory.
+    let keys = env.keys_on_servers();
+    if kind == StoreKind::Memory {
+        assert_eq!(keys, None, "the in-memory store has no servers");
+    } else {
+        assert!(
+            keys.is_some_and(|k| k > 0),
+            "{kind:?}: the login left no key in Redis ({keys:?})"
+        );
+    }
     let cookie = &login.set_cookies[0];
     assert!(
         cookie.starts_with("__Host-sid="),

@@ -1,7 +1,7 @@
 //! The demo contract over HTTP (`session_tests::http_contract`): every
 //! scenario against each framework's demo on each store, one module per
 //! demo and store (`axum_memory`, `actix_redis`, `rocket_valkey`,
-//! `rocket_cluster`, ...).
+//! `rocket_cluster`, `actix_sentinel`, ...).
 
 use session_tests::http_contract::{ActixDemo, AxumDemo, RocketDemo, StoreKind};
 
@@ -63,4 +63,19 @@ mod rocket_valkey {
 /// The rocket demo on a 3-primary Redis Cluster.
 mod rocket_cluster {
     session_tests::http_contract_tests!(super::RocketDemo, super::StoreKind::RedisCluster);
+}
+
+/// The axum demo on a Sentinel set (primary, replica, three sentinels).
+mod axum_sentinel {
+    session_tests::http_contract_tests!(super::AxumDemo, super::StoreKind::RedisSentinel);
+}
+
+/// The actix-web demo on a Sentinel set (primary, replica, three sentinels).
+mod actix_sentinel {
+    session_tests::http_contract_tests!(super::ActixDemo, super::StoreKind::RedisSentinel);
+}
+
+/// The rocket demo on a Sentinel set (primary, replica, three sentinels).
+mod rocket_sentinel {
+    session_tests::http_contract_tests!(super::RocketDemo, super::StoreKind::RedisSentinel);
 }
