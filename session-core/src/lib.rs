@@ -59,7 +59,7 @@ pub use handle::{FLASH_PREFIX, LoginOutcome, MAX_DATA_KEY_BYTES, Session, SignIn
 pub use http::HttpError;
 pub use id::{IdError, PublicId, PublicIdError, SessionId};
 pub use limit::{DEFAULT_MAX_SESSIONS_PER_USER, LimitPolicy, UnknownLimitPolicy, UserLimit};
-pub use manager::SessionManager;
+pub use manager::{IssuedSession, SessionBuilder, SessionManager};
 pub use memory::MemoryStore;
 pub use record::{
     Device, MAX_METADATA_BYTES, MAX_METADATA_FIELD_BYTES, Metadata, SessionRecord, SessionSummary,

@@ -62,6 +62,9 @@ pub enum Fault {
     /// Take reads, yields, then removes: two racing takes both get the
     /// value (3).
     TakeReadThenRemove,
+    /// A signed-in session is created without the data it was given (a
+    /// store that expects sign-ins to carry none) (4).
+    SignedInCreateDropsData,
     /// The per-user limit is counted, then acted on (4).
     LimitCountThenAct,
     /// Evict-idle evicts the oldest instead (4).
@@ -251,6 +254,9 @@ impl SessionStore for BrokenStore {
         if self.is(Fault::TruncatesLongDurations) {
             s.idle_timeout = s.idle_timeout.min(TEN_YEARS);
             s.absolute_deadline = s.absolute_deadline.min(cx.now.plus(TEN_YEARS));
+        }
+        if self.is(Fault::SignedInCreateDropsData) && s.user.is_some() {
+            s.data.clear();
         }
         self.created.fetch_add(1, Ordering::SeqCst);
         let (Some(user), Some(max)) = (s.user.clone(), limit.max()) else {

@@ -3,20 +3,21 @@
 //! revocations and counts are in `admin`).
 
 mod admin;
+mod create;
 
-use std::collections::BTreeMap;
+pub use create::{IssuedSession, SessionBuilder};
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::SessionConfig;
 use crate::error::{SessionError, StoreFailure, UpdateError};
-use crate::expiry::check_duration;
 use crate::handle::Session;
-use crate::id::{IdError, PublicId, SessionId};
+use crate::id::{IdError, SessionId};
 use crate::record::{Metadata, SessionRecord};
 use crate::request::{Client, IncomingId};
 use crate::shared::Shared;
-use crate::store::{AsLoaded, Delta, Loaded, NewSession, SessionStore};
+use crate::store::{AsLoaded, Delta, Loaded, SessionStore};
 use crate::time::{Clock, SystemClock, Timestamp};
 use crate::user::UserId;
 
@@ -228,7 +229,8 @@ impl SessionManager {
     /// Creates a signed-in session for `user` outside a request (for example
     /// for an API client), applying the per-user limit. `idle_timeout`
     /// overrides the policy's for this session (at most
-    /// [`crate::MAX_DURATION`]).
+    /// [`crate::MAX_DURATION`]). [`Self::session_builder`] also takes
+    /// initial data and [`crate::SignInOptions`].
     ///
     /// # Examples
     ///
@@ -259,27 +261,12 @@ impl SessionManager {
         metadata: Metadata,
         idle_timeout: Option<Duration>,
     ) -> Result<(SessionId, SessionRecord), SessionError> {
-        let metadata = metadata.bounded()?;
-        let s = &self.shared;
-        let expiry = s.config.expiry();
-        let idle_timeout = match idle_timeout {
-            Some(t) => check_duration(t).map_err(|_| SessionError::InvalidDuration)?,
-            None => expiry.idle_timeout(),
-        };
-        let user_key = s.user_key(user);
-        let id = s.new_id(user_key.slot);
-        let key = id.storage_key();
-        let new = NewSession {
-            key,
-            public_id: PublicId::of_key(&key),
-            user: Some(user_key),
-            idle_timeout,
-            absolute_deadline: s.clock.now().plus(expiry.absolute_lifetime()),
-            metadata,
-            data: BTreeMap::new(),
-        };
-        let created = s.create(new, s.config.limit()).await?;
-        Ok((id, created.record))
+        let mut builder = self.session_builder(user).metadata(metadata);
+        if let Some(timeout) = idle_timeout {
+            builder = builder.idle_timeout(timeout);
+        }
+        let issued = builder.create().await?;
+        Ok((issued.id, issued.record))
     }
 
     /// Loads a session by id (refreshing it if the threshold is reached).

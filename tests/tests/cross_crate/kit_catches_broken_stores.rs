@@ -47,6 +47,7 @@ caught! {
     g03_catches_takes_on_ended_sessions: SaveResurrects => g03_take_hands_out_a_value_once;
     g03_catches_increments_on_ended_sessions: SaveResurrects => g03_increment_is_one_call_and_refused_when_ended;
     g04_stress_catches_count_then_act_limits: LimitCountThenAct => g04_stress_concurrent_logins_respect_the_limit x 5;
+    g04_catches_creations_that_drop_data: SignedInCreateDropsData => g04_created_outside_a_request_whole_and_under_the_limit;
     g04_catches_the_wrong_eviction: EvictIdleIsOldest => g04_evict_idle_ends_the_least_recently_active;
     g05_catches_a_missed_exception: RevokeAllIgnoresException => g05_revoke_all_keeps_the_exception_and_spares_later_logins;
     g06_catches_rotation_that_keeps_the_old_id: RotationKeepsOldId => g06_rotation_moves_everything_and_ends_the_old_id;

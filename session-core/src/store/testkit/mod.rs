@@ -147,6 +147,7 @@ macro_rules! __testkit_for_each_check {
             g04_evict_oldest_ends_the_oldest
             g04_deny_refuses_and_changes_nothing
             g04_stress_concurrent_logins_respect_the_limit
+            g04_created_outside_a_request_whole_and_under_the_limit
             g05_revoke_all_keeps_the_exception_and_spares_later_logins
             g05_stress_revoke_all_cuts_while_logins_race
             g06_rotation_moves_everything_and_ends_the_old_id

@@ -146,3 +146,81 @@ pub async fn g04_stress_concurrent_logins_respect_the_limit(h: Arc<dyn Harness>)
         }
     }
 }
+
+/// A session created outside a request ([`crate::SessionManager::session_builder`])
+/// is stored whole in one store call: its data, metadata, idle timeout,
+/// lifetime and cookie kind; a request presenting its id reads them; and
+/// the per-user limit refuses one past it with nothing stored.
+pub async fn g04_created_outside_a_request_whole_and_under_the_limit(h: Arc<dyn Harness>) {
+    use std::time::Duration;
+    let k = kit(&h, |b| {
+        b.with_limit(UserLimit::at_most(1, LimitPolicy::Deny))
+    })
+    .await;
+    let alice = user("alice");
+    let (idle, lifetime) = (Duration::from_secs(300), Duration::from_secs(30 * 86_400));
+    let before = k.probe.calls();
+    let issued = k
+        .manager
+        .session_builder(&alice)
+        .insert("tokens", serde_json::json!({"refresh": "r-1"}))
+        .and_then(|b| b.insert("n", 1))
+        .expect("insert")
+        .metadata(crate::Metadata {
+            device: Some("CLI".into()),
+            ..crate::Metadata::default()
+        })
+        .idle_timeout(idle)
+        .sign_in_options(crate::SignInOptions::remember(lifetime))
+        .create()
+        .await
+        .expect("create");
+    assert_eq!(
+        k.probe.calls() - before,
+        1,
+        "G4: a creation is one store call"
+    );
+    assert!(
+        issued.set_cookie().contains("Max-Age="),
+        "a remembered session's cookie persists"
+    );
+    let crate::store::Loaded::Active { record, .. } = k.load(&issued.id).await else {
+        panic!("G4: the session created outside a request is not active");
+    };
+    assert_eq!(record.public_id, issued.public_id);
+    assert_eq!(
+        record.data.get("tokens"),
+        Some(&serde_json::json!({"refresh": "r-1"})),
+        "G4: data lost"
+    );
+    assert_eq!(record.data.get("n"), Some(&1.into()), "G4: data lost");
+    assert_eq!(record.user.as_ref(), Some(&alice));
+    assert_eq!(record.metadata.device.as_deref(), Some("CLI"));
+    assert_eq!(
+        record.metadata.cookie,
+        Some(crate::CookieLifetime::Persistent)
+    );
+    assert_eq!(record.idle_timeout, idle);
+    assert_eq!(record.absolute_deadline, START.plus(lifetime));
+    let s = k
+        .manager
+        .session_for_request([k.cookie_for(&issued.id).as_bytes()]);
+    assert_eq!(s.increment("n", 1).await.expect("increment"), 2);
+
+    let r = k
+        .manager
+        .session_builder(&alice)
+        .insert("tokens", "second")
+        .expect("insert")
+        .create()
+        .await;
+    assert!(
+        matches!(r, Err(SessionError::LimitReached { limit: 1 })),
+        "G4: a creation past the limit must be refused, got {r:?}"
+    );
+    assert_eq!(
+        k.count_user("alice").await,
+        1,
+        "G4: the refused creation stored a session"
+    );
+}
