@@ -1,7 +1,8 @@
 //! The demo page in a real browser: headless Chromium from Debian's
 //! packages, driven over WebDriver (`chromedriver`, Debian's
 //! `chromium-driver`) with fantoccini, for each of the three demos on the
-//! in-memory store and on one Redis.
+//! in-memory store, on one Redis, on a 3-primary Cluster and on a Sentinel
+//! set (the store finding the primary through the sentinels).
 //!
 //! Why WebDriver and fantoccini rather than chromiumoxide's DevTools
 //! protocol: fantoccini is a small crate over the W3C standard (the test
@@ -242,6 +243,17 @@ async fn scenario(launcher: &dyn Launcher, kind: StoreKind, run: &str) {
         .await;
     }
     laptop.shot("1-signed-in").await;
+    // The sessions are in the store of the kind named (on Redis: keys on
+    // its servers, the primary the sentinels name on Sentinel).
+    let keys = env.keys_on_servers();
+    if kind == StoreKind::Memory {
+        assert_eq!(keys, None, "the in-memory store has no servers");
+    } else {
+        assert!(
+            keys.is_some_and(|k| k > 0),
+            "{kind:?}: signing in left no key in Redis ({keys:?})"
+        );
+    }
 
     // 2. The counter.
     laptop.click("#inc").await;
@@ -383,4 +395,10 @@ browser_tests! {
     actix_on_redis: ActixDemo, StoreKind::RedisStandalone;
     rocket_on_memory: RocketDemo, StoreKind::Memory;
     rocket_on_redis: RocketDemo, StoreKind::RedisStandalone;
+    axum_on_cluster: AxumDemo, StoreKind::RedisCluster;
+    axum_on_sentinel: AxumDemo, StoreKind::RedisSentinel;
+    actix_on_cluster: ActixDemo, StoreKind::RedisCluster;
+    actix_on_sentinel: ActixDemo, StoreKind::RedisSentinel;
+    rocket_on_cluster: RocketDemo, StoreKind::RedisCluster;
+    rocket_on_sentinel: RocketDemo, StoreKind::RedisSentinel;
 }
