@@ -9,10 +9,11 @@ pub use crate::store::Loaded;
 pub use crate::{
     Clock, ConfigError, CookieConfig, CookieConfigError, CookieLifetime, CsrfGuard,
     DEFAULT_MAX_SESSIONS_PER_USER, Device, EndReason, Ending, EnvConfig, Environment, ExpiryError,
-    ExpiryMode, ExpiryPolicy, HttpError, IdError, KeyRing, KeyRingError, LimitPolicy, LoginOutcome,
-    MAX_METADATA_BYTES, MAX_METADATA_FIELD_BYTES, MAX_USER_ID_BYTES, ManualClock, MemoryStore,
-    Metadata, Page, PageRequest, PublicId, PublicIdError, SameSite, SecretSource, SessionConfig,
-    SessionConfigBuilder, SessionError, SessionId, SessionManager, SessionRecord, SessionSetup,
-    SessionSummary, SetupError, SignInOptions, StoreFailure, SystemClock, Timestamp,
-    UnknownLimitPolicy, UserId, UserIdError, UserLimit,
+    ExpiryMode, ExpiryPolicy, FLASH_PREFIX, HttpError, IdError, IssuedSession, KeyRing,
+    KeyRingError, LimitPolicy, LoginOutcome, MAX_METADATA_BYTES, MAX_METADATA_FIELD_BYTES,
+    MAX_USER_ID_BYTES, ManualClock, MemoryStore, Metadata, Page, PageRequest, PublicId,
+    PublicIdError, SameSite, SecretSource, SessionBuilder, SessionConfig, SessionConfigBuilder,
+    SessionError, SessionId, SessionManager, SessionRecord, SessionSetup, SessionSummary,
+    SetupError, SignInOptions, StoreFailure, SystemClock, Timestamp, UnknownLimitPolicy, UserId,
+    UserIdError, UserLimit,
 };
