@@ -87,13 +87,7 @@ impl SessionStore for RedisStore {
             }
         }
         let keys = self.keys_with_analytics(&session, key.slot());
-        let mut args = vec![
-            at(cx.now),
-            ms(cx.ended_retention),
-            ms(cx.refresh_threshold),
-            loaded,
-            codec::cap(cx),
-        ];
+        let mut args = judged_args(cx, [loaded, codec::cap(cx)]);
         codec::delta_args(delta, self.encryption.as_ref(), Some(public_id), &mut args)?;
         let reply = self.run(&scripts::APPLY, &keys, args).await?;
         replies::apply(reply, as_loaded.times, cx)
@@ -108,14 +102,7 @@ impl SessionStore for RedisStore {
     ) -> Result<i64, UpdateError> {
         let session = self.keys.session(key);
         let keys = self.keys_with_analytics(&session, key.slot());
-        let args = vec![
-            at(cx.now),
-            ms(cx.ended_retention),
-            ms(cx.refresh_threshold),
-            field.to_owned(),
-            by.to_string(),
-            codec::cap(cx),
-        ];
+        let args = judged_args(cx, [field.to_owned(), by.to_string(), codec::cap(cx)]);
         let reply = self.run(&scripts::INCREMENT, &keys, args).await?;
         replies::increment(reply, field, cx)
     }
@@ -129,12 +116,7 @@ impl SessionStore for RedisStore {
     ) -> Result<Option<String>, UpdateError> {
         let session = self.keys.session(key);
         let keys = self.keys_with_analytics(&session, key.slot());
-        let args = vec![
-            at(cx.now),
-            ms(cx.ended_retention),
-            ms(cx.refresh_threshold),
-            field.to_owned(),
-        ];
+        let args = judged_args(cx, [field.to_owned()]);
         let reply = self.run(&scripts::TAKE, &keys, args).await?;
         replies::take(reply, self.encryption.as_ref(), public_id, field)
     }
@@ -335,3 +317,13 @@ impl SessionStore for RedisStore {
 /// checked it: longer than any session lives, so a retired key is noticed
 /// while sessions signed under it can still exist.
 const SLOT_KEY_PIN_TTL: Duration = Duration::from_secs(400 * 86_400);
+
+/// The arguments every script that judges one session starts with (now,
+/// the tombstone retention, the refresh threshold: see `apply.lua`,
+/// `increment.lua`, `take.lua`), then `rest`.
+fn judged_args<const N: usize>(cx: &StoreContext, rest: [String; N]) -> Vec<String> {
+    let mut args = Vec::with_capacity(3 + N);
+    args.extend([at(cx.now), ms(cx.ended_retention), ms(cx.refresh_threshold)]);
+    args.extend(rest);
+    args
+}
