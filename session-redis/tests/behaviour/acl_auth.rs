@@ -55,3 +55,92 @@ async fn acl_credentials_come_from_the_url() {
         );
     }
 }
+
+/// The application's user on a Cluster's or Sentinel set's data nodes:
+/// its own keys only (the default prefix), no dangerous commands, and
+/// `more` rules.
+#[cfg(any(feature = "cluster", feature = "sentinel"))]
+fn app_user(more: &[&str]) -> redis_harness::Security {
+    redis_harness::Security {
+        tls: None,
+        acl: Some(redis_harness::AclUser {
+            name: "app".into(),
+            password: "s3cret".into(),
+            rules: ["~session:*", "+@all", "-@dangerous"]
+                .iter()
+                .chain(more)
+                .map(|r| r.to_string())
+                .collect(),
+        }),
+    }
+}
+
+/// With the right password the store serves a session's whole life; with
+/// a wrong one, or none, it fails closed (a connect error, or every call
+/// unavailable), never serving without the user. `data_port`: a data node
+/// on which the user's limits are checked.
+#[cfg(any(feature = "cluster", feature = "sentinel"))]
+async fn only_the_app_user_is_served(
+    url_as: impl Fn(Option<(&str, &str)>) -> String,
+    data_port: u16,
+) {
+    let store = RedisStore::connect(&url_as(Some(("app", "s3cret"))))
+        .await
+        .expect("connects as app");
+    crate::support::round_trip(store).await;
+    // The user's rights are limited: other keys, dangerous commands.
+    let refused = |args: &[&str]| {
+        let reply =
+            redis_harness::raw_command_as(data_port, "app", "s3cret", args).expect("a reply");
+        assert!(reply.starts_with("-NOPERM"), "{args:?}: {reply}");
+    };
+    refused(&["SET", "other:key", "1"]);
+    refused(&["FLUSHALL"]);
+    for url in [url_as(Some(("app", "wrong"))), url_as(None)] {
+        let Ok(store) = RedisStore::builder(url.clone())
+            .with_connect_timeout(std::time::Duration::from_secs(2))
+            .build()
+            .await
+        else {
+            continue;
+        };
+        let m = SessionManager::new(
+            Arc::new(store),
+            SessionConfig::builder(KeyRing::generate()).build().unwrap(),
+        );
+        let alice = UserId::new("alice").unwrap();
+        let err = m
+            .create_for_user(&alice, Metadata::default(), None)
+            .await
+            .expect_err("no session without the user's password");
+        assert!(
+            matches!(
+                err,
+                session_core::SessionError::Store(session_core::StoreFailure::Unavailable(_))
+            ),
+            "{url}: {err:?}"
+        );
+    }
+}
+
+/// ACL users on a 3-primary Cluster (the default user off).
+#[cfg(feature = "cluster")]
+#[tokio::test]
+async fn acl_credentials_on_a_cluster() {
+    let cluster = redis_harness::Cluster::start_secured(3, &app_user(&[])).expect("the cluster");
+    let port = cluster.nodes()[0].port();
+    only_the_app_user_is_served(|c| cluster.secure_url(c), port).await;
+}
+
+/// ACL users on a Sentinel set's data nodes (the default user off; the
+/// replica and the sentinels authenticate as the harness's user).
+#[cfg(feature = "sentinel")]
+#[tokio::test]
+async fn acl_credentials_on_a_sentinel_set() {
+    // The client asks the primary the sentinels name for its ROLE (an
+    // admin command) before using it: the user needs that one too.
+    let group =
+        redis_harness::Sentinel::start_secured(&app_user(&["+role"])).expect("the Sentinel set");
+    let port = group.current_primary_port().expect("a primary");
+    only_the_app_user_is_served(|c| group.secure_url(c), port).await;
+}

@@ -479,6 +479,56 @@ impl CertDir {
     pub fn path(&self, name: &str) -> String {
         self.0.join(name).display().to_string()
     }
+
+    /// The server certificate, its key and the CA, for the harness's
+    /// secured Cluster and Sentinel sets.
+    pub fn tls_files(&self) -> redis_harness::TlsFiles {
+        redis_harness::TlsFiles {
+            cert: self.0.join("server.crt"),
+            key: self.0.join("server.key"),
+            ca: self.0.join("ca.crt"),
+        }
+    }
+
+    /// The CA certificate (PEM).
+    pub fn ca(&self) -> Vec<u8> {
+        std::fs::read(self.0.join("ca.crt")).expect("the CA certificate")
+    }
+}
+
+/// A session's whole life through `store`: created (signed in, a value
+/// set), loaded by a later request, saved with a new value, loaded again,
+/// and counted in its user's index. Panics on any failure.
+pub async fn round_trip(store: RedisStore) {
+    use session_core::{KeyRing, SessionConfig, SessionManager, UserId};
+    let m = SessionManager::new(
+        Arc::new(store),
+        SessionConfig::builder(KeyRing::generate())
+            .build()
+            .expect("a configuration"),
+    );
+    let s = m.session_for_request([]);
+    s.login(UserId::new("alice").expect("a user id"))
+        .await
+        .expect("created");
+    s.insert("n", 1).await.expect("a value set");
+    let cookie = s
+        .finish()
+        .await
+        .set_cookie()
+        .and_then(|c| c.split(';').next())
+        .map(str::to_owned)
+        .expect("a session cookie");
+    let s = m.session_for_request([cookie.as_bytes()]);
+    assert_eq!(s.get::<i64>("n").await.expect("loaded"), Some(1));
+    s.insert("n", 2).await.expect("a new value");
+    let saved = s.finish().await;
+    assert!(saved.error().is_none(), "saved: {:?}", saved.error());
+    let s = m.session_for_request([cookie.as_bytes()]);
+    assert_eq!(s.get::<i64>("n").await.expect("loaded again"), Some(2));
+    s.finish().await;
+    let alice = UserId::new("alice").expect("a user id");
+    assert_eq!(m.count_user_sessions(&alice).await.expect("counted"), 1);
 }
 
 impl Drop for CertDir {

