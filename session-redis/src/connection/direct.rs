@@ -21,7 +21,8 @@ impl Connection {
 
     /// The primary the sentinels name, on one shared multiplexed
     /// connection, asked of them again on every reconnect. `tls` turns TLS
-    /// on for the primary (with the system's roots).
+    /// on for the primary, trusting the system's roots or the private root
+    /// (which then also vouches for `rediss://` sentinels).
     #[cfg(feature = "sentinel")]
     pub(crate) async fn sentinel(
         sentinels: Vec<String>,
@@ -30,6 +31,11 @@ impl Connection {
         tls: &Tls,
         timeouts: Timeouts,
     ) -> Result<Self, RedisError> {
+        #[cfg(feature = "tls")]
+        if let Tls::PrivateRoot(root) = tls {
+            let client = private_root_sentinel(sentinels, master, credentials, root)?;
+            return Self::direct(Source::Sentinel(tokio::sync::Mutex::new(client)), timeouts).await;
+        }
         let mut node = SentinelNodeConnectionInfo::default();
         if *tls != Tls::Off {
             node = node.set_tls_mode(redis::TlsMode::Secure);
@@ -145,6 +151,44 @@ impl Direct {
             *current = None;
         }
     }
+}
+
+/// A Sentinel client trusting `root` (PEM) for the primary it names and
+/// for the sentinels given as `rediss://`: `SentinelClient::build` takes
+/// no certificates, its builder does.
+#[cfg(all(feature = "sentinel", feature = "tls"))]
+fn private_root_sentinel(
+    sentinels: Vec<String>,
+    master: String,
+    credentials: Option<(String, String)>,
+    root: &[u8],
+) -> Result<SentinelClient, RedisError> {
+    use redis::IntoConnectionInfo;
+    use redis::sentinel::SentinelClientBuilder;
+    let certificates = || redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(root.to_vec()),
+    };
+    let mut addrs = Vec::with_capacity(sentinels.len());
+    let mut sentinels_tls = false;
+    for url in sentinels {
+        let addr = url.as_str().into_connection_info()?.addr().clone();
+        sentinels_tls |= matches!(addr, redis::ConnectionAddr::TcpTls { .. });
+        addrs.push(addr);
+    }
+    let mut builder = SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)?
+        .set_client_to_redis_tls_mode(redis::TlsMode::Secure)
+        .set_client_to_redis_certificates(certificates());
+    if sentinels_tls {
+        builder = builder.set_client_to_sentinel_certificates(certificates());
+    }
+    if let Some((user, password)) = credentials {
+        builder = builder.set_client_to_redis_password(password);
+        if !user.is_empty() {
+            builder = builder.set_client_to_redis_username(user);
+        }
+    }
+    builder.build()
 }
 
 /// A client for one server: over TLS when the URL is `rediss://`, with

@@ -47,19 +47,11 @@ async fn a_tls_cluster_serves_sessions_and_is_verified() {
 /// A Sentinel set whose data nodes and sentinels speak TLS (replication
 /// over TLS, the sentinels naming the primary's TLS port): with its CA the
 /// store serves a session's whole life through `rediss+sentinel://`;
-/// without it, or with another CA, connecting fails.
-///
-/// Ignored until session-redis hands the CA to redis-rs's Sentinel client:
-/// it builds it with `SentinelClient::build`, which takes no certificates,
-/// so the store trusts only the system's roots towards the sentinels and
-/// the primary ("invalid peer certificate: UnknownIssuer" with the right
-/// CA). redis-rs's `SentinelClientBuilder` takes them
-/// (`set_client_to_sentinel_certificates`,
-/// `set_client_to_redis_certificates`). With the CA made a system root
-/// (`SSL_CERT_FILE`) this set serves the whole round trip.
+/// without it, or with another CA, connecting fails. (The store builds
+/// the Sentinel client with redis-rs's `SentinelClientBuilder`, which
+/// takes the CA for the sentinels and the primary alike.)
 #[cfg(feature = "sentinel")]
 #[tokio::test]
-#[ignore = "session-redis ignores with_tls_root_certificate on Sentinel (see the doc comment)"]
 async fn a_tls_sentinel_set_serves_sessions_and_is_verified() {
     let certs = support::CertDir::make();
     let security = redis_harness::Security {
