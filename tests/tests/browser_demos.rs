@@ -245,15 +245,7 @@ async fn scenario(launcher: &dyn Launcher, kind: StoreKind, run: &str) {
     laptop.shot("1-signed-in").await;
     // The sessions are in the store of the kind named (on Redis: keys on
     // its servers, the primary the sentinels name on Sentinel).
-    let keys = env.keys_on_servers();
-    if kind == StoreKind::Memory {
-        assert_eq!(keys, None, "the in-memory store has no servers");
-    } else {
-        assert!(
-            keys.is_some_and(|k| k > 0),
-            "{kind:?}: signing in left no key in Redis ({keys:?})"
-        );
-    }
+    env.assert_stored_in(kind, "signing in");
 
     // 2. The counter.
     laptop.click("#inc").await;

@@ -40,6 +40,44 @@ pub use routes::{
     routes_and_cookie_attributes, store_down_and_recovery, ttl_expiry,
 };
 
+/// A store an application supplies, to run the whole suite on it: a name
+/// for the test output and a function that makes a fresh, empty store for
+/// each scenario. In an integration test, one module per demo:
+/// `mod axum_on_mine { session_tests::http_contract_tests!(AxumDemo,
+/// StoreKind::Supplied(MINE)); }` (`tests/tests/http_contract/main.rs`
+/// does so for the SQLite example store).
+///
+/// ```
+/// use std::sync::Arc;
+/// use session_core::{MemoryStore, store::SessionStore};
+/// use session_tests::http_contract::{StoreFuture, StoreKind, SuppliedStore};
+///
+/// fn fresh() -> StoreFuture {
+///     Box::pin(async { Arc::new(MemoryStore::new()) as Arc<dyn SessionStore> })
+/// }
+/// const MINE: StoreKind = StoreKind::Supplied(SuppliedStore { name: "mine", make: fresh });
+/// # let _ = MINE;
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct SuppliedStore {
+    /// What the store is called in failures.
+    pub name: &'static str,
+    /// Makes a fresh, empty store for one scenario.
+    pub make: fn() -> StoreFuture,
+}
+
+/// What [`SuppliedStore::make`] returns.
+pub type StoreFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Arc<dyn SessionStore>> + Send>>;
+
+impl PartialEq for SuppliedStore {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for SuppliedStore {}
+
 /// The store under the demo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {
@@ -56,6 +94,8 @@ pub enum StoreKind {
     /// three sentinels, [`redis_harness::Sentinel`]); the store finds the
     /// primary through the sentinels (`redis+sentinel://…/mymaster`).
     RedisSentinel,
+    /// A store the application supplies (its own backend).
+    Supplied(SuppliedStore),
 }
 
 /// Keeps the Redis servers of a scenario alive until it ends (dropping
@@ -102,6 +142,7 @@ pub async fn start(
     let (store, servers, redis_port, data_ports): (Arc<dyn SessionStore>, Servers, _, _) =
         match kind {
             StoreKind::Memory => (Arc::new(MemoryStore::new()), None, None, Vec::new()),
+            StoreKind::Supplied(supplied) => ((supplied.make)().await, None, None, Vec::new()),
             StoreKind::RedisStandalone | StoreKind::ValkeyStandalone => {
                 let server = if kind == StoreKind::ValkeyStandalone {
                     let server = redis_harness::Server::standalone_of(ServerKind::Valkey)
@@ -205,6 +246,26 @@ impl Env {
     /// (`None` on the other stores).
     pub fn redis_standalone_port(&self) -> Option<u16> {
         self.redis_port
+    }
+
+    /// Checks, after a sign-in, that the session is where `kind` says:
+    /// keys on the Redis servers of the kind (the primary the sentinels
+    /// name, on Sentinel), none on the in-memory store, and a store call
+    /// on a supplied store (which has no servers to count).
+    pub fn assert_stored_in(&self, kind: StoreKind, step: &str) {
+        let keys = self.keys_on_servers();
+        match kind {
+            StoreKind::Memory => assert_eq!(keys, None, "the in-memory store has no servers"),
+            StoreKind::Supplied(s) => assert!(
+                self.probe.calls() > 0,
+                "{}: {step} never reached the supplied store",
+                s.name
+            ),
+            _ => assert!(
+                keys.is_some_and(|k| k > 0),
+                "{kind:?}: {step} left no key in Redis ({keys:?})"
+            ),
+        }
     }
 
     /// How many keys the servers that hold the data have (`DBSIZE` summed

@@ -25,15 +25,7 @@ pub async fn routes_and_cookie_attributes(l: &dyn Launcher, kind: StoreKind) {
     }
     // The session is where the kind says: in the Redis servers under the
     // demo (the primary the sentinels name, on Sentinel), or in memory.
-    let keys = env.keys_on_servers();
-    if kind == StoreKind::Memory {
-        assert_eq!(keys, None, "the in-memory store has no servers");
-    } else {
-        assert!(
-            keys.is_some_and(|k| k > 0),
-            "{kind:?}: the login left no key in Redis ({keys:?})"
-        );
-    }
+    env.assert_stored_in(kind, "the login");
     let cookie = &login.set_cookies[0];
     assert!(
         cookie.starts_with("__Host-sid="),
