@@ -24,6 +24,8 @@ use session_core::{
     SessionManager, SessionRecord, SignInOptions, Timestamp, UserId,
 };
 
+mod sqlite;
+
 /// The demo page, shared by every demo.
 pub const PAGE: &str = include_str!("page.html");
 
@@ -406,7 +408,8 @@ pub struct Setup {
 /// `SESSION_*` variables, and Redis from `REDIS_URL` or `REDIS_HOST` and
 /// its companions, all through one [`Environment`] and
 /// `session_redis::setup_from_env` (the in-memory store when neither is
-/// set, which it says). A bad value is an error naming it. The demo allows
+/// set, which it says), or, built with the `sqlite` feature, SQLite from
+/// `SQLITE_PATH`. A bad value is an error naming it. The demo allows
 /// an ephemeral secret when `SESSION_SECRET` is unset, and says so. Plain
 /// `http://127.0.0.1` cannot carry Secure cookies, so Secure is off unless
 /// `SESSION_COOKIE_SECURE` says otherwise.
@@ -418,11 +421,14 @@ pub async fn setup(args: Vec<String>) -> Result<Setup, String> {
     let secure_unset = Environment::process()
         .var("SESSION_COOKIE_SECURE")
         .is_none();
-    let setup = session_redis::setup_from_env(env)
-        .await
-        .map_err(|e| e.to_string())?
-        .configure(configure)
-        .map_err(|e| e.to_string())?;
+    let setup = match sqlite::setup(&env).await? {
+        Some(setup) => setup,
+        None => session_redis::setup_from_env(env)
+            .await
+            .map_err(|e| e.to_string())?,
+    }
+    .configure(configure)
+    .map_err(|e| e.to_string())?;
     if setup.secret == SecretSource::Ephemeral {
         tracing::info!(
             "SESSION_SECRET is not set: using a random secret for this process (sessions end when it stops; set SESSION_SECRET to `openssl rand -base64 32` to keep them)"
