@@ -1,9 +1,46 @@
 //! The demo contract over HTTP (`session_tests::http_contract`): every
 //! scenario against each framework's demo on each store, one module per
 //! demo and store (`axum_memory`, `actix_redis`, `rocket_valkey`,
-//! `rocket_cluster`, `actix_sentinel`, ...).
+//! `rocket_cluster`, `actix_sentinel`, ...), and on a store an application
+//! supplies: the SQLite example store (`axum_sqlite`, ...).
 
-use session_tests::http_contract::{ActixDemo, AxumDemo, RocketDemo, StoreKind};
+use std::sync::Arc;
+
+use session_core::store::SessionStore;
+use session_tests::http_contract::{
+    ActixDemo, AxumDemo, RocketDemo, StoreFuture, StoreKind, SuppliedStore,
+};
+
+/// A fresh in-memory SQLite database per scenario, through the example
+/// store of `examples/sqlite-store`.
+fn sqlite() -> StoreFuture {
+    Box::pin(async {
+        let store = sqlite_session_store::SqliteStore::open_in_memory()
+            .expect("an in-memory SQLite database opens");
+        Arc::new(store) as Arc<dyn SessionStore>
+    })
+}
+
+/// The SQLite example store, supplied as an application supplies its own.
+const SQLITE: StoreKind = StoreKind::Supplied(SuppliedStore {
+    name: "sqlite",
+    make: sqlite,
+});
+
+/// The axum demo on the SQLite example store.
+mod axum_sqlite {
+    session_tests::http_contract_tests!(super::AxumDemo, super::SQLITE);
+}
+
+/// The actix-web demo on the SQLite example store.
+mod actix_sqlite {
+    session_tests::http_contract_tests!(super::ActixDemo, super::SQLITE);
+}
+
+/// The rocket demo on the SQLite example store.
+mod rocket_sqlite {
+    session_tests::http_contract_tests!(super::RocketDemo, super::SQLITE);
+}
 
 /// The axum demo on the in-memory store.
 mod axum_memory {
