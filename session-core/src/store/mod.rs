@@ -382,8 +382,13 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     /// How many sessions are active in all.
     async fn count_active(&self, cx: &StoreContext) -> Result<u64, StoreFailure>;
 
-    /// How many users have at least one active session.
-    async fn count_active_users(&self, cx: &StoreContext) -> Result<u64, StoreFailure>;
+    /// How many users have at least one active session. The default counts
+    /// the pages of [`Self::active_users`] (one call per 1,000 users); a
+    /// store that keeps a count overrides it (Redis and the memory store
+    /// do).
+    async fn count_active_users(&self, cx: &StoreContext) -> Result<u64, StoreFailure> {
+        count_users_by_pages(self, cx, MAX_PAGE).await
+    }
 
     /// Users with at least one active session, a page at a time.
     async fn active_users(
@@ -400,5 +405,81 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     async fn pin_slot_key(&self, fingerprint: &str) -> Result<SlotKeyPin, StoreFailure> {
         let _ = fingerprint;
         Ok(SlotKeyPin::Unchecked)
+    }
+}
+
+/// The most users [`SessionStore::active_users`] returns in one page.
+const MAX_PAGE: u32 = 1000;
+
+/// [`SessionStore::count_active_users`]'s default: the users of every page
+/// of [`SessionStore::active_users`], `page` at a time. A cursor that does
+/// not move forward is a corrupt store, not an endless loop.
+async fn count_users_by_pages<S: SessionStore + ?Sized>(
+    store: &S,
+    cx: &StoreContext,
+    page: u32,
+) -> Result<u64, StoreFailure> {
+    let mut count: u64 = 0;
+    let mut after: Option<UserId> = None;
+    loop {
+        let request = PageRequest {
+            after: after.clone(),
+            limit: page,
+        };
+        let found = store.active_users(request, cx).await?;
+        count = count.saturating_add(u64::try_from(found.users.len()).unwrap_or(u64::MAX));
+        match found.next {
+            Some(next) if after.as_ref().is_none_or(|a| next > *a) => after = Some(next),
+            Some(_) => {
+                return Err(StoreFailure::Corrupt(
+                    "active_users returned a cursor that does not advance".into(),
+                ));
+            }
+            None => return Ok(count),
+        }
+    }
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+    use crate::MemoryStore;
+
+    /// The default count walks every page: on the memory store it agrees
+    /// with the store's own count, pages of 2 or 1,000 alike.
+    #[tokio::test]
+    async fn counting_by_pages_agrees_with_the_store_s_own_count() {
+        let store = MemoryStore::new();
+        let keys = crate::KeyRing::generate();
+        let cx = StoreContext {
+            now: Timestamp::from_unix_millis(1_000_000),
+            ended_retention: Duration::from_secs(60),
+            refresh_threshold: Duration::from_secs(60),
+            max_data_bytes: 4096,
+            anonymous_analytics: false,
+        };
+        for n in 0..7 {
+            let user = UserKey::new(&keys, UserId::new(format!("user-{n}")).expect("a user id"));
+            let key = crate::SessionId::generate(&keys, user.slot).storage_key();
+            let new = NewSession {
+                key,
+                public_id: PublicId::of_key(&key),
+                user: Some(user),
+                idle_timeout: Duration::from_secs(600),
+                absolute_deadline: cx.now.plus(Duration::from_secs(3600)),
+                metadata: Metadata::default(),
+                data: BTreeMap::new(),
+            };
+            store
+                .create(new, UserLimit::unlimited(), &cx)
+                .await
+                .expect("create");
+        }
+        let own = store.count_active_users(&cx).await.expect("count");
+        assert_eq!(own, 7);
+        for page in [2, 3, MAX_PAGE] {
+            let walked = count_users_by_pages(&store, &cx, page).await.expect("walk");
+            assert_eq!(walked, own, "pages of {page}");
+        }
     }
 }
