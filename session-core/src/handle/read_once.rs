@@ -114,8 +114,24 @@ impl Session {
 
     /// Reads flash message `name` and removes it ([`Session::take`] of
     /// `flash:name`): shown once, by one request, even when several race.
+    /// `None` when there is none (or no session: it never starts one).
     ///
-    /// See [`Session::flash`] for an example.
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use session_core::*;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let config = SessionConfig::builder(KeyRing::generate()).build()?;
+    /// # let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
+    /// // A page render shows the notice if a redirect left one:
+    /// let session = manager.session_for_request([]);
+    /// let notice: Option<String> = session.take_flash("notice").await?;
+    /// assert_eq!(notice, None);
+    /// assert!(session.finish().await.set_cookie().is_none()); // no session started
+    /// # Ok(()) }
+    /// ```
     pub async fn take_flash<T: DeserializeOwned>(
         &self,
         name: &str,
