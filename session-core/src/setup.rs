@@ -181,7 +181,7 @@ pub enum SetupError {
     /// signed-in user's sessions would leave their index (revoke-all, the
     /// limit and the device list would miss them). Nothing was written.
     #[error(
-        "SESSION_SLOT_KEY: the key behind users' slot tags changed since this store was first used (the last key of SESSION_SECRET was retired, or SESSION_SLOT_KEY changed). Set SESSION_SLOT_KEY to the key used before (the last key of the earlier SESSION_SECRET); see the key rotation procedure in the docs. To start over with every user signed out instead, delete the fingerprint (the store's `<prefix>:slot-key` key)"
+        "SESSION_SLOT_KEY: the key behind users' slot tags changed since this store was first used (the last key of SESSION_SECRET was retired, or SESSION_SLOT_KEY changed). Set SESSION_SLOT_KEY to the key used before (the last key of the earlier SESSION_SECRET); see the key rotation procedure in the docs. To start over with every user signed out instead, delete the fingerprint the store keeps (the Redis store's `<prefix>:slot-key` key; another store's `pin_slot_key` documents where it keeps it)"
     )]
     SlotKeyChanged,
 }
