@@ -8,6 +8,8 @@
 //! `kit_catches_broken_stores` runs the conformance kit against each one and
 //! requires the matching check to fail, so no check passes vacuously.
 
+#![deny(missing_docs)]
+
 pub mod http_contract;
 
 /// The Rust blocks of the workspace README and of the guides in `docs/`,

@@ -15,6 +15,8 @@
 //! and keeps the first [`MAX_USER_AGENT_BYTES`] of the user agent. No error
 //! message repeats what the client sent: every one is a fixed text.
 
+#![deny(missing_docs)]
+
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};

@@ -42,6 +42,8 @@
 //! a time, and every call writes (the sweep), so a pool would only queue
 //! on the file's lock instead of the mutex.
 
+#![deny(missing_docs)]
+
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
