@@ -44,11 +44,16 @@ pub enum StoreFailure {
         /// them (revoke-device, revoke-all); empty for other calls.
         ended: Vec<crate::PublicId>,
     },
+    /// The store does not offer this call (a custom store that keeps no
+    /// lifecycle stream, say): the name says which. Use a store that does
+    /// (the memory and Redis stores keep every call).
+    #[error("this session store does not support {0}")]
+    Unsupported(&'static str),
 }
 
 impl StoreFailure {
     /// A stable label for the kind of failure: `unavailable`, `timed_out`,
-    /// `corrupt`, `outcome_unknown`, `not_replicated` (the `kind` label of
+    /// `corrupt`, `outcome_unknown`, `not_replicated`, `unsupported` (the `kind` label of
     /// the failure metric).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -57,6 +62,7 @@ impl StoreFailure {
             StoreFailure::Corrupt(_) => "corrupt",
             StoreFailure::OutcomeUnknown(_) => "outcome_unknown",
             StoreFailure::NotReplicated { .. } => "not_replicated",
+            StoreFailure::Unsupported(_) => "unsupported",
         }
     }
 

@@ -28,6 +28,7 @@ mod csrf;
 mod delta;
 mod ending;
 mod error;
+pub mod events;
 mod expiry;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -59,7 +60,7 @@ pub use handle::{FLASH_PREFIX, LoginOutcome, MAX_DATA_KEY_BYTES, Session, SignIn
 pub use http::HttpError;
 pub use id::{IdError, PublicId, PublicIdError, SessionId};
 pub use limit::{DEFAULT_MAX_SESSIONS_PER_USER, LimitPolicy, UnknownLimitPolicy, UserLimit};
-pub use manager::{IssuedSession, SessionBuilder, SessionManager};
+pub use manager::{IssuedSession, MAX_USER_EVENTS, SessionBuilder, SessionManager};
 pub use memory::MemoryStore;
 pub use record::{
     Device, MAX_METADATA_BYTES, MAX_METADATA_FIELD_BYTES, Metadata, SessionRecord, SessionSummary,

@@ -35,6 +35,8 @@ pub(crate) struct Shared {
     /// The cookie's name on the wire (with `__Host-` when it applies),
     /// formatted once rather than on every request.
     pub(crate) cookie_name: String,
+    /// The pollers behind [`crate::Session::until_ended`].
+    pub(crate) watcher: crate::events::EndWatcher,
 }
 
 /// Runs one store call; with the `metrics` feature, records how long it

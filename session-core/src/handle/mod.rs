@@ -16,6 +16,7 @@ pub use read_once::FLASH_PREFIX;
 mod devices;
 mod sign_in;
 mod state;
+mod waiting;
 
 pub use sign_in::{LoginOutcome, SignInOptions};
 

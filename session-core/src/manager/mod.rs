@@ -4,8 +4,10 @@
 
 mod admin;
 mod create;
+mod stream;
 
 pub use create::{IssuedSession, SessionBuilder};
+pub use stream::MAX_USER_EVENTS;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,6 +109,7 @@ impl SessionManager {
                 cookie_name: config.cookie().cookie_name().into_owned(),
                 config,
                 clock,
+                watcher: Default::default(),
             }),
         }
     }

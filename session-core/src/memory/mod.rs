@@ -15,28 +15,32 @@
 //! A process that stops calling the store keeps its memory until the next
 //! call.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
 use crate::delta::Delta;
-use crate::ending::{EndReason, Ending};
+use crate::ending::EndReason;
 use crate::error::{CreateError, RotateError, StoreFailure, UpdateError};
+use crate::events::{ConsumerName, EventKey, EventKind, ReadFrom, SessionEvent, StreamCursor};
 use crate::expiry::idle_deadline;
+use crate::id::SlotTag;
 use crate::id::{PublicId, SessionKey};
-use crate::limit::{LimitPolicy, UserLimit};
+use crate::limit::UserLimit;
 use crate::record::SessionSummary;
 use crate::store::{
     Applied, AsLoaded, Created, Loaded, NewSession, Page, PageRequest, Rotation, SessionStore,
     SlotKeyPin, StoreContext, UserKey,
 };
-use crate::time::Timestamp;
 use crate::user::UserId;
 
+mod events;
 mod live;
+mod state;
 
 use live::Live;
+use state::{Entry, State};
 
 /// An in-process session store. Cheap to create; share it as
 /// `Arc<MemoryStore>` or `Arc<dyn SessionStore>`.
@@ -53,158 +57,6 @@ use live::Live;
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
-}
-
-#[derive(Debug, Default)]
-struct State {
-    entries: HashMap<SessionKey, Entry>,
-    /// Each user's active sessions: public id → key.
-    users: BTreeMap<UserId, BTreeMap<PublicId, SessionKey>>,
-    /// When to look at an entry again (stale items are skipped).
-    wakeups: BTreeSet<(Timestamp, SessionKey)>,
-    /// The live sessions `count_active` counts (signed-in ones, and
-    /// anonymous ones made with anonymous analytics on).
-    active: u64,
-    /// The slot key's fingerprint, kept by the first manager to ask.
-    slot_key: Option<String>,
-}
-
-#[derive(Debug)]
-enum Entry {
-    Live(Box<Live>),
-    Ended {
-        ending: Ending,
-        forget_at: Timestamp,
-    },
-}
-
-impl State {
-    /// Handles every wake-up due at `now`: expires sessions, forgets tombstones.
-    fn sweep(&mut self, cx: &StoreContext) {
-        while let Some(&(at, key)) = self.wakeups.first() {
-            if at > cx.now {
-                break;
-            }
-            self.wakeups.pop_first();
-            match self.entries.get(&key) {
-                Some(Entry::Live(live)) if live.expires_at() <= cx.now => {
-                    let at = live.expires_at();
-                    self.end(&key, EndReason::Expired, at, cx);
-                }
-                Some(Entry::Ended { forget_at, .. }) if *forget_at <= cx.now => {
-                    self.entries.remove(&key);
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// Ends the live session under `key`, leaving a tombstone.
-    fn end(
-        &mut self,
-        key: &SessionKey,
-        reason: EndReason,
-        at: Timestamp,
-        cx: &StoreContext,
-    ) -> Option<PublicId> {
-        let Some(Entry::Live(live)) = self.entries.get(key) else {
-            return None;
-        };
-        let (public_id, user, counted) = (live.public_id, live.user.clone(), live.counted);
-        if let Some(user) = user {
-            self.unindex(&user, &public_id);
-        }
-        if counted {
-            self.active -= 1;
-        }
-        let forget_at = at.plus(cx.ended_retention);
-        if forget_at <= cx.now {
-            self.entries.remove(key);
-        } else {
-            let ending = Ending { reason, at };
-            self.entries
-                .insert(*key, Entry::Ended { ending, forget_at });
-            self.wakeups.insert((forget_at, *key));
-        }
-        Some(public_id)
-    }
-
-    fn unindex(&mut self, user: &UserId, public_id: &PublicId) {
-        if let Some(index) = self.users.get_mut(user) {
-            index.remove(public_id);
-            if index.is_empty() {
-                self.users.remove(user);
-            }
-        }
-    }
-
-    fn insert_live(&mut self, key: SessionKey, live: Live) {
-        if let Some(user) = &live.user {
-            self.users
-                .entry(user.clone())
-                .or_default()
-                .insert(live.public_id, key);
-        }
-        self.wakeups.insert((live.expires_at(), key));
-        if live.counted {
-            self.active += 1;
-        }
-        self.entries.insert(key, Entry::Live(Box::new(live)));
-    }
-
-    fn live_mut(&mut self, key: &SessionKey) -> Result<&mut Live, UpdateError> {
-        match self.entries.get_mut(key) {
-            None => Err(UpdateError::UnknownId),
-            Some(Entry::Ended { ending, .. }) => Err(UpdateError::Ended(ending.clone())),
-            Some(Entry::Live(live)) => Ok(live),
-        }
-    }
-
-    fn user_sessions(&self, user: &UserId) -> impl Iterator<Item = (&SessionKey, &Live)> {
-        self.users.get(user).into_iter().flat_map(move |index| {
-            index
-                .values()
-                .filter_map(move |key| match self.entries.get(key) {
-                    Some(Entry::Live(live)) => Some((key, &**live)),
-                    _ => None,
-                })
-        })
-    }
-
-    /// Ends sessions of `user` until one more fits under `limit`, or refuses.
-    fn make_room(
-        &mut self,
-        user: &UserId,
-        limit: UserLimit,
-        exclude: Option<&SessionKey>,
-        cx: &StoreContext,
-    ) -> Result<Vec<PublicId>, u32> {
-        let Some(max) = limit.max() else {
-            return Ok(Vec::new());
-        };
-        let mut sessions: Vec<(Timestamp, Timestamp, SessionKey)> = self
-            .user_sessions(user)
-            .filter(|(k, _)| Some(*k) != exclude)
-            .map(|(k, l)| (l.last_seen_at, l.created_at, *k))
-            .collect();
-        let max_usize = usize::try_from(max).unwrap_or(usize::MAX);
-        if sessions.len() < max_usize {
-            return Ok(Vec::new());
-        }
-        match limit.policy() {
-            LimitPolicy::Deny => return Err(max),
-            LimitPolicy::EvictIdle => sessions.sort(),
-            LimitPolicy::EvictOldest => {
-                sessions.sort_by_key(|(seen, created, k)| (*created, *seen, *k))
-            }
-        }
-        let excess = sessions.len() + 1 - max_usize;
-        Ok(sessions
-            .iter()
-            .take(excess)
-            .filter_map(|(_, _, key)| self.end(key, EndReason::Limit, cx.now, cx))
-            .collect())
-    }
 }
 
 impl MemoryStore {
@@ -230,6 +82,12 @@ impl MemoryStore {
         let state = self.lock();
         let indexed: usize = state.users.values().map(BTreeMap::len).sum();
         (state.entries.len() + indexed + state.wakeups.len()) as u64
+    }
+
+    /// How many events the lifecycle stream holds (capped at
+    /// [`crate::events::DEFAULT_STREAM_LENGTH`]; trimmed by age too).
+    pub fn stream_len(&self) -> usize {
+        self.lock().log.len()
     }
 
     /// Damages the stored data of the session under `key` so that it no
@@ -289,6 +147,12 @@ impl SessionStore for MemoryStore {
             metadata: session.metadata,
             data: session.data,
         };
+        if live.user.is_some() {
+            let (p, u) = (live.public_id, live.user.clone());
+            state
+                .log
+                .push(EventKind::SignedIn, p, u, None, cx.now, cx.now);
+        }
         state.insert_live(session.key, live);
         Ok(evicted)
     }
@@ -428,6 +292,11 @@ impl SessionStore for MemoryStore {
             });
         }
         let mut evicted = Vec::new();
+        let kind = match (&rotation.sign_in, &live.user) {
+            (Some(_), _) => Some(EventKind::SignedIn),
+            (None, Some(_)) => Some(EventKind::Rotated),
+            (None, None) => None,
+        };
         if let Some(sign_in) = &rotation.sign_in {
             if live.user.as_ref().is_some_and(|u| *u != sign_in.user.user) {
                 return Err(RotateError::OtherUser);
@@ -444,6 +313,10 @@ impl SessionStore for MemoryStore {
         live.touch(cx.now);
         let record = live.record()?;
         state.end(&rotation.old, EndReason::Rotated, cx.now, cx);
+        if let Some(kind) = kind {
+            let (p, u) = (live.public_id, live.user.clone());
+            state.log.push(kind, p, u, None, cx.now, cx.now);
+        }
         state.insert_live(rotation.new, live);
         Ok(Created { record, evicted })
     }
@@ -572,6 +445,51 @@ impl SessionStore for MemoryStore {
             None
         };
         Ok(Page { users, next })
+    }
+
+    async fn read_events(
+        &self,
+        name: &ConsumerName,
+        from: ReadFrom,
+        max: usize,
+        cx: &StoreContext,
+    ) -> Result<Vec<SessionEvent>, StoreFailure> {
+        let mut state = self.lock();
+        state.sweep(cx);
+        Ok(state.log.read(name, from, max, cx.now))
+    }
+
+    async fn ack_events(&self, name: &ConsumerName, keys: &[EventKey]) -> Result<(), StoreFailure> {
+        self.lock().log.ack(name, keys);
+        Ok(())
+    }
+
+    async fn sweep_expired(&self, _max: usize, cx: &StoreContext) -> Result<u64, StoreFailure> {
+        // Every call sweeps what is due; this one only trims by age too.
+        let mut state = self.lock();
+        state.sweep(cx);
+        state.log.trim_by_age(cx.now);
+        Ok(0)
+    }
+
+    async fn tail_events(
+        &self,
+        _slot: SlotTag,
+        after: Option<&StreamCursor>,
+        max: usize,
+    ) -> Result<(Vec<SessionEvent>, StreamCursor), StoreFailure> {
+        Ok(self.lock().log.tail(after, max))
+    }
+
+    async fn user_events(
+        &self,
+        user: &UserKey,
+        max: usize,
+        cx: &StoreContext,
+    ) -> Result<Vec<SessionEvent>, StoreFailure> {
+        let mut state = self.lock();
+        state.sweep(cx);
+        Ok(state.log.of_user(&user.user, max))
     }
 
     async fn pin_slot_key(&self, fingerprint: &str) -> Result<SlotKeyPin, StoreFailure> {

@@ -2,6 +2,7 @@
 use super::*;
 use crate::record::Metadata;
 use crate::store::SlotTag;
+use crate::time::Timestamp;
 use crate::{KeyRing, SessionId};
 use std::time::Duration;
 

@@ -44,6 +44,7 @@ pub use crate::record::FORMAT_VERSION;
 
 use crate::ending::{EndReason, Ending};
 use crate::error::StoreFailure;
+pub use crate::events::{ConsumerName, EventKey, EventKind, ReadFrom, SessionEvent, StreamCursor};
 use crate::id::PublicId;
 use crate::limit::UserLimit;
 use crate::record::{Metadata, SessionRecord, SessionSummary};
@@ -405,6 +406,69 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     async fn pin_slot_key(&self, fingerprint: &str) -> Result<SlotKeyPin, StoreFailure> {
         let _ = fingerprint;
         Ok(SlotKeyPin::Unchecked)
+    }
+
+    /// Reads up to `max` events of the lifecycle stream for consumer
+    /// `name` (creating its group, at the stream's start, on first use):
+    /// see [`ReadFrom`] for which. Every stream of the store is read (on
+    /// Cluster, every primary's). Events handed out stay pending for this
+    /// consumer until [`Self::ack_events`].
+    ///
+    /// The default reports [`StoreFailure::Unsupported`]: a store without
+    /// a lifecycle stream.
+    async fn read_events(
+        &self,
+        name: &ConsumerName,
+        from: ReadFrom,
+        max: usize,
+        cx: &StoreContext,
+    ) -> Result<Vec<SessionEvent>, StoreFailure> {
+        let _ = (name, from, max, cx);
+        Err(StoreFailure::Unsupported("the lifecycle stream"))
+    }
+
+    /// Acknowledges events `keys` for `name`'s group: they are done and
+    /// never handed out again. Acknowledging twice is harmless.
+    async fn ack_events(&self, name: &ConsumerName, keys: &[EventKey]) -> Result<(), StoreFailure> {
+        let _ = (name, keys);
+        Err(StoreFailure::Unsupported("the lifecycle stream"))
+    }
+
+    /// Expires up to `max` sessions per stream that are past their
+    /// deadline at `cx.now` and that no step has expired yet, writing
+    /// their `ended` events (reason expired, at the deadline), and trims
+    /// the streams by age. Returns how many it expired: call again while
+    /// that is `max` or more.
+    async fn sweep_expired(&self, max: usize, cx: &StoreContext) -> Result<u64, StoreFailure> {
+        let _ = (max, cx);
+        Err(StoreFailure::Unsupported("the expiry sweep"))
+    }
+
+    /// The events after `after` in the stream that records sessions filed
+    /// under `slot`, at most `max`, and the cursor after them. With no
+    /// `after`, no events and the cursor at the stream's end. For waiters
+    /// on one session ([`crate::Session::ended`]); no group, no
+    /// acknowledgement.
+    async fn tail_events(
+        &self,
+        slot: SlotTag,
+        after: Option<&StreamCursor>,
+        max: usize,
+    ) -> Result<(Vec<SessionEvent>, StreamCursor), StoreFailure> {
+        let _ = (slot, after, max);
+        Err(StoreFailure::Unsupported("the lifecycle stream"))
+    }
+
+    /// The most recent events (newest first, at most `max`) of `user`'s
+    /// sessions still in the stream: an audit view.
+    async fn user_events(
+        &self,
+        user: &UserKey,
+        max: usize,
+        cx: &StoreContext,
+    ) -> Result<Vec<SessionEvent>, StoreFailure> {
+        let _ = (user, max, cx);
+        Err(StoreFailure::Unsupported("the lifecycle stream"))
     }
 }
 
