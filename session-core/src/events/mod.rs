@@ -5,7 +5,7 @@
 //! or ends one (logout, revoke, revoke-all, eviction by the limit, and
 //! expiry when the store observes it) appends a [`SessionEvent`] to a
 //! bounded stream. Anonymous sessions are recorded only with anonymous
-//! analytics on ([`crate::SessionConfigBuilder::anonymous_analytics`]).
+//! analytics on ([`crate::SessionConfigBuilder::with_anonymous_analytics`]).
 //!
 //! Two readers use it:
 //!

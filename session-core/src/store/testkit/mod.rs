@@ -175,6 +175,10 @@ macro_rules! __testkit_for_each_check {
             g11_anonymous_sessions_are_counted_only_when_asked
             g13_a_damaged_record_stays_local
             g13_the_data_cap_holds_where_data_is_merged
+            g14_every_change_is_recorded_once
+            g14_a_group_handles_each_end_once_across_restarts
+            g14_a_crashed_consumer_s_events_are_taken_over
+            g14_anonymous_sessions_stream_only_with_analytics
         }
     };
 }

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use async_trait::async_trait;
 
 use crate::store::{
-    Applied, AsLoaded, CreateError, Created, Delta, Loaded, NewSession, Page, PageRequest,
-    RotateError, Rotation, SessionKey, SessionStore, SlotKeyPin, StoreContext, UpdateError,
-    UserKey,
+    Applied, AsLoaded, ConsumerName, CreateError, Created, Delta, EventKey, Loaded, NewSession,
+    Page, PageRequest, ReadFrom, RotateError, Rotation, SessionEvent, SessionKey, SessionStore,
+    SlotKeyPin, SlotTag, StoreContext, StreamCursor, UpdateError, UserKey,
 };
 use crate::{EndReason, PublicId, SessionSummary, StoreFailure, UserLimit};
 
@@ -186,5 +186,46 @@ impl SessionStore for FaultyStore {
     async fn pin_slot_key(&self, fingerprint: &str) -> Result<SlotKeyPin, StoreFailure> {
         self.gate()?;
         self.inner.pin_slot_key(fingerprint).await
+    }
+
+    async fn read_events(
+        &self,
+        name: &ConsumerName,
+        from: ReadFrom,
+        max: usize,
+        cx: &StoreContext,
+    ) -> Result<Vec<SessionEvent>, StoreFailure> {
+        self.gate()?;
+        self.inner.read_events(name, from, max, cx).await
+    }
+
+    async fn ack_events(&self, name: &ConsumerName, keys: &[EventKey]) -> Result<(), StoreFailure> {
+        self.gate()?;
+        self.inner.ack_events(name, keys).await
+    }
+
+    async fn sweep_expired(&self, max: usize, cx: &StoreContext) -> Result<u64, StoreFailure> {
+        self.gate()?;
+        self.inner.sweep_expired(max, cx).await
+    }
+
+    async fn tail_events(
+        &self,
+        slot: SlotTag,
+        after: Option<&StreamCursor>,
+        max: usize,
+    ) -> Result<(Vec<SessionEvent>, StreamCursor), StoreFailure> {
+        self.gate()?;
+        self.inner.tail_events(slot, after, max).await
+    }
+
+    async fn user_events(
+        &self,
+        user: &UserKey,
+        max: usize,
+        cx: &StoreContext,
+    ) -> Result<Vec<SessionEvent>, StoreFailure> {
+        self.gate()?;
+        self.inner.user_events(user, max, cx).await
     }
 }

@@ -18,6 +18,7 @@ mod g09_fail_closed;
 mod g10_bad_ids;
 mod g11_analytics;
 mod g13_bounded;
+mod g14_lifecycle_stream;
 
 pub use g00_round_trips::*;
 pub use g01_invalidation_wins::*;
@@ -33,3 +34,4 @@ pub use g09_fail_closed::*;
 pub use g10_bad_ids::*;
 pub use g11_analytics::*;
 pub use g13_bounded::*;
+pub use g14_lifecycle_stream::*;
