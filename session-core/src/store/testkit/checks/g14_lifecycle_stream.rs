@@ -214,8 +214,8 @@ pub async fn g14_a_group_handles_each_end_once_across_restarts(h: Arc<dyn Harnes
 }
 
 /// Guarantee 14: a consumer's unacknowledged events move to another
-/// member of its group once they are older than its claim delay (the
-/// first consumer crashed for good).
+/// member of its group that claims them (the first consumer crashed for
+/// good).
 pub async fn g14_a_crashed_consumer_s_events_are_taken_over(h: Arc<dyn Harness>) {
     let k = kit(&h, |b| b.with_expiry(expiry(3600, 60, 86_400))).await;
     let all = ended_while_stopped(&k, 5, 0).await;
@@ -229,8 +229,14 @@ pub async fn g14_a_crashed_consumer_s_events_are_taken_over(h: Arc<dyn Harness>)
         left.extend(batch);
     }
     drop(crashed);
-    k.clock.advance(61 * SECOND);
-    let mut heir = consumer(&k, "tokens", "heir");
+    // A store may judge idleness by its own clock (Redis does), so the heir
+    // claims at once rather than after a move of the manual clock.
+    let options = ConsumerOptions {
+        claim_after: std::time::Duration::ZERO,
+        ..ConsumerOptions::default()
+    };
+    let name = ConsumerName::new("tokens", "heir").expect("a valid consumer name");
+    let mut heir = k.manager.events_with(name, options);
     let taken = drain(&mut heir).await;
     assert_keys_unique(&taken);
     let ended: BTreeSet<PublicId> = taken
