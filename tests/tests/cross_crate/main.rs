@@ -5,4 +5,5 @@
 
 mod fuzz_corpus;
 mod kit_catches_broken_stores;
+mod lifecycle_stream;
 mod prefix_isolation;
