@@ -1,5 +1,5 @@
 //! The conformance kit: the session contract ([`crate::contract`], guarantees 1
-//! to 11) as checks any store can run, ours or yours.
+//! to 14) as checks any store can run, ours or yours.
 //!
 //! # Running it against your store
 //!
