@@ -22,6 +22,10 @@
 //! `browser-screenshots/` under the target directory in use, printed by each test; they are not
 //! asserted.
 //!
+//! A second scenario (`*_events_on_*`) opens the page with polling off,
+//! revokes it from an HTTP client, and checks that the events stream
+//! (`/api/events`) puts the reason on the page within a second.
+//!
 //! Waits poll the page for a condition (with a deadline), never sleep for a
 //! fixed time.
 
@@ -32,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
+use reqwest::Method;
 use serde_json::{Value, json};
 use session_tests::http_contract::{ActixDemo, AxumDemo, Launcher, RocketDemo, StoreKind, start};
 
@@ -114,17 +119,27 @@ impl Page {
 
     /// Polls until `condition` (a JavaScript expression) holds.
     async fn wait_until(&self, what: &str, condition: &str) {
-        let deadline = Instant::now() + PATIENCE;
+        self.wait_within(what, condition, PATIENCE).await;
+    }
+
+    /// Polls until `condition` holds, failing after `limit`; returns how
+    /// long it took.
+    async fn wait_within(&self, what: &str, condition: &str, limit: Duration) -> Duration {
+        let start = Instant::now();
+        let deadline = start + limit;
         let script = format!("return !!({condition});");
         loop {
             if self.eval(&script).await == Value::Bool(true) {
-                return;
+                return start.elapsed();
             }
             if Instant::now() > deadline {
                 self.shot(&format!("failed-{}", what.replace(' ', "-")))
                     .await;
                 let text = self.eval("return document.body.innerText").await;
-                panic!("{}: never saw {what}; the page says:\n{text}", self.name);
+                panic!(
+                    "{}: never saw {what} within {limit:?}; the page says:\n{text}",
+                    self.name
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -369,6 +384,99 @@ async fn scenario(launcher: &dyn Launcher, kind: StoreKind, run: &str) {
 
     let _ = laptop.client.close().await;
     let _ = phone.client.close().await;
+}
+
+/// The end of a session pushed to the page (`/api/events`): the laptop's
+/// page open with polling off (`?poll=off`: no `/api/status` request at
+/// all), the phone (an HTTP client) revokes the laptop, and the laptop's
+/// banner shows the reason within [`PUSHED_WITHIN`], put there by the
+/// events stream. The page's "Recent activity" lists the sign-in first.
+async fn pushed_end_scenario(launcher: &dyn Launcher, kind: StoreKind, run: &str) {
+    let shots = target_dir().join("browser-screenshots").join(run);
+    std::fs::create_dir_all(&shots).expect("the screenshot directory");
+    println!("screenshots: {}", shots.display());
+    let env = start(launcher, kind, |b| b).await;
+    let driver = Driver::start();
+    let laptop = Page {
+        client: driver.device().await,
+        name: "laptop",
+        shots,
+    };
+    laptop
+        .client
+        .goto(&format!("{}/?poll=off", env.base))
+        .await
+        .expect("the page loads");
+    laptop.sign_in("alice", "laptop").await;
+    laptop
+        .wait_until(
+            "the events stream open",
+            "document.body.dataset.events === 'open'",
+        )
+        .await;
+    laptop
+        .wait_until(
+            "the sign-in in Recent activity",
+            "document.querySelector('#audit tr.audit-signed_in') !== null",
+        )
+        .await;
+    laptop.shot("1-listening").await;
+
+    let phone = env.browser();
+    assert_eq!(phone.login("alice", "phone").await.status, 200);
+    let list = phone.send(Method::GET, "/api/sessions", None).await;
+    let laptop_id = list.json["sessions"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["current"] == false))
+        .and_then(|s| s["public_id"].as_str())
+        .unwrap_or_else(|| panic!("the phone lists the laptop: {}", list.json))
+        .to_owned();
+    let revoked = phone
+        .send(Method::DELETE, &format!("/api/sessions/{laptop_id}"), None)
+        .await;
+    assert_eq!(revoked.status, 204);
+    let took = laptop
+        .wait_within(
+            "the reason pushed by /api/events",
+            "document.getElementById('banner').dataset.source === 'events' && \
+             document.getElementById('banner').textContent.includes(\
+             'this device was revoked from another device')",
+            PUSHED_WITHIN,
+        )
+        .await;
+    println!("the laptop showed the revocation {took:?} after it was answered");
+    laptop.signed_out("the laptop signed out").await;
+    let polls = laptop
+        .eval(
+            "return performance.getEntriesByType('resource')\
+             .filter(e => e.name.includes('/api/status')).length",
+        )
+        .await;
+    assert_eq!(polls, json!(0), "with ?poll=off the page never polls");
+    laptop.shot("2-revoked-pushed").await;
+    let _ = laptop.client.close().await;
+}
+
+/// How soon the pushed end must show on the page (the contract's "within
+/// 1 s"), counted from the revocation's answer.
+const PUSHED_WITHIN: Duration = Duration::from_secs(1);
+
+macro_rules! pushed_end_tests {
+    ($($name:ident: $launcher:expr, $kind:expr;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            pushed_end_scenario(&$launcher, $kind, stringify!($name)).await;
+        }
+    )*};
+}
+
+pushed_end_tests! {
+    axum_events_on_memory: AxumDemo, StoreKind::Memory;
+    actix_events_on_memory: ActixDemo, StoreKind::Memory;
+    rocket_events_on_memory: RocketDemo, StoreKind::Memory;
+    axum_events_on_redis: AxumDemo, StoreKind::RedisStandalone;
+    actix_events_on_redis: ActixDemo, StoreKind::RedisStandalone;
+    rocket_events_on_redis: RocketDemo, StoreKind::RedisStandalone;
 }
 
 macro_rules! browser_tests {

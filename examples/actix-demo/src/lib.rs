@@ -9,6 +9,10 @@
 //! to [`demo_app::MAX_BODY_BYTES`]) and read by the `Body` extractor,
 //! which answers actix-web's own error as the contract's JSON error (413
 //! `payload_too_large` for the limit) before the route runs.
+//!
+//! actix-web has no Server-Sent Events type: `/api/events` streams
+//! demo-app's frames as text ([`demo_app::Frame::to_text`]) with the
+//! `text/event-stream` content type.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -69,6 +73,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(|s: Session, Body(body): Body| {
                 answer(async move { demo_app::ttl(&s, &body).await })
             }),
+        )
+        .route("/api/events", web::get().to(events))
+        .route(
+            "/api/audit",
+            web::get().to(|s: Session| answer(async move { demo_app::audit(&s).await })),
         )
         .route(
             "/api/stats",
@@ -159,4 +168,17 @@ async fn revoke_device(
     public_id: web::Path<String>,
 ) -> Result<HttpResponse, SessionRejection> {
     answer(demo_app::revoke_device(&session, &public_id)).await
+}
+
+/// `GET /api/events`: 401 as `/api/status`, or the session's events
+/// stream (see [`demo_app::events`](mod@demo_app::events)), as text.
+async fn events(session: Session) -> Result<HttpResponse, SessionRejection> {
+    let watch = demo_app::events(&session).await?;
+    let stream = demo_app::event_stream(watch, |frame| {
+        Ok::<_, std::convert::Infallible>(web::Bytes::from(frame.to_text()))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .streaming(stream))
 }

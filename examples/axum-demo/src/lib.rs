@@ -8,6 +8,10 @@
 //! [`demo_app::MAX_BODY_BYTES`]) and read by the `Body` extractor, which
 //! answers axum's own rejection as the contract's JSON error (413
 //! `payload_too_large` for the limit) before the route runs.
+//!
+//! `/api/events` answers with axum's [`Sse`], each of demo-app's frames
+//! as an [`Event`]; the keep-alive comments are demo-app's, so the three
+//! demos send the same stream.
 
 use std::net::SocketAddr;
 
@@ -15,10 +19,11 @@ use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::sse::{Event, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use demo_app::{Answer, Client, Reply};
+use demo_app::{Answer, Client, Frame, Reply};
 use session_axum::{Session, SessionLayer, SessionRejection};
 use session_core::SessionManager;
 
@@ -67,6 +72,11 @@ pub fn router(manager: SessionManager) -> Router {
             post(|s: Session, Body(body): Body| {
                 answer(async move { demo_app::ttl(&s, &body).await })
             }),
+        )
+        .route("/api/events", get(events))
+        .route(
+            "/api/audit",
+            get(|s: Session| answer(async move { demo_app::audit(&s).await })),
         )
         .route(
             "/api/stats",
@@ -136,4 +146,22 @@ async fn revoke_device(
 ) -> Response {
     let public_id = public_id.map_or_else(|_| String::new(), |Path(id)| id);
     answer(demo_app::revoke_device(&session, &public_id)).await
+}
+
+/// `GET /api/events`: 401 as `/api/status`, or the session's events
+/// stream (see [`demo_app::events`](mod@demo_app::events)).
+async fn events(session: Session) -> Response {
+    match demo_app::events(&session).await {
+        Ok(watch) => Sse::new(demo_app::event_stream(watch, |frame| {
+            Ok::<_, std::convert::Infallible>(match frame {
+                Frame::Retry(after) => Event::default().retry(after),
+                Frame::KeepAlive => Event::default().comment("keep-alive"),
+                Frame::Ended(data) => Event::default()
+                    .event(demo_app::events::ENDED_EVENT)
+                    .data(data),
+            })
+        }))
+        .into_response(),
+        Err(e) => SessionRejection(e).into_response(),
+    }
 }

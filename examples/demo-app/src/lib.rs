@@ -14,6 +14,11 @@
 //! [`MAX_USERNAME_BYTES`] or a `device` over [`MAX_DEVICE_CHARS`] with 400
 //! and keeps the first [`MAX_USER_AGENT_BYTES`] of the user agent. No error
 //! message repeats what the client sent: every one is a fixed text.
+//!
+//! The lifecycle routes, `/api/events` (Server-Sent Events: the session's
+//! end pushed to the page) and `/api/audit`, are in the
+//! [`events`](mod@events) module: [`events()`], [`event_stream`] and
+//! [`audit`].
 
 #![deny(missing_docs)]
 
@@ -26,7 +31,10 @@ use session_core::{
     SessionManager, SessionRecord, SignInOptions, Timestamp, UserId,
 };
 
+pub mod events;
 mod sqlite;
+
+pub use events::{EndWatch, Frame, audit, event_stream, events};
 
 /// The demo page, shared by every demo.
 pub const PAGE: &str = include_str!("page.html");

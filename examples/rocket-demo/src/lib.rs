@@ -9,15 +9,21 @@
 //! `Body` data guard, which fails with 413 over the limit (Rocket's own
 //! `Vec<u8>` says 400); the demo's catchers answer 413 and 400 with the
 //! contract's JSON error.
+//!
+//! `/api/events` answers with Rocket's [`EventStream`], each of demo-app's
+//! frames as an [`Event`]; Rocket's own heartbeat is off, as demo-app
+//! sends the keep-alive comments (the three demos send the same stream).
 
 use std::future::Future;
 
-use demo_app::{Answer, Client, Reply};
+use demo_app::{Answer, Client, Frame, Reply};
 use rocket::data::{self, ByteUnit, Capped, Data, FromData};
+use rocket::futures::Stream;
 use rocket::http::uri::Origin;
 use rocket::http::{ContentType, Status};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::response::content::RawHtml;
+use rocket::response::stream::{Event, EventStream};
 use rocket::{Build, Config, Rocket, State, catch, catchers, delete, get, post, routes};
 use session_core::SessionManager;
 use session_rocket::{Session, SessionFairing, SessionRejection};
@@ -51,7 +57,9 @@ pub fn rocket(manager: SessionManager, config: Config) -> Rocket<Build> {
                 logout_all,
                 rotate,
                 ttl,
-                stats
+                stats,
+                events,
+                audit
             ],
         )
 }
@@ -188,4 +196,24 @@ async fn ttl(session: Session, body: Body) -> Api {
 #[get("/api/stats")]
 async fn stats(manager: &State<SessionManager>) -> Api {
     answer(demo_app::stats(manager)).await
+}
+
+/// `GET /api/events`: 401 as `/api/status`, or the session's events
+/// stream (see [`demo_app::events`](mod@demo_app::events)).
+#[get("/api/events")]
+async fn events(
+    session: Session,
+) -> Result<EventStream<impl Stream<Item = Event> + Send>, SessionRejection> {
+    let watch = demo_app::events(&session).await?;
+    let stream = demo_app::event_stream(watch, |frame| match frame {
+        Frame::Retry(after) => Event::retry(after),
+        Frame::KeepAlive => Event::comment("keep-alive"),
+        Frame::Ended(data) => Event::data(data).event(demo_app::events::ENDED_EVENT),
+    });
+    Ok(EventStream::from(stream).heartbeat(None))
+}
+
+#[get("/api/audit")]
+async fn audit(session: Session) -> Api {
+    answer(demo_app::audit(&session)).await
 }

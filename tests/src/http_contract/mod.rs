@@ -11,10 +11,12 @@
 //!
 //! The scenarios are grouped by theme: `routes` (what each route answers
 //! and the cookie it sets), `revocation_and_races` and `client_input`
-//! (cookies, CSRF, the limits on bodies and fields).
+//! (cookies, CSRF, the limits on bodies and fields), and `lifecycle`
+//! (`/api/audit` and the `/api/events` stream).
 
 mod client_input;
 mod launchers;
+mod lifecycle;
 mod revocation_and_races;
 mod routes;
 
@@ -31,6 +33,10 @@ use session_core::{
 
 pub use client_input::{client_input_limits, csrf_rules, garbage_cookies};
 pub use launchers::{ActixDemo, AxumDemo, Launcher, RocketDemo, RunningDemo};
+pub use lifecycle::{
+    EventStream, Frame, STREAM_GUARD, audit_lists_events_newest_first,
+    events_stream_reports_the_end,
+};
 pub use revocation_and_races::{
     concurrent_counter_and_no_lost_update, limit_under_concurrent_logins,
     logout_all_and_revoke_device, slow_request_overlapped_by_logout,
@@ -415,7 +421,8 @@ macro_rules! http_contract_tests {
             routes_and_cookie_attributes login_rotates_the_id slow_request_overlapped_by_logout
             concurrent_counter_and_no_lost_update limit_under_concurrent_logins
             logout_all_and_revoke_device rotation ttl_expiry garbage_cookies store_down_and_recovery
-            csrf_rules client_input_limits id_header_clients remember_me passive_status_and_extend);
+            csrf_rules client_input_limits id_header_clients remember_me passive_status_and_extend
+            audit_lists_events_newest_first events_stream_reports_the_end);
     };
     (@each $launcher:expr, $store:expr; $($name:ident)*) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
