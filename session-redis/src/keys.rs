@@ -29,6 +29,8 @@ pub(crate) struct KeyLayout {
     sessions: Vec<String>,
     /// The analytics keys of each bucket.
     analytics: Vec<[String; 3]>,
+    /// `P:{bN}:a:events`: each bucket's lifecycle stream.
+    events: Vec<String>,
 }
 
 impl KeyLayout {
@@ -40,6 +42,9 @@ impl KeyLayout {
                 .collect(),
             analytics: (0..BUCKETS)
                 .map(|b| ["sessions", "users", "names"].map(|k| format!("{prefix}:{{b{b}}}:a:{k}")))
+                .collect(),
+            events: (0..BUCKETS)
+                .map(|b| format!("{prefix}:{{b{b}}}:a:events"))
                 .collect(),
         }
     }
@@ -83,6 +88,13 @@ impl KeyLayout {
     /// The three analytics keys of `bucket`, in the order the scripts take them.
     pub(crate) fn analytics(&self, bucket: u32) -> &[String; 3] {
         &self.analytics[(bucket % BUCKETS) as usize]
+    }
+
+    /// `P:{bN}:a:events`: the lifecycle stream of `bucket`, in the slot of
+    /// its analytics keys (the scripts derive it from the first of them:
+    /// prelude.lua's `stream_of`).
+    pub(crate) fn events(&self, bucket: u32) -> &str {
+        &self.events[(bucket % BUCKETS) as usize]
     }
 
     /// The key prefix (the analytics script derives bucket keys from it).
@@ -131,6 +143,7 @@ mod tests {
             *layout.analytics(b),
             ["sessions", "users", "names"].map(|k| format!("p:{{b{b}}}:a:{k}"))
         );
+        assert_eq!(layout.events(b), format!("p:{{b{b}}}:a:events"));
     }
 
     #[test]

@@ -177,6 +177,8 @@ script!(INVALIDATE, "scripts/invalidate.lua");
 script!(REVOKE_USER, "scripts/revoke_user.lua");
 script!(USER_SESSIONS, "scripts/user_sessions.lua");
 script!(ANALYTICS, "scripts/analytics.lua");
+script!(SWEEP, "scripts/sweep.lua");
+script!(GROUP, "scripts/group.lua");
 
 #[cfg(test)]
 mod tests {
@@ -209,6 +211,8 @@ mod tests {
             &*REVOKE_USER,
             &*USER_SESSIONS,
             &*ANALYTICS,
+            &*SWEEP,
+            &*GROUP,
         ];
         for s in all {
             for def in definitions(prelude) {
@@ -268,6 +272,8 @@ mod tests {
             include_str!("scripts/revoke_user.lua"),
             include_str!("scripts/user_sessions.lua"),
             include_str!("scripts/analytics.lua"),
+            include_str!("scripts/sweep.lua"),
+            include_str!("scripts/group.lua"),
         ];
         let mut seen = 0;
         for file in files {
@@ -286,6 +292,28 @@ mod tests {
             }
         }
         assert!(seen > 50, "only {seen} field names found");
+    }
+
+    #[test]
+    fn the_streams_caps_are_the_cores() {
+        use session_core::events::{DEFAULT_STREAM_AGE, DEFAULT_STREAM_LENGTH};
+        let prelude = include_str!("scripts/prelude.lua");
+        let length = format!("local STREAM_LENGTH = '{DEFAULT_STREAM_LENGTH}'\n");
+        let age = format!("local STREAM_AGE = {}\n", DEFAULT_STREAM_AGE.as_millis());
+        assert!(prelude.contains(&length), "prelude.lua must say {length:?}");
+        assert!(prelude.contains(&age), "prelude.lua must say {age:?}");
+        // Every event a script writes goes through `event`, with the
+        // stream's cap.
+        for s in [
+            &*CREATE,
+            &*ROTATE,
+            &*INVALIDATE,
+            &*REVOKE_USER,
+            &*SWEEP,
+            &*LOAD,
+        ] {
+            assert!(s.source.contains("local function event("), "{}", s.name);
+        }
     }
 
     #[test]

@@ -113,7 +113,7 @@ if after > before and after > cap then return { 'big', after } end
 local idle_changed = apply_delta(key, h, 6, true, after)
 local idl = tonumber(h['@idl'])
 if idle_changed or refresh_due(h, now, tonumber(ARGV[3])) then
-  idl = touch(st, key, h, now)
+  idl = touch(st, key, h, now, tonumber(ARGV[2]))
   if idle_changed and h['@ukey'] then user_changed(st, h['@user'], h['@ukey'], now) end
 end
 return { 'ok', idl, tonumber(h['@abs']) }

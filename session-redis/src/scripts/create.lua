@@ -13,6 +13,11 @@
 -- Reply: {'dup'} | {'limit', max} | {'ok', {evicted public ids…}} |
 --        1 (an anonymous create in the steady state: nothing evicted)
 --
+-- A signed-in create appends 'signed_in' to the bucket's lifecycle
+-- stream (after the 'ended' events of the sessions it evicts), and its
+-- key, like a counted anonymous session's, outlives its deadline by the
+-- retention (prelude.lua's live_ttl) for the expiry sweep.
+--
 -- The steady state first: an anonymous session is stored with plain
 -- commands (the layout of prelude.lua's `flat` and `packed`): with
 -- anonymous analytics off (the default), EXISTS, HSET and PEXPIRE, and
@@ -54,9 +59,14 @@ if ARGV[4] == '' then
     end
     redis.call('HSET', key, unpack(fields))
   end
-  local ttl = string.format('%d', math.max(idl - now, 1))
+  if ARGV[11] ~= '1' then
+    redis.call('PEXPIRE', key, string.format('%d', math.max(idl - now, 1)))
+    return 1
+  end
+  -- Counted: the key and the analytics set outlive the deadline by the
+  -- retention, so the expiry sweep finds the session (prelude.lua live_ttl).
+  local ttl = string.format('%d', math.max(idl - now + tonumber(ARGV[2]), 1))
   redis.call('PEXPIRE', key, ttl)
-  if ARGV[11] ~= '1' then return 1 end
   redis.call('ZADD', KEYS[3], string.format('%d', idl), string.sub(key, -22))
   if redis.call('PEXPIRE', KEYS[3], ttl, 'GT') == 0 then
     redis.call('PEXPIRE', KEYS[3], ttl, 'NX')
@@ -95,8 +105,9 @@ for _ = 1, n do
 end
 if ARGV[j] ~= '' then h['@bind'] = ARGV[j] end
 redis.call('HSET', key, unpack(flat(h)))
-redis.call('PEXPIRE', key, I(math.max(idl - now, 1)))
-session_expiry(st, key, h, idl, now)
+local streamed = session_expiry(st, key, h, idl, now, false, retention)
+redis.call('PEXPIRE', key, I(live_ttl(idl, now, streamed, retention)))
 if #evicted > 0 then user_changed(st, user, KEYS[2], now) end
+if user ~= '' then event(st, 'signed_in', h['@pub'], user, nil, now) end
 prune(st, key, now, retention, user ~= '')
 return { 'ok', evicted }

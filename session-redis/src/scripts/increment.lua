@@ -71,6 +71,6 @@ local value = add(key, kept or data_size(key), not kept, prev)
 if value == false then value = add(key, data_size(key), true, prev) end
 if type(value) == 'table' then return value end
 if refresh_due(h, now, tonumber(ARGV[3])) then
-  touch(st, key, h, now)
+  touch(st, key, h, now, tonumber(ARGV[2]))
 end
 return value

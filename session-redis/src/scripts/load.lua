@@ -10,7 +10,7 @@ local status, reason, at = classify(st, key, h, now, tonumber(ARGV[2]))
 if status ~= 'live' then return { status, reason, at } end
 local refreshed = 0
 if refresh_due(h, now, tonumber(ARGV[3])) then
-  touch(st, key, h, now)
+  touch(st, key, h, now, tonumber(ARGV[2]))
   refreshed = 1
 end
 return { 'active', refreshed, flat(h) }

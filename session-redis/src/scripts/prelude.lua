@@ -39,6 +39,10 @@
 --             score: expiry)
 --   users    (member: user id, score: the latest expiry of their sessions)
 --   names    (member: user id, score 0: for paging in byte order)
+-- and beside them, in the same slot, the bucket's lifecycle stream
+-- (`stream_of`): every step that signs a session in, rotates a signed-in
+-- session or ends one appends its event there (`event`), in the same
+-- script, so the event and the change are one atomic step.
 
 -- Integers as text. Redis turns a Lua number argument into text with
 -- "%.14g", which writes large times as floats: every number sent to Redis
@@ -157,14 +161,19 @@ end
 -- Records a session's (new) expiry in its index and the analytics. An
 -- anonymous session's analytics member is only updated, where it has one
 -- (made with anonymous analytics on: guarantee 11), unless `counted` says
--- to add it (a rotation of a counted session).
-local function session_expiry(st, key, h, exp, now, counted)
-  if h['@ukey'] or counted then
-    redis.call('ZADD', st.sessions, I(exp), member(key))
-  else
-    redis.call('ZADD', st.sessions, 'XX', I(exp), member(key))
+-- to add it (a rotation of a counted session). Returns whether the
+-- session is streamed (signed in, or counted): its key must then outlive
+-- its deadline by the retention (`live_ttl`), and so must the analytics
+-- set, so that the expiry sweep (sweep.lua) still finds it and can write
+-- its 'expired' event.
+local function session_expiry(st, key, h, exp, now, counted, retention)
+  local streamed = h['@ukey'] or counted
+  if not streamed then
+    streamed = redis.call('ZSCORE', st.sessions, member(key)) ~= false
   end
-  extend_ttl(st.sessions, exp - now)
+  if not streamed then return false end
+  redis.call('ZADD', st.sessions, I(exp), member(key))
+  extend_ttl(st.sessions, exp - now + retention)
   if h['@ukey'] then
     redis.call('ZADD', h['@ukey'], I(exp), key)
     extend_ttl(h['@ukey'], exp - now)
@@ -177,18 +186,61 @@ local function session_expiry(st, key, h, exp, now, counted)
     extend_ttl(st.users, exp - now)
     extend_ttl(st.names, exp - now)
   end
+  return true
+end
+-- The TTL (ms) of a live session's key whose deadline is `exp`: the
+-- deadline, and for a streamed session (session_expiry) the retention
+-- after it, in which a step or the sweep that finds it past its deadline
+-- still reads its public id and user for the 'expired' event. An anonymous
+-- uncounted session's key goes at its deadline, as before.
+local function live_ttl(exp, now, streamed, retention)
+  if streamed then return math.max(exp - now + retention, 1) end
+  return math.max(exp - now, 1)
 end
 -- Pushes the idle deadline of live session `h` to now + idle timeout
 -- (never past the absolute deadline) and writes it; the session stays in
 -- (or returns to) its index.
-local function touch(st, key, h, now)
+local function touch(st, key, h, now, retention)
   local idl = math.min(now + tonumber(h['@idle']), tonumber(h['@abs']))
   h['@seen'] = I(now)
   h['@idl'] = I(idl)
   redis.call('HSET', key, '@', packed(h))
-  redis.call('PEXPIRE', key, I(math.max(idl - now, 1)))
-  session_expiry(st, key, h, idl, now)
+  local streamed = session_expiry(st, key, h, idl, now, false, retention)
+  redis.call('PEXPIRE', key, I(live_ttl(idl, now, streamed, retention)))
   return idl
+end
+-- The lifecycle stream: at most about STREAM_LENGTH entries per bucket
+-- (XADD MAXLEN ~; session_core::events::DEFAULT_STREAM_LENGTH), none older
+-- than STREAM_AGE ms (the sweep trims by MINID; DEFAULT_STREAM_AGE), and
+-- the stream key itself lives STREAM_AGE after its last event (every key
+-- the store writes has a TTL). Unit tests keep both equal to the core's.
+local STREAM_LENGTH = '10000'
+local STREAM_AGE = 604800000
+-- The stream of the bucket of `st`: `P:{bN}:a:events`, in the bucket's
+-- slot (keys.rs KeyLayout::events).
+local function stream_of(st)
+  return (string.gsub(st.sessions, 'a:sessions$', 'a:events'))
+end
+-- The streams whose TTL this call has renewed (once per call each).
+local RENEWED = {}
+-- Appends an event to the stream of the bucket of `st`: kind ('signed_in'
+-- | 'rotated' | 'ended'), public id, user id ('' anonymous), end reason
+-- (EndReason's stored form; '' unless ended) and time `at` (ms: the
+-- step's `now`, or the deadline that passed for an expiry). Always the
+-- five fields in this order, so that Redis stores their names once per
+-- stream node, not per entry. A session without a public id (an
+-- anonymous one made before anonymous analytics stored '@pub') is not
+-- recorded: its public id follows from its key, which only the server
+-- secret maps.
+local function event(st, kind, pub, user, reason, at)
+  if not pub or pub == '' then return end
+  local stream = stream_of(st)
+  redis.call('XADD', stream, 'MAXLEN', '~', STREAM_LENGTH, '*', 'k', kind, 'p', pub,
+    'u', user or '', 'r', reason or '', 't', I(at))
+  if not RENEWED[stream] then
+    RENEWED[stream] = true
+    redis.call('PEXPIRE', stream, I(STREAM_AGE))
+  end
 end
 -- Replaces whatever `key` holds by a tombstone: why and when it ended,
 -- kept until `forget`.
@@ -200,14 +252,20 @@ end
 -- Ends live session `h` under `key` with `reason`: a tombstone, and out of
 -- its index and the analytics. The caller re-derives the user's entry
 -- (user_changed) once, after ending all it ends. Returns the public id.
+-- A streamed session (signed in, or counted: it had an analytics member)
+-- gets its 'ended' event, except when it ends by rotation: it lives on
+-- under the new key, and rotate.lua records that.
 local function finish(st, key, h, reason, now, retention)
   -- Read the user's fields (lazily loaded by head) before the key changes.
   local ukey = h['@ukey']
   tombstone(key, reason, now, now + retention, h['@pub'], now)
-  redis.call('ZREM', st.sessions, member(key))
+  local counted = redis.call('ZREM', st.sessions, member(key)) == 1
   if ukey then
     redis.call('ZREM', ukey, key)
     if h['@pub'] then redis.call('HDEL', devices(ukey), h['@pub']) end
+  end
+  if reason ~= 'rotated' and (ukey or counted) then
+    event(st, 'ended', h['@pub'], h['@user'], reason, now)
   end
   return h['@pub']
 end
@@ -222,11 +280,12 @@ local function expire(st, key, h, now, retention)
   else
     tombstone(key, 'expired', exp, exp + retention, h['@pub'], now)
   end
-  redis.call('ZREM', st.sessions, member(key))
+  local counted = redis.call('ZREM', st.sessions, member(key)) == 1
   if ukey then
     redis.call('ZREM', ukey, key)
     if h['@pub'] then redis.call('HDEL', devices(ukey), h['@pub']) end
   end
+  if ukey or counted then event(st, 'ended', h['@pub'], h['@user'], 'expired', exp) end
 end
 -- 'live', or 'unknown', or 'ended' with the reason and time. A live
 -- session past its expiry is expired here, finally.
@@ -310,12 +369,14 @@ end
 -- analytics; the caller drops it from the user's index and reports it. So
 -- one damaged record never blocks a step over a user's other sessions.
 local function end_damaged(st, key, reason, now, retention)
-  local pub = redis.call('HGET', key, '@pub')
+  local v = redis.call('HMGET', key, '@pub', '@user')
+  local pub, user = v[1], v[2]
   redis.call('DEL', key)
   redis.call('HSET', key, '@end', reason, '@at', I(now), '@forget', I(now + retention),
     '@pub', pub or '')
   redis.call('PEXPIRE', key, I(math.max(retention, 1)))
-  redis.call('ZREM', st.sessions, member(key))
+  local counted = redis.call('ZREM', st.sessions, member(key)) == 1
+  if user or counted then event(st, 'ended', pub, user, reason, now) end
 end
 -- How many of a user's sessions one eviction orders by its policy at most:
 -- about 15 ms of Redis time (guarantee 5), whatever the limit.

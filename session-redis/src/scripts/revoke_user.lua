@@ -14,6 +14,8 @@
 -- ARGV: 1 now, 2 retention ms, 3 reason, 4 mode ('one' | 'all'),
 --       5 public id (the one to end, or the one to keep; '' = none),
 --       6 user id, 7 chunk size, 8 offset
+-- Each session ended gets its 'ended' event in the bucket's lifecycle
+-- stream (prelude.lua's event), as finish and expire write it.
 -- Reply: {damaged, more (0/1), next offset, ended public ids…}: `damaged`
 -- counts the records whose times did not decode, ended where they lay
 -- (not listed: their public id may be damaged too).
@@ -58,6 +60,7 @@ for _, m in ipairs(members) do
       redis.call('DEL', m)
       redis.call('HSET', m, '@end', reason, '@at', at, '@forget', until_ms, '@pub', t['@pub'])
       redis.call('PEXPIRE', m, keep)
+      event(st, 'ended', t['@pub'], ARGV[6], reason, now)
       ended[#ended + 1] = t['@pub']
       drop[#drop + 1] = m
       found = found or mode == 'one'

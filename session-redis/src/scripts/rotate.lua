@@ -14,6 +14,11 @@
 --        {'limit', max} | {'big', size} (the delta would grow the data past
 --        the cap: nothing changed) | {'ok', {field, value…}, {evicted
 --        public ids…}}
+--
+-- The event goes to the new key's bucket's lifecycle stream: 'signed_in'
+-- for a sign-in, 'rotated' for a signed-in session's rotation, none for
+-- an anonymous one's; the old key's end by rotation is not an 'ended'
+-- event (prelude.lua's finish).
 local st_old, st_new = stats_at(4), stats_at(7)
 local old, new, now, retention = KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2])
 local h = read(old)
@@ -45,8 +50,13 @@ local idl = math.min(now + tonumber(h['@idle']), tonumber(h['@abs']))
 h['@seen'] = I(now)
 h['@idl'] = I(idl)
 redis.call('HSET', new, unpack(flat(h)))
-redis.call('PEXPIRE', new, I(math.max(idl - now, 1)))
-session_expiry(st_new, new, h, idl, now, counted)
+local streamed = session_expiry(st_new, new, h, idl, now, counted, retention)
+redis.call('PEXPIRE', new, I(live_ttl(idl, now, streamed, retention)))
 if h['@ukey'] then user_changed(st_new, h['@user'], h['@ukey'], now) end
+if ARGV[3] == '1' then
+  event(st_new, 'signed_in', h['@pub'], h['@user'], nil, now)
+elseif h['@user'] then
+  event(st_new, 'rotated', h['@pub'], h['@user'], nil, now)
+end
 prune(st_new, new, now, retention, ARGV[3] == '1')
 return { 'ok', flat(h), evicted }

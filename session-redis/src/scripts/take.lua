@@ -25,7 +25,7 @@ if value then
   end
 end
 if refresh_due(h, now, tonumber(ARGV[3])) then
-  touch(st, key, h, now)
+  touch(st, key, h, now, tonumber(ARGV[2]))
 end
 if value then return { 'ok', value } end
 return { 'ok' }

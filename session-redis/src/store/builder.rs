@@ -197,6 +197,7 @@ impl RedisStoreBuilder {
                 keys: KeyLayout::new(&self.prefix),
                 encryption: self.encryption,
                 replica_wait,
+                groups: Default::default(),
             });
         }
         let topology = topology::parse(&self.url)?;
@@ -216,6 +217,7 @@ impl RedisStoreBuilder {
             keys: KeyLayout::new(&self.prefix),
             encryption: self.encryption,
             replica_wait,
+            groups: Default::default(),
         })
     }
 }

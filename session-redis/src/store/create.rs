@@ -11,7 +11,14 @@ impl RedisStore {
         limit: UserLimit,
         cx: &StoreContext,
     ) -> Result<Vec<String>, StoreFailure> {
-        let stored_public_id = codec::stored_public_id(&s.public_id, &s.key, s.user.is_some());
+        // With anonymous analytics on, an anonymous session stores its
+        // public id too: its lifecycle events carry it (the store cannot
+        // derive it from the key).
+        let stored_public_id = codec::stored_public_id(
+            &s.public_id,
+            &s.key,
+            s.user.is_some() || cx.anonymous_analytics,
+        );
         let binding = if stored_public_id.is_empty() {
             String::new()
         } else {

@@ -45,11 +45,15 @@ pub struct RedisStore {
     keys: KeyLayout,
     encryption: Option<EncryptionKeys>,
     replica_wait: Option<ReplicaWait>,
+    /// The consumer groups of the lifecycle stream this process has made
+    /// sure of (shared by the store's clones).
+    groups: std::sync::Arc<events::KnownGroups>,
 }
 
 mod builder;
 mod create;
 mod cross_slot;
+mod events;
 mod operations;
 mod plain_save;
 mod replies;

@@ -1,6 +1,9 @@
 //! The contract's operations on Redis: [`SessionStore`] for [`RedisStore`],
 //! each one plain read or one script call (see the crate docs' costs).
 
+use session_core::events::{ConsumerName, EventKey, ReadFrom, SessionEvent, StreamCursor};
+use session_core::store::SlotTag;
+
 use super::plain_save::{PlainOutcome, PlainSave};
 use super::replies;
 use super::*;
@@ -284,6 +287,45 @@ impl SessionStore for RedisStore {
         users.truncate(size);
         let next = if more { users.last().cloned() } else { None };
         Ok(Page { users, next })
+    }
+
+    /// Every bucket's stream, concurrently (store/events.rs).
+    async fn read_events(
+        &self,
+        name: &ConsumerName,
+        from: ReadFrom,
+        max: usize,
+        _cx: &StoreContext,
+    ) -> Result<Vec<SessionEvent>, StoreFailure> {
+        self.stream_read(name, from, max).await
+    }
+
+    async fn ack_events(&self, name: &ConsumerName, keys: &[EventKey]) -> Result<(), StoreFailure> {
+        self.stream_ack(name, keys).await
+    }
+
+    /// `sweep.lua` on every bucket: up to `max` expiries each.
+    async fn sweep_expired(&self, max: usize, cx: &StoreContext) -> Result<u64, StoreFailure> {
+        self.stream_sweep(max, cx).await
+    }
+
+    async fn tail_events(
+        &self,
+        slot: SlotTag,
+        after: Option<&StreamCursor>,
+        max: usize,
+    ) -> Result<(Vec<SessionEvent>, StreamCursor), StoreFailure> {
+        self.stream_tail(slot, after, max).await
+    }
+
+    /// The newest 2,000 entries of the user's bucket's stream, filtered.
+    async fn user_events(
+        &self,
+        user: &UserKey,
+        max: usize,
+        _cx: &StoreContext,
+    ) -> Result<Vec<SessionEvent>, StoreFailure> {
+        self.stream_user_events(user, max).await
     }
 
     /// `P:slot-key` keeps the fingerprint (`SET NX GET`: one command),

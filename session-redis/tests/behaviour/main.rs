@@ -14,6 +14,7 @@ mod acl_auth;
 mod costs;
 #[cfg(feature = "encryption")]
 mod encryption_at_rest;
+mod events;
 mod key_rotation;
 mod keys;
 mod scale;

@@ -40,7 +40,13 @@ async fn a_session_with_three_small_values_costs_little_memory() {
             .parse()
             .unwrap();
         println!("{key}: {bytes} bytes");
-        total += bytes;
+        // The bucket's lifecycle stream is the bucket's, not the
+        // session's: its size follows the events (at most about 10,000 a
+        // bucket, a week old), and its first node's preallocation (about
+        // 4 KB) is paid once per bucket (`the_lifecycle_stream_costs_...`).
+        if !key.ends_with(":a:events") {
+            total += bytes;
+        }
     }
     println!("total for one signed-in session with three values: {total} bytes");
     assert!(total < 4096, "{total} bytes for one session");
