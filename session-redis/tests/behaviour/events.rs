@@ -394,3 +394,102 @@ async fn the_lifecycle_stream_costs_little_memory_per_event() {
     println!("a stream of 1,000 sign-in events: {bytes} bytes");
     assert!(bytes < 160_000, "{bytes} bytes for 1,000 events");
 }
+
+/// The streams on the server on `h` (`*:a:events`).
+fn streams(h: &Standalone) -> Vec<String> {
+    h.server
+        .cli(&["--scan", "--pattern", "*:a:events"])
+        .unwrap()
+        .lines()
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Guarantee 13 on the stream: a pending event trimmed away before its
+/// acknowledgement, and an entry that does not decode, are acknowledged
+/// and skipped (neither blocks the group); a stream deleted under a group
+/// this process knows (`NOGROUP`) gets its group again, and its new events
+/// are read. Seen failing with damaged entries left unacknowledged (they
+/// stayed pending, read again by every restart).
+#[tokio::test]
+async fn trimmed_and_damaged_entries_do_not_block_a_group() {
+    let h = Standalone::start();
+    let clock = ManualClock::starting_now();
+    let m = manager(Arc::new(h.redis_store().await), &clock);
+    let alice = UserId::new("alice").unwrap();
+    m.create_for_user(&alice, Metadata::default(), None)
+        .await
+        .unwrap();
+    let name = || ConsumerName::new("tokens", "host-1").unwrap();
+    let mut c = m.events(name());
+    assert_eq!(c.next_batch().await.unwrap().len(), 1);
+    drop(c);
+    // The group is on all 64 streams (made empty where there were none);
+    // alice's is the one with an entry.
+    let mut with_entries = streams(&h)
+        .into_iter()
+        .filter(|k| h.server.cli(&["XLEN", k]).unwrap().trim() != "0");
+    let stream = with_entries.next().unwrap();
+    assert!(with_entries.next().is_none());
+    let pending = |h: &Standalone| -> String {
+        let reply = h.server.cli(&["XPENDING", &stream, "tokens"]).unwrap();
+        reply.lines().next().unwrap_or_default().trim().to_owned()
+    };
+    assert_eq!(pending(&h), "1");
+    // Trimmed while pending, then a damaged entry after it.
+    h.server.cli(&["XTRIM", &stream, "MAXLEN", "0"]).unwrap();
+    h.server
+        .cli(&[
+            "XADD", &stream, "*", "k", "born", "p", "x", "u", "", "r", "", "t", "1",
+        ])
+        .unwrap();
+    let mut c = m.events(name());
+    assert!(c.next_batch().await.unwrap().is_empty());
+    assert_eq!(pending(&h), "0", "skipped entries must be acknowledged");
+    drop(c);
+    assert!(m.events(name()).next_batch().await.unwrap().is_empty());
+    // The stream goes (as when it expires); the process still thinks the
+    // group is there.
+    h.server.cli(&["DEL", &stream]).unwrap();
+    m.create_for_user(&UserId::new("bob").unwrap(), Metadata::default(), None)
+        .await
+        .unwrap();
+    let read = m.events(name()).next_batch().await.unwrap();
+    assert_eq!(read.len(), 1, "{read:?}");
+    assert_eq!(read[0].user, Some(UserId::new("bob").unwrap()));
+}
+
+/// The tail of one bucket's stream (what `Session::until_ended`'s poller
+/// reads): no cursor gives the stream's end and no events; after it, the
+/// events written since, and a cursor past them.
+#[tokio::test]
+async fn the_tail_of_a_bucket_s_stream_gives_what_came_after_the_cursor() {
+    let h = Standalone::start();
+    let store = h.redis_store().await;
+    let clock = ManualClock::starting_now();
+    let m = manager(Arc::new(store.clone()), &clock);
+    let alice = UserId::new("alice").unwrap();
+    let (id, record) = m
+        .create_for_user(&alice, Metadata::default(), None)
+        .await
+        .unwrap();
+    let (none, cursor) = store.tail_events(id.slot(), None, 100).await.unwrap();
+    assert!(none.is_empty());
+    assert_ne!(cursor.0, "0-0", "the stream holds the sign-in");
+    assert!(m.revoke(&id, EndReason::Logout).await.unwrap());
+    let (events, next) = store
+        .tail_events(id.slot(), Some(&cursor), 100)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].public_id, record.public_id);
+    assert_eq!(events[0].reason, Some(EndReason::Logout));
+    assert_eq!(next.0, events[0].key.position());
+    let (after, same) = store
+        .tail_events(id.slot(), Some(&next), 100)
+        .await
+        .unwrap();
+    assert!(after.is_empty());
+    assert_eq!(same, next);
+}
