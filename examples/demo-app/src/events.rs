@@ -29,9 +29,13 @@
 //!   the `ended` event too, reason `logout`. The tab that signed out has
 //!   closed its `EventSource` already; another tab of the same browser
 //!   (same cookie) learns that it is signed out;
-//! - **a rotation** (the session lives on under a new id): no event, the
-//!   stream just ends; the browser reconnects with the new cookie and
-//!   watches the successor;
+//! - **a rotation** (the session lives on under a new id, with the same
+//!   public id): no event for it. The stream either goes on watching the
+//!   session ([`Session::until_ended`] follows its public id, so a later
+//!   end of the successor is reported) or, once the wait resolves as
+//!   `rotated` (at its periodic re-check, or at once on a store without a
+//!   lifecycle stream), ends without an event; the browser then
+//!   reconnects with the new cookie and watches the successor;
 //! - the store failing while waiting: no event, the stream ends, and the
 //!   browser's reconnect finds out (a 401 with the reason, or a new
 //!   stream).
@@ -222,7 +226,54 @@ pub async fn audit(session: &Session) -> Answer {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use session_core::{KeyRing, MemoryStore, Metadata, SessionConfig, SessionManager, UserId};
+
     use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    /// On paused time: the retry line at once, a keep-alive comment after
+    /// [`KEEP_ALIVE`] of nothing, the `ended` event (the 401 body) when the
+    /// session is revoked, then the end.
+    #[tokio::test(start_paused = true)]
+    async fn the_stream_opens_keeps_alive_and_ends() -> TestResult {
+        let config = SessionConfig::builder(KeyRing::generate()).build()?;
+        let manager = SessionManager::new(Arc::new(MemoryStore::new()), config);
+        let alice = UserId::new("alice")?;
+        let (laptop, _) = manager
+            .create_for_user(&alice, Metadata::default(), None)
+            .await?;
+        let name = manager.config().cookie().cookie_name().into_owned();
+        let cookie = format!("{name}={}", laptop.expose_secret());
+
+        let nobody = manager.session_for_request(std::iter::empty::<&[u8]>());
+        assert_eq!(
+            events(&nobody).await.map(|_| ()).err().map(|e| e.status),
+            Some(401)
+        );
+
+        let session = manager.session_for_request([cookie.as_bytes()]);
+        let mut stream = Box::pin(event_stream(events(&session).await?, |frame| frame));
+        assert_eq!(stream.next().await, Some(Frame::Retry(RECONNECT_AFTER)));
+        let before = tokio::time::Instant::now();
+        assert_eq!(stream.next().await, Some(Frame::KeepAlive));
+        assert_eq!(before.elapsed(), KEEP_ALIVE);
+
+        manager
+            .revoke(&laptop, EndReason::revoked("lost laptop"))
+            .await?;
+        let Some(Frame::Ended(data)) = stream.next().await else {
+            return Err("no `ended` frame after the revocation".into());
+        };
+        let data: serde_json::Value = serde_json::from_str(&data)?;
+        assert_eq!(data["reason"], "revoked");
+        assert_eq!(data["reason_text"], "lost laptop");
+        assert_eq!(data["error"], "unauthenticated");
+        assert_eq!(stream.next().await, None);
+        Ok(())
+    }
 
     #[test]
     fn frames_as_text() {
