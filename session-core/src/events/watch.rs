@@ -151,6 +151,9 @@ pub(crate) async fn until_ended(
                         }
                         break;
                     }
+                    // Rotated by another request: this id has ended (as
+                    // `Rotated`), which the store says at once.
+                    Ok(e) if e.public_id == public_id && e.kind == EventKind::Rotated => break,
                     Ok(_) => {}
                     // Missed some, or the poller stopped: ask the store.
                     Err(broadcast::error::RecvError::Lagged(_)) => break,

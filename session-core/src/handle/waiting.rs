@@ -8,7 +8,10 @@ impl Session {
     /// from another device, revoke-all, the limit, expiry), with why and
     /// when; `None` at once when the request has no active session.
     /// Passive: waiting never moves the idle deadline, so an open page
-    /// left alone still expires.
+    /// left alone still expires. When another request rotates the id, it
+    /// resolves with [`crate::EndReason::Rotated`]: the session lives on
+    /// under the new id the browser now holds, so wait again from a
+    /// request that presents it.
     ///
     /// It is fed by the store's lifecycle stream (a shared poller per slot
     /// reads its tail a few times a second) and wakes at the session's
