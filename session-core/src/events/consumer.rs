@@ -1,7 +1,7 @@
 //! [`EventConsumer`]: one member of a consumer group on the lifecycle
 //! stream, handing each event out once.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -134,8 +134,16 @@ impl EventConsumer {
     }
 
     async fn next_batch_inner(&mut self) -> Result<Vec<SessionEvent>, StoreFailure> {
-        self.confirm_acks().await?;
-        self.sweep_if_due().await?;
+        // Neither an acknowledgement nor the sweep blocks reading: both are
+        // retried on the next batch (acknowledgements stay tracked, the
+        // sweep stays due), so a store that loses some replies still
+        // delivers.
+        if let Err(failure) = self.confirm_acks().await {
+            warn("acknowledging", &failure);
+        }
+        if let Err(failure) = self.sweep_if_due().await {
+            warn("the expiry sweep", &failure);
+        }
         loop {
             let from = match self.phase {
                 Phase::Pending => ReadFrom::Pending,
@@ -173,18 +181,32 @@ impl EventConsumer {
         self.confirm_acks().await
     }
 
+    /// Sends the unconfirmed acknowledgements, one call per stream (so one
+    /// stream's lost reply does not hold back the others); those confirmed
+    /// are done. Reports the first failure.
     async fn confirm_acks(&mut self) -> Result<(), StoreFailure> {
-        if self.unconfirmed.is_empty() {
-            return Ok(());
-        }
-        self.shared
-            .store
-            .ack_events(&self.name, &self.unconfirmed)
-            .await?;
+        let mut by_stream: BTreeMap<String, Vec<EventKey>> = BTreeMap::new();
         for key in self.unconfirmed.drain(..) {
-            self.outstanding.remove(&key);
+            by_stream
+                .entry(key.stream().to_owned())
+                .or_default()
+                .push(key);
         }
-        Ok(())
+        let mut first_failure = None;
+        for (_, keys) in by_stream {
+            match self.shared.store.ack_events(&self.name, &keys).await {
+                Ok(()) => {
+                    for key in &keys {
+                        self.outstanding.remove(key);
+                    }
+                }
+                Err(failure) => {
+                    first_failure.get_or_insert(failure);
+                    self.unconfirmed.extend(keys);
+                }
+            }
+        }
+        first_failure.map_or(Ok(()), Err)
     }
 
     /// Runs the expiry sweep now (until a pass finds fewer than a batch),
@@ -230,7 +252,7 @@ impl EventConsumer {
             let batch = match self.next_batch().await {
                 Ok(batch) => batch,
                 Err(failure) => {
-                    tracing::warn!(target: crate::lifecycle::TARGET, error = %failure, "lifecycle stream read failed; retrying");
+                    warn("reading", &failure);
                     tokio::time::sleep(self.options.idle_wait).await;
                     continue;
                 }
@@ -249,4 +271,13 @@ impl EventConsumer {
             }
         }
     }
+}
+
+/// Logs a failed stream call that the consumer retries.
+fn warn(what: &str, failure: &StoreFailure) {
+    tracing::warn!(
+        target: crate::lifecycle::TARGET,
+        error = %failure,
+        "lifecycle stream: {what} failed; retrying"
+    );
 }
