@@ -12,16 +12,14 @@ use session_core::{
 const GUARD: Duration = Duration::from_secs(10);
 
 fn manager() -> SessionManager {
-    let clock = ManualClock::starting_now();
     let config = SessionConfig::builder(KeyRing::generate())
         .build()
         .expect("config");
-    let manager = SessionManager::with_clock(
+    SessionManager::with_clock(
         Arc::new(MemoryStore::new()),
         config,
-        Arc::new(clock.clone()),
-    );
-    manager
+        Arc::new(ManualClock::starting_now()),
+    )
 }
 
 async fn signed_in(manager: &SessionManager) -> String {
