@@ -461,16 +461,18 @@ async fn pushed_end_scenario(launcher: &dyn Launcher, kind: StoreKind, run: &str
 /// 1 s"), counted from the revocation's answer.
 const PUSHED_WITHIN: Duration = Duration::from_secs(1);
 
-macro_rules! pushed_end_tests {
-    ($($name:ident: $launcher:expr, $kind:expr;)*) => {$(
+/// One `#[tokio::test]` per line: `name: launcher, store kind;`, each
+/// running `$scenario`.
+macro_rules! browser_tests {
+    ($scenario:ident; $($name:ident: $launcher:expr, $kind:expr;)*) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
-            pushed_end_scenario(&$launcher, $kind, stringify!($name)).await;
+            $scenario(&$launcher, $kind, stringify!($name)).await;
         }
     )*};
 }
 
-pushed_end_tests! {
+browser_tests! { pushed_end_scenario;
     axum_events_on_memory: AxumDemo, StoreKind::Memory;
     actix_events_on_memory: ActixDemo, StoreKind::Memory;
     rocket_events_on_memory: RocketDemo, StoreKind::Memory;
@@ -479,16 +481,7 @@ pushed_end_tests! {
     rocket_events_on_redis: RocketDemo, StoreKind::RedisStandalone;
 }
 
-macro_rules! browser_tests {
-    ($($name:ident: $launcher:expr, $kind:expr;)*) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            scenario(&$launcher, $kind, stringify!($name)).await;
-        }
-    )*};
-}
-
-browser_tests! {
+browser_tests! { scenario;
     axum_on_memory: AxumDemo, StoreKind::Memory;
     axum_on_redis: AxumDemo, StoreKind::RedisStandalone;
     actix_on_memory: ActixDemo, StoreKind::Memory;
