@@ -136,8 +136,9 @@ pub struct Ledger {
 /// A stand-in for the OAuth provider's revocation endpoint on a loopback
 /// port: `POST /revoke` with [`Revocation`] JSON and an
 /// [`IDEMPOTENCY_HEADER`]. A key seen before is answered 200 and applies
-/// nothing, as real providers with idempotency keys do.
-#[derive(Debug)]
+/// nothing, as real providers with idempotency keys do. Clones share the
+/// running endpoint and its ledger.
+#[derive(Debug, Clone)]
 pub struct FakeTokenEndpoint {
     url: String,
     ledger: Arc<Mutex<Ledger>>,
