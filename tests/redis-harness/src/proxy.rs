@@ -24,6 +24,12 @@ pub enum Fault {
     DropNextReply,
     /// Forward commands, swallow every reply, keep connections open.
     Blackhole,
+    /// Forward everything, but drop the reply to this share (in percent)
+    /// of the script calls (`EVAL`, `EVALSHA`), after Redis ran them, and
+    /// reset that connection: the replies of other commands in flight on
+    /// it are lost too. The calls dropped are spread evenly (with 15, the
+    /// 7th, 14th, 20th, …), so a test's count is exact.
+    DropScriptReplies(u8),
 }
 
 struct Shared {
@@ -32,6 +38,8 @@ struct Shared {
     open: Mutex<Vec<TcpStream>>,
     stopped: AtomicBool,
     dropped: AtomicU64,
+    /// Script calls seen under [`Fault::DropScriptReplies`].
+    scripts: AtomicU64,
 }
 
 /// A running proxy; it stops (and resets its connections) when dropped.
@@ -64,6 +72,7 @@ impl FaultProxy {
             open: Mutex::new(Vec::new()),
             stopped: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
+            scripts: AtomicU64::new(0),
         });
         let s = shared.clone();
         std::thread::spawn(move || {
@@ -111,7 +120,8 @@ impl FaultProxy {
         }
     }
 
-    /// How many replies [`Fault::DropNextReply`] has dropped.
+    /// How many replies [`Fault::DropNextReply`] and
+    /// [`Fault::DropScriptReplies`] have dropped.
     pub fn replies_dropped(&self) -> u64 {
         self.shared.dropped.load(Ordering::SeqCst)
     }
@@ -146,10 +156,25 @@ fn connect(s: &Arc<Shared>, client: TcpStream) {
         open.push(c3);
         open.push(s3);
     }
-    let up = s.clone();
-    std::thread::spawn(move || pump(&up, client, server, Direction::Up));
+    // Set by the command pump when the next reply on this connection is
+    // to be dropped ([`Fault::DropScriptReplies`]).
+    let drop_next = Arc::new(AtomicBool::new(false));
+    let (up, up_drop) = (s.clone(), drop_next.clone());
+    std::thread::spawn(move || pump(&up, &up_drop, client, server, Direction::Up));
     let down = s.clone();
-    std::thread::spawn(move || pump(&down, s2, c2, Direction::Down));
+    std::thread::spawn(move || pump(&down, &drop_next, s2, c2, Direction::Down));
+}
+
+/// Whether `chunk` holds a script call (`EVAL` or `EVALSHA`, any case).
+fn holds_script(chunk: &[u8]) -> bool {
+    chunk.windows(4).any(|w| w.eq_ignore_ascii_case(b"EVAL"))
+}
+
+/// Whether the `n`th script call (from 0) is one of the `percent` share
+/// dropped, spread evenly.
+fn dropped_share(n: u64, percent: u8) -> bool {
+    let p = u64::from(percent.min(100));
+    (n + 1) * p / 100 > n * p / 100
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -160,7 +185,13 @@ enum Direction {
     Down,
 }
 
-fn pump(s: &Shared, mut from: TcpStream, mut to: TcpStream, direction: Direction) {
+fn pump(
+    s: &Shared,
+    drop_next: &AtomicBool,
+    mut from: TcpStream,
+    mut to: TcpStream,
+    direction: Direction,
+) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match from.read(&mut buf) {
@@ -175,6 +206,16 @@ fn pump(s: &Shared, mut from: TcpStream, mut to: TcpStream, direction: Direction
                 if let Ok(mut f) = s.fault.lock() {
                     *f = Fault::None;
                 }
+                s.dropped.fetch_add(1, Ordering::SeqCst);
+                break;
+            }
+            (Direction::Up, Fault::DropScriptReplies(percent)) if holds_script(&buf[..n]) => {
+                let seen = s.scripts.fetch_add(1, Ordering::SeqCst);
+                if dropped_share(seen, percent) {
+                    drop_next.store(true, Ordering::SeqCst);
+                }
+            }
+            (Direction::Down, _) if drop_next.swap(false, Ordering::SeqCst) => {
                 s.dropped.fetch_add(1, Ordering::SeqCst);
                 break;
             }

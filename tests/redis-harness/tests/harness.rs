@@ -1,6 +1,7 @@
-//! The harness starts what it promises and stops it by PID.
+//! The harness starts what it promises and stops it by PID, and its proxy
+//! loses what it is told to.
 
-use redis_harness::{Cluster, Sentinel, Server, raw_command};
+use redis_harness::{Cluster, Fault, FaultProxy, Sentinel, Server, raw_command};
 
 #[test]
 fn a_standalone_server_starts_stops_and_restarts_on_its_port() {
@@ -59,4 +60,27 @@ fn sentinel_watches_a_primary_and_a_replica() {
     assert_ne!(primary, s.replica().port());
     assert!(s.url().ends_with("/mymaster"));
     s.wait_until_failover_ready().unwrap();
+}
+
+#[test]
+fn a_proxy_drops_the_share_of_script_replies_it_is_told_after_they_ran() {
+    let server = Server::standalone().expect("redis-server starts");
+    let proxy = FaultProxy::start(server.port()).expect("proxy");
+    proxy.set(Fault::DropScriptReplies(15));
+    let mut answered = 0;
+    for _ in 0..100 {
+        // One connection per call: a dropped reply resets only its own.
+        if let Ok(reply) = raw_command(proxy.port(), &["EVAL", "return 1", "0"]) {
+            if reply.starts_with(":1") {
+                answered += 1;
+            }
+        }
+        let ping = raw_command(proxy.port(), &["PING"]).expect("PING through the proxy");
+        assert!(ping.starts_with("+PONG"), "other commands pass: {ping}");
+    }
+    assert_eq!(proxy.replies_dropped(), 15, "exactly 15% of script replies");
+    assert_eq!(answered, 85);
+    // Every script ran, answered or not.
+    let stats = raw_command(server.port(), &["INFO", "commandstats"]).expect("INFO");
+    assert!(stats.contains("cmdstat_eval:calls=100,"), "{stats}");
 }
