@@ -70,10 +70,10 @@ fn a_proxy_drops_the_share_of_script_replies_it_is_told_after_they_ran() {
     let mut answered = 0;
     for _ in 0..100 {
         // One connection per call: a dropped reply resets only its own.
-        if let Ok(reply) = raw_command(proxy.port(), &["EVAL", "return 1", "0"]) {
-            if reply.starts_with(":1") {
-                answered += 1;
-            }
+        if let Ok(reply) = raw_command(proxy.port(), &["EVAL", "return 1", "0"])
+            && reply.starts_with(":1")
+        {
+            answered += 1;
         }
         let ping = raw_command(proxy.port(), &["PING"]).expect("PING through the proxy");
         assert!(ping.starts_with("+PONG"), "other commands pass: {ping}");
