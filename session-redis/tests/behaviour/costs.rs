@@ -177,9 +177,14 @@ async fn revoking_one_device_costs_the_same_at_any_session_count() {
         "commands to revoke one device: 5 sessions {}, 1,500 sessions {}",
         costs[0], costs[1]
     );
-    assert_eq!(
-        costs[0], costs[1],
-        "revoking one device grew with the session count"
+    // Two commands of slack, whatever the count: when the user's
+    // analytics entries already expire later than the new TTL by a
+    // millisecond or two, `extend_ttl` (prelude.lua) sends its `PEXPIRE …
+    // NX` fallback after `PEXPIRE … GT` for both (seen: 19 against 17 on a
+    // loaded machine). Growth with the count would be about 1,500.
+    assert!(
+        costs[1] <= costs[0] + 2 && costs[0] <= costs[1] + 2,
+        "revoking one device grew with the session count: {costs:?}"
     );
 }
 
