@@ -227,7 +227,13 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
-async fn scenario(launcher: &dyn Launcher, kind: StoreKind, run: &str) {
+/// A run's start: its screenshot directory (printed), the demo on `kind`,
+/// a browser, and the laptop's page in it.
+async fn begin(
+    launcher: &dyn Launcher,
+    kind: StoreKind,
+    run: &str,
+) -> (PathBuf, session_tests::http_contract::Env, Driver, Page) {
     let shots = target_dir().join("browser-screenshots").join(run);
     std::fs::create_dir_all(&shots).expect("the screenshot directory");
     println!("screenshots: {}", shots.display());
@@ -238,6 +244,11 @@ async fn scenario(launcher: &dyn Launcher, kind: StoreKind, run: &str) {
         name: "laptop",
         shots: shots.clone(),
     };
+    (shots, env, driver, laptop)
+}
+
+async fn scenario(launcher: &dyn Launcher, kind: StoreKind, run: &str) {
+    let (shots, env, driver, laptop) = begin(launcher, kind, run).await;
     let phone = Page {
         client: driver.device().await,
         name: "phone",
@@ -392,16 +403,7 @@ async fn scenario(launcher: &dyn Launcher, kind: StoreKind, run: &str) {
 /// banner shows the reason within [`PUSHED_WITHIN`], put there by the
 /// events stream. The page's "Recent activity" lists the sign-in first.
 async fn pushed_end_scenario(launcher: &dyn Launcher, kind: StoreKind, run: &str) {
-    let shots = target_dir().join("browser-screenshots").join(run);
-    std::fs::create_dir_all(&shots).expect("the screenshot directory");
-    println!("screenshots: {}", shots.display());
-    let env = start(launcher, kind, |b| b).await;
-    let driver = Driver::start();
-    let laptop = Page {
-        client: driver.device().await,
-        name: "laptop",
-        shots,
-    };
+    let (_, env, _driver, laptop) = begin(launcher, kind, run).await;
     laptop
         .client
         .goto(&format!("{}/?poll=off", env.base))
