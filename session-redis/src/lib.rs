@@ -114,6 +114,7 @@ mod error;
 pub mod fuzzing;
 mod keys;
 mod layout;
+mod operation_id;
 mod scripts;
 mod server_check;
 mod setup;

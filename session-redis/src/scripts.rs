@@ -26,15 +26,22 @@ pub(crate) struct NamedScript {
 
 macro_rules! script {
     ($name:ident, $file:literal) => {
+        script!($name, $file, |text: String| text);
+    };
+    ($name:ident, $file:literal, operation) => {
+        script!($name, $file, |text: String| as_operation(
+            include_str!("scripts/operation.lua"),
+            &text
+        ));
+    };
+    ($name:ident, $file:literal, $wrap:expr) => {
         pub(crate) static $name: LazyLock<NamedScript> = LazyLock::new(|| {
-            let source: &'static str = Box::leak(
-                assemble(
-                    &layout(),
-                    include_str!("scripts/prelude.lua"),
-                    include_str!($file),
-                )
-                .into_boxed_str(),
+            let text = assemble(
+                &layout(),
+                include_str!("scripts/prelude.lua"),
+                include_str!($file),
             );
+            let source: &'static str = Box::leak(($wrap)(text).into_boxed_str());
             NamedScript {
                 name: $file,
                 script: Script::new(source),
@@ -167,14 +174,37 @@ fn assemble(layout: &str, prelude: &str, body: &str) -> String {
     out
 }
 
-script!(CREATE, "scripts/create.lua");
+/// The line of `operation.lua` where the step it wraps goes.
+const STEP: &str = "-- @step\n";
+
+/// `script` (an assembled script's text) as a step that is safe to send
+/// again: `operation.lua`'s check of the step's operation id first, the
+/// script as a function giving `reply`, then the part that keeps the id
+/// with the reply (see `operation.lua`).
+fn as_operation(operation: &str, script: &str) -> String {
+    let (flags, body) = script.split_once('\n').unwrap_or(("", script));
+    let (check, keep) = operation.split_once(STEP).unwrap_or((operation, ""));
+    let mut out = String::with_capacity(operation.len() + script.len() + 64);
+    for part in [flags, "\n", check, "local reply = (function()\n", body] {
+        out.push_str(part);
+    }
+    if !body.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str("end)()\n");
+    out.push_str(keep);
+    out
+}
+
+// The steps that are not idempotent carry an operation id (operation.lua).
+script!(CREATE, "scripts/create.lua", operation);
 script!(LOAD, "scripts/load.lua");
-script!(APPLY, "scripts/apply.lua");
-script!(INCREMENT, "scripts/increment.lua");
-script!(TAKE, "scripts/take.lua");
-script!(ROTATE, "scripts/rotate.lua");
-script!(INVALIDATE, "scripts/invalidate.lua");
-script!(REVOKE_USER, "scripts/revoke_user.lua");
+script!(APPLY, "scripts/apply.lua", operation);
+script!(INCREMENT, "scripts/increment.lua", operation);
+script!(TAKE, "scripts/take.lua", operation);
+script!(ROTATE, "scripts/rotate.lua", operation);
+script!(INVALIDATE, "scripts/invalidate.lua", operation);
+script!(REVOKE_USER, "scripts/revoke_user.lua", operation);
 script!(USER_SESSIONS, "scripts/user_sessions.lua");
 script!(ANALYTICS, "scripts/analytics.lua");
 script!(SWEEP, "scripts/sweep.lua");
@@ -227,6 +257,33 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_step_runs_between_the_check_and_the_keeping_of_its_id() {
+        let op = "local OP = ARGV[#ARGV]\nif seen then return old end\n-- @step\nkeep(reply)\nreturn reply\n";
+        let text = as_operation(op, "#!lua flags=allow-cross-slot-keys\nreturn 1");
+        assert_eq!(
+            text,
+            "#!lua flags=allow-cross-slot-keys\nlocal OP = ARGV[#ARGV]\nif seen then return old end\n\
+             local reply = (function()\nreturn 1\nend)()\nkeep(reply)\nreturn reply\n"
+        );
+        // The steps that are not idempotent are wrapped; the others not.
+        for s in [
+            &*CREATE,
+            &*APPLY,
+            &*INCREMENT,
+            &*TAKE,
+            &*ROTATE,
+            &*INVALIDATE,
+            &*REVOKE_USER,
+        ] {
+            assert!(s.source.contains("local reply = (function()"), "{}", s.name);
+            assert!(s.source.starts_with("#!lua flags="), "{}", s.name);
+        }
+        for s in [&*LOAD, &*USER_SESSIONS, &*ANALYTICS, &*SWEEP, &*GROUP] {
+            assert!(!s.source.contains("OPS_TTL"), "{}", s.name);
         }
     }
 

@@ -15,8 +15,11 @@ pub(super) type Attempt = Result<(Value, Option<i64>), (RedisError, Verdict)>;
 pub(super) enum Call<'a> {
     /// The script and its `EVALSHA` command (see [`evalsha`]).
     Script(&'a Script, &'a redis::Cmd),
-    /// A plain command.
+    /// A plain command that is not sent again after a lost reply.
     Command(&'a redis::Cmd),
+    /// A plain command whose resend is a no-op (a read): sent again after
+    /// a lost reply, within the deadline.
+    Read(&'a redis::Cmd),
     /// Plain commands sent together, in one round trip (not a
     /// transaction: each runs on its own).
     Pipeline(&'a redis::Pipeline),
@@ -52,9 +55,20 @@ impl Call<'_> {
                 }
                 reply => reply,
             },
-            Call::Command(cmd) => cmd.query_async(conn).await,
+            Call::Command(cmd) | Call::Read(cmd) => cmd.query_async(conn).await,
             Call::Pipeline(pipe) => pipe.query_async(conn).await,
         }
+    }
+}
+
+impl Call<'_> {
+    /// Whether the call may be sent again after a lost reply: a script
+    /// (each either makes its own resend a no-op, or carries an operation
+    /// id that does: `scripts/operation.lua`) or a read. A plain command
+    /// that changes something, and a pipeline (the plain save, which
+    /// settles by script instead), may not.
+    pub(super) fn resendable(&self) -> bool {
+        matches!(self, Call::Script(..) | Call::Read(_))
     }
 }
 
@@ -107,7 +121,9 @@ pub(super) fn forgets(v: Verdict) -> bool {
     )
 }
 
-/// How long to wait before trying again a command that did not run.
+/// How long to wait before trying again a command that did not run, or
+/// before sending a call again whose reply was lost more than once in a
+/// row (the first resend goes at once).
 pub(super) const RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 /// `WAIT` for `w.replicas` replicas, at most `w.within`.

@@ -17,14 +17,19 @@
 //!   cluster connection.
 //!
 //! One rule for all (the contract's Topologies section): a command is sent
-//! at most once unless its reply proves it did not run. MOVED, ASK,
-//! TRYAGAIN, CLUSTERDOWN, MASTERDOWN, LOADING and READONLY (a demoted
-//! primary) are retried within the deadline, after dropping the connection
-//! when the server may have changed (READONLY: a managed Redis failed over
-//! behind one name, or Sentinel promoted another node). A connection that
-//! fails after the command was sent gives [`StoreFailure::OutcomeUnknown`]
-//! and is dropped (a pooled one is discarded), never repeated; the next
-//! call connects afresh, so every mode recovers after a restart.
+//! again only when its reply proves it did not run, or when its resend is
+//! a no-op. MOVED, ASK, TRYAGAIN, CLUSTERDOWN, MASTERDOWN, LOADING and
+//! READONLY (a demoted primary) are retried within the deadline, after
+//! dropping the connection when the server may have changed (READONLY: a
+//! managed Redis failed over behind one name, or Sentinel promoted another
+//! node). A connection that fails after the command was sent is dropped (a
+//! pooled one is discarded) and the call is sent again on a fresh one when
+//! its resend is a no-op: every script (the steps that are not idempotent
+//! carry an operation id, `scripts/operation.lua`) and a read. Only when
+//! the deadline passes is the outcome [`StoreFailure::OutcomeUnknown`]. A
+//! plain write and the plain save's pipeline are never sent again: they
+//! fail with it at once. The next call connects afresh, so every mode
+//! recovers after a restart.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,6 +125,15 @@ pub(crate) struct Connection {
     deadline: Duration,
 }
 
+/// Whether a call was sent once, or again after a lost reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// Its first send answered.
+    Once,
+    /// A reply was lost, and a resend answered.
+    Again,
+}
+
 /// How many replicas an invalidation waits for, and how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ReplicaWait {
@@ -137,23 +151,36 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
+    /// Sends one plain command with the same deadline and rules, never
+    /// again after a lost reply.
+    pub(crate) async fn query(&self, cmd: &redis::Cmd) -> Result<Value, StoreFailure> {
+        let call = Call::Command(cmd);
+        Ok(self.run_on(&self.link, call, &[] as &[&str], None).await?.0)
+    }
+
+    /// Sends one plain command whose resend is a no-op (a read), again on
+    /// a fresh connection after a lost reply, within the deadline.
+    pub(crate) async fn read(&self, cmd: &redis::Cmd) -> Result<Value, StoreFailure> {
+        let call = Call::Read(cmd);
+        Ok(self.run_on(&self.link, call, &[] as &[&str], None).await?.0)
+    }
+
     /// Runs `script` by SHA (loading it on NOSCRIPT) within the deadline,
-    /// sending it again only when a reply proves it did not run.
-    pub(crate) async fn run<K: AsRef<str> + Sync>(
+    /// sending it again when a reply proves it did not run, or on a fresh
+    /// connection when its reply was lost (every script's resend is a
+    /// no-op). Says whether it was sent again after a lost reply
+    /// ([`Sent::Again`]): a create that then finds its own key knows it
+    /// made it.
+    pub(crate) async fn run_telling<K: AsRef<str> + Sync>(
         &self,
         script: &Script,
         keys: &[K],
         args: &[String],
-    ) -> Result<Value, StoreFailure> {
+    ) -> Result<(Value, Sent), StoreFailure> {
         let cmd = evalsha(script, keys, args);
         let call = Call::Script(script, &cmd);
-        Ok(self.run_on(&self.link, call, keys, None).await?.0)
-    }
-
-    /// Sends one plain command (a read) with the same deadline and rules.
-    pub(crate) async fn query(&self, cmd: &redis::Cmd) -> Result<Value, StoreFailure> {
-        let call = Call::Command(cmd);
-        Ok(self.run_on(&self.link, call, &[] as &[&str], None).await?.0)
+        let (value, _, sent) = self.run_sent(&self.link, call, keys, None).await?;
+        Ok((value, sent))
     }
 
     /// Sends plain commands on `key` in one round trip (a pipeline), with
@@ -168,7 +195,7 @@ impl Connection {
         Ok(self.run_on(&self.link, call, &[key], None).await?.0)
     }
 
-    /// Runs `script` like [`Connection::run`], then waits (WAIT, on the
+    /// Runs `script` like [`Connection::run_telling`], then waits (WAIT, on the
     /// same connection) until `wait.replicas` replicas acknowledge it or
     /// `wait.within` passes. Returns the reply and whether enough replicas
     /// acknowledged.
@@ -195,16 +222,45 @@ impl Connection {
         keys: &[K],
         wait: Option<ReplicaWait>,
     ) -> Result<(Value, Option<i64>), StoreFailure> {
-        let call = async {
+        let (value, acked, _) = self.run_sent(link, call, keys, wait).await?;
+        Ok((value, acked))
+    }
+
+    /// [`Connection::run_on`], also saying whether the call was sent again
+    /// after a lost reply. A resendable call whose reply was lost goes
+    /// again on a fresh connection (at once the first time, then after
+    /// [`RETRY_PAUSE`]); when the deadline passes after a lost reply, the
+    /// outcome is unknown.
+    async fn run_sent<K: AsRef<str> + Sync>(
+        &self,
+        link: &Link,
+        call: Call<'_>,
+        keys: &[K],
+        wait: Option<ReplicaWait>,
+    ) -> Result<(Value, Option<i64>, Sent), StoreFailure> {
+        let mut lost: Option<RedisError> = None;
+        let sending = async {
             loop {
                 match Self::attempt(link, &call, keys, wait).await {
-                    Ok(done) => return Ok(done),
+                    Ok((value, acked)) => {
+                        let sent = if lost.is_some() {
+                            Sent::Again
+                        } else {
+                            Sent::Once
+                        };
+                        return Ok((value, acked, sent));
+                    }
                     Err((e, verdict)) => {
                         if forgets(verdict) {
                             self.forget_direct();
                         }
                         match verdict {
                             Verdict::NotApplied { .. } => tokio::time::sleep(RETRY_PAUSE).await,
+                            Verdict::Unknown if call.resendable() => {
+                                if lost.replace(e).is_some() {
+                                    tokio::time::sleep(RETRY_PAUSE).await;
+                                }
+                            }
                             Verdict::Unknown => {
                                 return Err(StoreFailure::OutcomeUnknown(Arc::new(e)));
                             }
@@ -215,9 +271,11 @@ impl Connection {
             }
         };
         let deadline = self.deadline + wait.map_or(Duration::ZERO, |w| w.within);
-        match tokio::time::timeout(deadline, call).await {
-            Err(_) => Err(StoreFailure::TimedOut(deadline)),
-            Ok(result) => result,
+        let outcome = tokio::time::timeout(deadline, sending).await;
+        match (outcome, lost) {
+            (Ok(result), _) => result,
+            (Err(_), Some(e)) => Err(StoreFailure::OutcomeUnknown(Arc::new(e))),
+            (Err(_), None) => Err(StoreFailure::TimedOut(deadline)),
         }
     }
 

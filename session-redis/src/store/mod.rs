@@ -18,10 +18,11 @@ use session_core::{
 use crate::codec::{self, at, ms};
 #[cfg(feature = "cluster")]
 use crate::connection::Combine;
-use crate::connection::{Connection, Provided, ReplicaWait, Timeouts, Tls};
+use crate::connection::{Connection, Provided, ReplicaWait, Sent, Timeouts, Tls};
 use crate::encryption::{EncryptionKeys, Field};
 use crate::error::RedisStoreError;
 use crate::keys::KeyLayout;
+use crate::operation_id;
 use crate::scripts;
 use crate::topology::{self, Topology};
 
@@ -283,6 +284,17 @@ impl RedisStore {
         keys: &[K],
         args: Vec<String>,
     ) -> Result<Value, StoreFailure> {
+        Ok(self.run_telling(script, keys, args).await?.0)
+    }
+
+    /// [`Self::run`], also saying whether the script was sent again after
+    /// a lost reply.
+    async fn run_telling<K: AsRef<str> + Sync>(
+        &self,
+        script: &scripts::NamedScript,
+        keys: &[K],
+        args: Vec<String>,
+    ) -> Result<(Value, Sent), StoreFailure> {
         use tracing::Instrument as _;
         let span = tracing::debug_span!(
             target: "session_redis",
@@ -291,17 +303,25 @@ impl RedisStore {
             key = keys.first().map(AsRef::as_ref).unwrap_or(""),
             rtt_us = tracing::field::Empty,
             ok = tracing::field::Empty,
+            resent = tracing::field::Empty,
         );
         let started = std::time::Instant::now();
         let result = self
             .conn
-            .run(&script.script, keys, &args)
+            .run_telling(&script.script, keys, &args)
             .instrument(span.clone())
             .await;
         span.record("rtt_us", started.elapsed().as_micros() as u64);
         span.record("ok", result.is_ok());
-        if let Err(e) = &result {
-            tracing::warn!(target: "session_redis", parent: &span, error = %e, "redis script failed");
+        match &result {
+            Err(e) => {
+                tracing::warn!(target: "session_redis", parent: &span, error = %e, "redis script failed");
+            }
+            Ok((_, Sent::Again)) => {
+                span.record("resent", true);
+                tracing::debug!(target: "session_redis", parent: &span, "a lost reply: the script was sent again");
+            }
+            Ok(_) => {}
         }
         result
     }
@@ -356,15 +376,17 @@ impl RedisStore {
         Ok((value, false))
     }
 
-    /// One session key, then the analytics keys of the bucket of `slot`,
+    /// The keys of a step on one session: the session key, the analytics
+    /// keys of the bucket of `slot`, then the step's operation key `ops`,
     /// borrowed (the calls on every request build no key twice).
-    fn keys_with_analytics<'a>(
+    fn step_keys<'a>(
         &'a self,
         session: &'a str,
         slot: session_core::store::SlotTag,
-    ) -> [&'a str; 4] {
+        ops: &'a str,
+    ) -> [&'a str; 5] {
         let [sessions, users, names] = self.keys.analytics(KeyLayout::bucket(slot));
-        [session, sessions, users, names]
+        [session, sessions, users, names, ops]
     }
 
     /// `keys`, then the analytics keys of the bucket of `slot`.

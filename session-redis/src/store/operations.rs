@@ -21,17 +21,31 @@ impl SessionStore for RedisStore {
             .user
             .as_ref()
             .map_or_else(|| key.clone(), |u| self.keys.user_index(u));
-        let args = self.create_args(&s, limit, cx)?;
+        let mut args = self.create_args(&s, limit, cx)?;
+        let ops = operation_id::key_beside(&key);
         // Only a signed-in create under a limit can end (evict) sessions.
         let may_evict = s.user.is_some() && limit.max().is_some();
-        let keys = self.with_analytics(vec![key, index], s.key.slot());
-        let reply = if may_evict {
-            self.run_invalidating(&scripts::CREATE, &keys, args, false)
-                .await?
-        } else {
-            self.run(&scripts::CREATE, &keys, args).await?
-        };
-        replies::create(reply)
+        let mut keys = self.with_analytics(vec![key, index], s.key.slot());
+        keys.push(ops);
+        if s.user.is_some() {
+            // A signed-in create indexes, may evict and reports what it
+            // evicted: its resend must answer its first reply.
+            args.push(operation_id::next());
+            let reply = if may_evict {
+                self.run_invalidating(&scripts::CREATE, &keys, args, false)
+                    .await?
+            } else {
+                self.run(&scripts::CREATE, &keys, args).await?
+            };
+            return replies::create(reply);
+        }
+        // An anonymous create needs no id: its key is its own (128 random
+        // bits), so a resend that finds the key made it on its first send.
+        args.push(String::new());
+        match self.run_telling(&scripts::CREATE, &keys, args).await? {
+            (reply, Sent::Again) if replies::is_duplicate(&reply) => Ok(Vec::new()),
+            (reply, _) => replies::create(reply),
+        }
     }
 
     /// One plain `HGETALL`, judged here; a script runs only when the idle
@@ -39,7 +53,7 @@ impl SessionStore for RedisStore {
     async fn load(&self, key: &SessionKey, cx: &StoreContext) -> Result<Loaded, StoreFailure> {
         let mut read = redis::cmd("HGETALL");
         read.arg(self.keys.session(key));
-        let reply = self.conn.query(&read).await?;
+        let reply = self.conn.read(&read).await?;
         match codec::judge(reply, cx, self.encryption.as_ref(), key)? {
             codec::Judged::Unknown => Ok(Loaded::Unknown),
             codec::Judged::Ended(e) => Ok(Loaded::Ended(e)),
@@ -80,18 +94,29 @@ impl SessionStore for RedisStore {
         let mut loaded = Self::loaded_times(delta, as_loaded, cx);
         let keys = self.encryption.as_ref();
         if let Some(plain) = PlainSave::of(delta, as_loaded, cx, keys, public_id)? {
-            let reply = self
+            match self
                 .conn
                 .pipeline(&plain.pipeline(&session), &session)
-                .await?;
-            match plain.outcome(reply)? {
-                PlainOutcome::Landed(applied) => return Ok(applied),
-                PlainOutcome::Settle => loaded = "!".to_owned(),
+                .await
+            {
+                Ok(reply) => match plain.outcome(reply)? {
+                    PlainOutcome::Landed(applied) => return Ok(applied),
+                    PlainOutcome::Settle => loaded = "!".to_owned(),
+                },
+                // Its reply was lost: it may have landed, in the session
+                // or in a tombstone. Not sent again (its answer could not
+                // tell which); settled by script like a plain save that
+                // added a field, which also writes the delta if the
+                // session is live (an overwrite with the same values).
+                Err(StoreFailure::OutcomeUnknown(_)) => loaded = "!".to_owned(),
+                Err(e) => return Err(e.into()),
             }
         }
-        let keys = self.keys_with_analytics(&session, key.slot());
+        let ops = operation_id::key_beside(&session);
+        let keys = self.step_keys(&session, key.slot(), &ops);
         let mut args = judged_args(cx, [loaded, codec::cap(cx)]);
         codec::delta_args(delta, self.encryption.as_ref(), Some(public_id), &mut args)?;
+        args.push(operation_id::next());
         let reply = self.run(&scripts::APPLY, &keys, args).await?;
         replies::apply(reply, as_loaded.times, cx)
     }
@@ -104,8 +129,10 @@ impl SessionStore for RedisStore {
         cx: &StoreContext,
     ) -> Result<i64, UpdateError> {
         let session = self.keys.session(key);
-        let keys = self.keys_with_analytics(&session, key.slot());
-        let args = judged_args(cx, [field.to_owned(), by.to_string(), codec::cap(cx)]);
+        let ops = operation_id::key_beside(&session);
+        let keys = self.step_keys(&session, key.slot(), &ops);
+        let mut args = judged_args(cx, [field.to_owned(), by.to_string(), codec::cap(cx)]);
+        args.push(operation_id::next());
         let reply = self.run(&scripts::INCREMENT, &keys, args).await?;
         replies::increment(reply, field, cx)
     }
@@ -118,8 +145,10 @@ impl SessionStore for RedisStore {
         cx: &StoreContext,
     ) -> Result<Option<String>, UpdateError> {
         let session = self.keys.session(key);
-        let keys = self.keys_with_analytics(&session, key.slot());
-        let args = judged_args(cx, [field.to_owned()]);
+        let ops = operation_id::key_beside(&session);
+        let keys = self.step_keys(&session, key.slot(), &ops);
+        let mut args = judged_args(cx, [field.to_owned()]);
+        args.push(operation_id::next());
         let reply = self.run(&scripts::TAKE, &keys, args).await?;
         replies::take(reply, self.encryption.as_ref(), public_id, field)
     }
@@ -135,14 +164,16 @@ impl SessionStore for RedisStore {
             .sign_in
             .as_ref()
             .map_or_else(|| new.clone(), |s| self.keys.user_index(&s.user));
-        let mut keys =
-            self.with_analytics(vec![self.keys.session(&r.old), new, index], r.old.slot());
+        let old = self.keys.session(&r.old);
+        let ops = operation_id::key_beside(&old);
+        let mut keys = self.with_analytics(vec![old, new, index], r.old.slot());
         keys.extend(
             self.keys
                 .analytics(KeyLayout::bucket(r.new.slot()))
                 .iter()
                 .cloned(),
         );
+        keys.push(ops);
         let mut args = vec![at(cx.now), ms(cx.ended_retention)];
         match &r.sign_in {
             Some(s) => args.extend([
@@ -175,6 +206,7 @@ impl SessionStore for RedisStore {
             r.public_id.as_ref(),
             &mut args,
         )?;
+        args.push(operation_id::next());
         let reply = self
             .run_invalidating(&scripts::ROTATE, &keys, args, false)
             .await?;
@@ -187,8 +219,16 @@ impl SessionStore for RedisStore {
         reason: EndReason,
         cx: &StoreContext,
     ) -> Result<Option<PublicId>, StoreFailure> {
-        let keys = self.with_analytics(vec![self.keys.session(key)], key.slot());
-        let args = vec![at(cx.now), ms(cx.ended_retention), reason.to_stored()];
+        let session = self.keys.session(key);
+        let ops = operation_id::key_beside(&session);
+        let mut keys = self.with_analytics(vec![session], key.slot());
+        keys.push(ops);
+        let args = vec![
+            at(cx.now),
+            ms(cx.ended_retention),
+            reason.to_stored(),
+            operation_id::next(),
+        ];
         let reply = self
             .run_invalidating(&scripts::INVALIDATE, &keys, args, true)
             .await?;
@@ -362,9 +402,10 @@ const SLOT_KEY_PIN_TTL: Duration = Duration::from_secs(400 * 86_400);
 
 /// The arguments every script that judges one session starts with (now,
 /// the tombstone retention, the refresh threshold: see `apply.lua`,
-/// `increment.lua`, `take.lua`), then `rest`.
+/// `increment.lua`, `take.lua`), then `rest` (room left for the operation
+/// id that follows).
 fn judged_args<const N: usize>(cx: &StoreContext, rest: [String; N]) -> Vec<String> {
-    let mut args = Vec::with_capacity(3 + N);
+    let mut args = Vec::with_capacity(4 + N);
     args.extend([at(cx.now), ms(cx.ended_retention), ms(cx.refresh_threshold)]);
     args.extend(rest);
     args

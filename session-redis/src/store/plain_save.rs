@@ -32,7 +32,9 @@
 //!   per such save.
 //!
 //! It is not sent again after a lost reply: a resend would find its own
-//! fields and answer 0 for a save that reached a tombstone.
+//! fields and answer 0 for a save that reached a tombstone. The save is
+//! settled by `apply.lua` instead, as when a field was added (its
+//! operation id makes that script safe to send again).
 
 use redis::Value;
 use session_core::store::{Applied, AsLoaded, Delta, StoreContext};

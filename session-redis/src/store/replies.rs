@@ -25,6 +25,14 @@ pub(super) fn create(reply: Value) -> Result<Vec<PublicId>, CreateError> {
     }
 }
 
+/// Whether `create.lua` answered that the key exists (`{'dup'}`).
+pub(super) fn is_duplicate(reply: &Value) -> bool {
+    match reply {
+        Value::Array(items) => matches!(items.first(), Some(Value::BulkString(w)) if w == b"dup"),
+        _ => false,
+    }
+}
+
 /// `load.lua`: the session as the script judged (and maybe refreshed) it.
 pub(super) fn load(
     reply: Value,

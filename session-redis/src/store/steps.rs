@@ -51,7 +51,10 @@ impl RedisStore {
         reason: EndReason,
         cx: &StoreContext,
     ) -> Result<Vec<PublicId>, StoreFailure> {
-        let keys = self.with_analytics(vec![self.keys.user_index(user)], user.slot);
+        let index = self.keys.user_index(user);
+        let ops = operation_id::key_beside(&index);
+        let mut keys = self.with_analytics(vec![index], user.slot);
+        keys.push(ops);
         let mut ended = Vec::new();
         let mut damaged = 0;
         let mut offset = 0;
@@ -71,6 +74,8 @@ impl RedisStore {
                 user.user.to_string(),
                 REVOKE_CHUNK.to_string(),
                 offset.to_string(),
+                // Each chunk is a step of its own.
+                operation_id::next(),
             ];
             let (reply, acked) = self
                 .run_invalidating_acked(&scripts::REVOKE_USER, &keys, args)
@@ -160,7 +165,7 @@ impl RedisStore {
     ) -> Result<PublicId, StoreFailure> {
         let mut get = redis::cmd("HGET");
         get.arg(self.keys.session(key)).arg(crate::layout::PUB);
-        match self.conn.query(&get).await? {
+        match self.conn.read(&get).await? {
             Value::Nil => Ok(PublicId::of_key(key)),
             v => {
                 let text = codec::text(&v)?;

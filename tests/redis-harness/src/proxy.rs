@@ -22,6 +22,10 @@ pub enum Fault {
     /// Forward the next command, then drop its reply and reset that
     /// connection (once; then back to forwarding).
     DropNextReply,
+    /// Forward the next script call (`EVAL`, `EVALSHA`), then drop its
+    /// reply (after Redis ran it) and reset that connection (once; then
+    /// back to forwarding). Other commands pass untouched.
+    DropNextScriptReply,
     /// Forward commands, swallow every reply, keep connections open.
     Blackhole,
     /// Forward everything, but drop the reply to this share (in percent)
@@ -120,8 +124,9 @@ impl FaultProxy {
         }
     }
 
-    /// How many replies [`Fault::DropNextReply`] and
-    /// [`Fault::DropScriptReplies`] have dropped.
+    /// How many replies [`Fault::DropNextReply`],
+    /// [`Fault::DropNextScriptReply`] and [`Fault::DropScriptReplies`]
+    /// have dropped.
     pub fn replies_dropped(&self) -> u64 {
         self.shared.dropped.load(Ordering::SeqCst)
     }
@@ -208,6 +213,12 @@ fn pump(
                 }
                 s.dropped.fetch_add(1, Ordering::SeqCst);
                 break;
+            }
+            (Direction::Up, Fault::DropNextScriptReply) if holds_script(&buf[..n]) => {
+                if let Ok(mut f) = s.fault.lock() {
+                    *f = Fault::None;
+                }
+                drop_next.store(true, Ordering::SeqCst);
             }
             (Direction::Up, Fault::DropScriptReplies(percent)) if holds_script(&buf[..n]) => {
                 let seen = s.scripts.fetch_add(1, Ordering::SeqCst);

@@ -12,11 +12,14 @@
 //! The scenarios are grouped by theme: `routes` (what each route answers
 //! and the cookie it sets), `revocation_and_races` and `client_input`
 //! (cookies, CSRF, the limits on bodies and fields), and `lifecycle`
-//! (`/api/audit` and the `/api/events` stream).
+//! (`/api/audit` and the `/api/events` stream); `lost_replies` runs the
+//! counter on a single Redis behind a proxy that loses script replies
+//! (issue 26).
 
 mod client_input;
 mod launchers;
 mod lifecycle;
+mod lost_replies;
 mod revocation_and_races;
 mod routes;
 
@@ -36,6 +39,9 @@ pub use launchers::{ActixDemo, AxumDemo, Launcher, RocketDemo, RunningDemo};
 pub use lifecycle::{
     EventStream, Frame, STREAM_GUARD, audit_lists_events_newest_first,
     events_stream_reports_the_end,
+};
+pub use lost_replies::{
+    DROPPED_PERCENT, INCREMENTS, increments_exactly_once_when_script_replies_are_lost,
 };
 pub use revocation_and_races::{
     concurrent_counter_and_no_lost_update, limit_under_concurrent_logins,
@@ -190,6 +196,21 @@ pub async fn start(
                 (Arc::new(store), Some(Box::new(group)), None, vec![primary])
             }
         };
+    serve(launcher, store, servers, redis_port, data_ports, configure).await
+}
+
+/// Serves a demo over `store`, whose servers (kept alive by `servers`)
+/// are on `redis_port` (a single Redis) and `data_ports` (those that hold
+/// the data): [`start`] after it made the store, or a scenario that puts
+/// something of its own between the store and Redis (`lost_replies`).
+async fn serve(
+    launcher: &dyn Launcher,
+    store: Arc<dyn SessionStore>,
+    servers: Servers,
+    redis_port: Option<u16>,
+    data_ports: Vec<u16>,
+    configure: impl FnOnce(SessionConfigBuilder) -> SessionConfigBuilder,
+) -> Env {
     let probe = Arc::new(FaultyStore::new(store));
     let clock = ManualClock::starting_now();
     let config = configure(launcher.configure(SessionConfig::builder(KeyRing::generate())))

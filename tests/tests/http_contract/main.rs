@@ -2,7 +2,8 @@
 //! scenario against each framework's demo on each store, one module per
 //! demo and store (`axum_memory`, `actix_redis`, `rocket_valkey`,
 //! `rocket_cluster`, `actix_sentinel`, ...), and on a store an application
-//! supplies: the SQLite example store (`axum_sqlite`, ...).
+//! supplies: the SQLite example store (`axum_sqlite`, ...); and each demo
+//! losing script replies on a single Redis (`lost_replies`, issue 26).
 
 use std::sync::Arc;
 
@@ -115,4 +116,29 @@ mod actix_sentinel {
 /// The rocket demo on a Sentinel set (primary, replica, three sentinels).
 mod rocket_sentinel {
     session_tests::http_contract_tests!(super::RocketDemo, super::StoreKind::RedisSentinel);
+}
+
+/// Issue 26, exactly once after a lost reply: each demo's counter on a
+/// single Redis behind a proxy that drops 15% of the script replies after
+/// Redis ran them (`session_tests::http_contract::lost_replies`).
+mod lost_replies {
+    use session_tests::http_contract::increments_exactly_once_when_script_replies_are_lost as scenario;
+
+    /// The axum demo: 150 increments answer 1, 2, ..., 150.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn axum_increments_exactly_once() {
+        scenario(&super::AxumDemo).await;
+    }
+
+    /// The actix-web demo: 150 increments answer 1, 2, ..., 150.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn actix_increments_exactly_once() {
+        scenario(&super::ActixDemo).await;
+    }
+
+    /// The rocket demo: 150 increments answer 1, 2, ..., 150.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn rocket_increments_exactly_once() {
+        scenario(&super::RocketDemo).await;
+    }
 }

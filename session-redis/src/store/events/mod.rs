@@ -300,7 +300,7 @@ impl RedisStore {
         let Some(after) = after else {
             let mut last = redis::cmd("XREVRANGE");
             last.arg(key).arg("+").arg("-").arg("COUNT").arg(1);
-            let list = entries(self.conn.query(&last).await?)?;
+            let list = entries(self.conn.read(&last).await?)?;
             let id = list
                 .into_iter()
                 .next()
@@ -317,7 +317,7 @@ impl RedisStore {
             .arg("+")
             .arg("COUNT")
             .arg(max);
-        let list = entries(self.conn.query(&range).await?)?;
+        let list = entries(self.conn.read(&range).await?)?;
         let cursor = list
             .last()
             .map_or_else(|| after.clone(), |e| StreamCursor(e.id.clone()));
@@ -341,7 +341,7 @@ impl RedisStore {
             .arg("-")
             .arg("COUNT")
             .arg(USER_SCAN);
-        let (events, _) = decode(bucket, entries(self.conn.query(&range).await?)?);
+        let (events, _) = decode(bucket, entries(self.conn.read(&range).await?)?);
         Ok(events
             .into_iter()
             .filter(|e| e.user.as_ref() == Some(&user.user))

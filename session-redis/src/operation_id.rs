@@ -1,0 +1,87 @@
+//! Operation ids (issue 26): one per store call that is not idempotent,
+//! made before its first send and kept for every resend of it, so that
+//! the script it runs (`scripts/operation.lua`) can tell a resend of a
+//! step it already applied and answer that step's reply instead of
+//! applying it again.
+//!
+//! An id is 16 bytes in URL-safe base64 (22 characters): 8 random bytes
+//! drawn once per process, then a counter. Ids only need to differ between
+//! the steps that reach one session (or one user's index) within a
+//! resend's window, and a per-process random prefix with a counter does
+//! that without asking the operating system for randomness on every call.
+
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The suffix of an operation key: `<session key>:o`, `<user index>:o`.
+const SUFFIX: &str = ":o";
+
+/// This process's prefix: 8 bytes from the OS CSPRNG (zeros if it fails:
+/// the counter still keeps this process's ids apart).
+static PREFIX: LazyLock<[u8; 8]> = LazyLock::new(|| {
+    let mut buf = [0u8; 8];
+    let _ = getrandom::fill(&mut buf);
+    buf
+});
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh operation id.
+pub(crate) fn next() -> String {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&*PREFIX);
+    bytes[8..].copy_from_slice(&COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+    base64url(&bytes)
+}
+
+/// The operation key beside `key` (a session key or a user's index), in
+/// its slot.
+pub(crate) fn key_beside(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + SUFFIX.len());
+    out.push_str(key);
+    out.push_str(SUFFIX);
+    out
+}
+
+/// URL-safe base64 without padding (16 bytes: 22 characters).
+fn base64url(bytes: &[u8; 16]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(22);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_22_url_safe_characters_and_differ() {
+        let a = next();
+        let b = next();
+        assert_eq!(a.len(), 22);
+        assert_ne!(a, b);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
+        assert_eq!(key_beside("p:{b1}:s:x"), "p:{b1}:s:x:o");
+    }
+
+    #[test]
+    fn base64url_encodes_as_the_standard_says() {
+        // RFC 4648's alphabet, URL-safe, unpadded.
+        assert_eq!(base64url(&[0u8; 16]), "AAAAAAAAAAAAAAAAAAAAAA");
+        assert_eq!(base64url(&[0xff; 16]), "_____________________w");
+    }
+}
