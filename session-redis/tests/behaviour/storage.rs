@@ -349,3 +349,63 @@ async fn fifty_overlapping_writers_stay_within_the_data_cap() {
         .await
         .expect("a session at its cap still changes and shrinks");
 }
+
+/// Issue 26: a step that is not idempotent keeps its operation id beside
+/// the session (`<key>:o`, `scripts/operation.lua`) for 30 s after the
+/// last such step, 31 bytes per increment (22-character id, 8-digit
+/// length, a one-byte packed reply), bounded to the newest 32 to 48 ids.
+/// A session that never ran such a step has no operation key: an
+/// anonymous session's memory is what it was.
+#[tokio::test]
+async fn operation_ids_live_beside_a_session_for_30_seconds_and_stay_bounded() {
+    let h = Standalone::start();
+    let m = manager(Arc::new(h.redis_store().await));
+    let s = m.session_for_request([]);
+    s.insert("counter", 0).await.unwrap();
+    let cookie = cookie_of(s.finish().await.set_cookie().map(str::to_owned));
+    let operation_keys = || -> Vec<String> {
+        all_keys(&h)
+            .into_iter()
+            .filter(|k| k.ends_with(":o"))
+            .collect()
+    };
+    assert_eq!(operation_keys(), Vec::<String>::new(), "none before a step");
+    let increment = || async {
+        let s = m.session_for_request([cookie.as_bytes()]);
+        s.increment("counter", 1).await.unwrap();
+        assert!(s.finish().await.error().is_none());
+    };
+    increment().await;
+    let keys = operation_keys();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let ops = &keys[0];
+    let ttl: u64 = h
+        .server
+        .cli(&["PTTL", ops])
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 30_000, "PTTL {ttl}");
+    let length = |h: &Standalone| -> usize {
+        h.server
+            .cli(&["STRLEN", ops])
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(length(&h), 2 + 31, "a count, then one id with its reply");
+    let usage = h.server.cli(&["MEMORY", "USAGE", ops]).unwrap();
+    println!(
+        "MEMORY USAGE of the operation key after one increment: {}",
+        usage.trim()
+    );
+    for _ in 0..60 {
+        increment().await;
+    }
+    let kept = (length(&h) - 2) / 31;
+    assert!((32..=48).contains(&kept), "{kept} ids kept");
+    let usage = h.server.cli(&["MEMORY", "USAGE", ops]).unwrap();
+    println!("MEMORY USAGE with {kept} ids kept: {}", usage.trim());
+}
