@@ -362,3 +362,56 @@ async fn a_demoted_single_endpoint_is_followed_without_a_double_apply() {
     );
     assert_eq!(counter(&store, &key).await, 2, "applied exactly once");
 }
+
+/// Issue 26 across a failover: an increment's reply is lost after it ran
+/// on the primary `a`; its resends reach `b`, still a replica (READONLY:
+/// not applied, tried again); `b` catches up and is promoted; the resend
+/// that lands there finds the operation id, which replicated with the
+/// write, and answers the first reply instead of incrementing again. Seen
+/// failing with ids left out (3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_after_a_failover_finds_the_id_that_replicated_with_the_write() {
+    let a = Server::start_with(&["--repl-diskless-sync-delay", "0"]).expect("redis a");
+    let b =
+        Server::start_with(&["--replicaof", "127.0.0.1", &a.port().to_string()]).expect("redis b");
+    let proxy = FaultProxy::start(a.port()).expect("proxy");
+    let store = RedisStore::builder(proxy.url())
+        .with_command_timeout(Duration::from_secs(20))
+        .build()
+        .await
+        .expect("store");
+    let ring = KeyRing::generate();
+    let s = new_session(&ring, None);
+    let key = s.key;
+    store
+        .create(s, UserLimit::unlimited(), &cx())
+        .await
+        .expect("create");
+    assert_eq!(store.increment(&key, "n", 1, &cx()).await.expect("incr"), 1);
+    // New connections (the resends) go to b, the replica; the open one
+    // still reaches a, where the increment runs and its reply is lost.
+    proxy.retarget(b.port());
+    proxy.set(Fault::DropNextScriptReply);
+    let increment = {
+        let store = store.clone();
+        tokio::spawn(async move { store.increment(&key, "n", 1, &cx()).await })
+    };
+    while proxy.replies_dropped() == 0 {
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(!increment.is_finished(), "the resends wait for a primary");
+    wait_replicated(a.port(), b.port(), Duration::from_secs(10)).expect("b caught up");
+    assert!(
+        raw_command(b.port(), &["REPLICAOF", "NO", "ONE"])
+            .expect("promote")
+            .starts_with("+OK")
+    );
+    let outcome = increment.await.expect("the task");
+    assert_eq!(
+        outcome.expect("answered after the failover"),
+        2,
+        "the resend on the new primary answers the first reply"
+    );
+    assert_eq!(counter(&store, &key).await, 2, "applied exactly once");
+}
