@@ -319,14 +319,18 @@ async fn cluster_recovers_after_a_node_restarts() {
     recovers(&store, 30).await;
 }
 
-#[tokio::test]
-async fn a_demoted_single_endpoint_is_followed_without_a_double_apply() {
-    // A managed Redis failing over behind one name: the proxy is the name.
+/// A managed Redis failing over behind one name: primary `a`, its replica
+/// `b`, and a proxy (the name) in front of `a`; a store through the name
+/// with `command_timeout`, and a session incremented once.
+async fn behind_one_name(
+    command_timeout: Duration,
+) -> (Server, Server, FaultProxy, RedisStore, SessionKey) {
     let a = Server::start_with(&["--repl-diskless-sync-delay", "0"]).expect("redis a");
     let b =
         Server::start_with(&["--replicaof", "127.0.0.1", &a.port().to_string()]).expect("redis b");
     let proxy = FaultProxy::start(a.port()).expect("proxy");
     let store = RedisStore::builder(proxy.url())
+        .with_command_timeout(command_timeout)
         .build()
         .await
         .expect("store");
@@ -338,6 +342,13 @@ async fn a_demoted_single_endpoint_is_followed_without_a_double_apply() {
         .await
         .expect("create");
     assert_eq!(store.increment(&key, "n", 1, &cx()).await.expect("incr"), 1);
+    (a, b, proxy, store, key)
+}
+
+#[tokio::test]
+async fn a_demoted_single_endpoint_is_followed_without_a_double_apply() {
+    // A managed Redis failing over behind one name: the proxy is the name.
+    let (a, b, proxy, store, key) = behind_one_name(Duration::from_secs(1)).await;
     wait_replicated(a.port(), b.port(), Duration::from_secs(10)).expect("b caught up");
     // Fail over: b becomes the primary, a its replica, the name moves to b.
     assert!(
@@ -371,23 +382,7 @@ async fn a_demoted_single_endpoint_is_followed_without_a_double_apply() {
 /// failing with ids left out (3).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resend_after_a_failover_finds_the_id_that_replicated_with_the_write() {
-    let a = Server::start_with(&["--repl-diskless-sync-delay", "0"]).expect("redis a");
-    let b =
-        Server::start_with(&["--replicaof", "127.0.0.1", &a.port().to_string()]).expect("redis b");
-    let proxy = FaultProxy::start(a.port()).expect("proxy");
-    let store = RedisStore::builder(proxy.url())
-        .with_command_timeout(Duration::from_secs(20))
-        .build()
-        .await
-        .expect("store");
-    let ring = KeyRing::generate();
-    let s = new_session(&ring, None);
-    let key = s.key;
-    store
-        .create(s, UserLimit::unlimited(), &cx())
-        .await
-        .expect("create");
-    assert_eq!(store.increment(&key, "n", 1, &cx()).await.expect("incr"), 1);
+    let (a, b, proxy, store, key) = behind_one_name(Duration::from_secs(20)).await;
     // New connections (the resends) go to b, the replica; the open one
     // still reaches a, where the increment runs and its reply is lost.
     proxy.retarget(b.port());
