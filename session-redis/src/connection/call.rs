@@ -137,18 +137,35 @@ pub(super) fn wait_command(w: ReplicaWait) -> redis::Cmd {
     cmd
 }
 
-/// Runs WAIT (when asked) on `conn`, the connection that just wrote:
-/// how many replicas acknowledged, or `None` when WAIT itself failed.
-pub(super) async fn acks(conn: &mut impl ConnectionLike, wait: Option<ReplicaWait>) -> Option<i64> {
-    conn.req_packed_command(&wait_command(wait?))
-        .await
-        .ok()
-        .and_then(|v| redis::from_redis_value(v).ok())
+/// Runs WAIT for `w` on `conn`, the connection that just wrote: how many
+/// replicas acknowledged (`None` when the server refused WAIT), or the
+/// error of a connection that failed before WAIT answered.
+pub(super) async fn acks(
+    conn: &mut impl ConnectionLike,
+    w: ReplicaWait,
+) -> Result<Option<i64>, RedisError> {
+    let reply = conn.req_packed_command(&wait_command(w)).await;
+    after_wait(reply)
+}
+
+/// What WAIT's reply says: the replicas that acknowledged; `None` when
+/// the server refused it; the error when the connection failed first.
+/// Then the call ran but its replication is unknown: the caller sends it
+/// again (a no-op: every call that waits is a script that carries an
+/// operation id, whose resend writes the operation key, so the WAIT after
+/// it covers the first send) and waits on the fresh connection.
+pub(super) fn after_wait(reply: redis::RedisResult<Value>) -> Result<Option<i64>, RedisError> {
+    match reply {
+        Ok(v) => Ok(redis::from_redis_value(v).ok()),
+        Err(e) if verdict(&e) == Verdict::Unknown => Err(e),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Sends `call` on `conn`, then (when asked) WAITs on the same connection.
 /// The WAIT is boxed: it is rare, and its future would otherwise make
-/// every call's future larger.
+/// every call's future larger. A connection that fails during the WAIT
+/// gives [`Verdict::Unknown`]: the call is sent again.
 pub(super) async fn send_and_wait(
     call: &Call<'_>,
     conn: &mut impl ConnectionLike,
@@ -158,7 +175,10 @@ pub(super) async fn send_and_wait(
         Ok(v) => {
             let acked = match wait {
                 None => None,
-                Some(_) => Box::pin(acks(conn, wait)).await,
+                Some(w) => match Box::pin(acks(conn, w)).await {
+                    Ok(acked) => acked,
+                    Err(e) => return Err((e, Verdict::Unknown)),
+                },
             };
             Ok((v, acked))
         }

@@ -8,7 +8,7 @@ use redis::cluster_routing::{
     SingleNodeRoutingInfo, SlotAddr,
 };
 
-use super::call::{send_and_wait, verdict, wait_command};
+use super::call::{after_wait, send_and_wait, verdict, wait_command};
 use super::*;
 
 impl Connection {
@@ -71,11 +71,11 @@ pub(super) async fn attempt<K: AsRef<str>>(
             let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
                 Route::with_key(key.as_ref(), SlotAddr::Master),
             ));
-            let acked = Box::pin(c.route_command(wait_command(wait), route))
-                .await
-                .ok()
-                .and_then(|v| redis::from_redis_value(v).ok());
-            Ok((v, acked))
+            let reply = Box::pin(c.route_command(wait_command(wait), route)).await;
+            match after_wait(reply) {
+                Ok(acked) => Ok((v, acked)),
+                Err(e) => Err((e, Verdict::Unknown)),
+            }
         }
         Err(e) => {
             let v = verdict(&e);

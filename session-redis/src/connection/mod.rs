@@ -241,7 +241,26 @@ impl Connection {
         let mut lost: Option<RedisError> = None;
         let sending = async {
             loop {
-                match Self::attempt(link, &call, keys, wait).await {
+                let attempt = Self::attempt(link, &call, keys, wait);
+                let attempt = match call.resendable() {
+                    // A reply that has not come within half the deadline
+                    // is taken as lost: the call goes again on a fresh
+                    // connection (a no-op if it ran), instead of waiting
+                    // out the deadline on a connection that may be dead
+                    // without saying so.
+                    true => match tokio::time::timeout(self.deadline / 2, attempt).await {
+                        Ok(attempt) => attempt,
+                        Err(_) => Err((
+                            RedisError::from((
+                                redis::ErrorKind::Io,
+                                "no reply within half the deadline",
+                            )),
+                            Verdict::Unknown,
+                        )),
+                    },
+                    false => attempt.await,
+                };
+                match attempt {
                     Ok((value, acked)) => {
                         let sent = if lost.is_some() {
                             Sent::Again

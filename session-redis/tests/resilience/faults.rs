@@ -410,3 +410,45 @@ async fn a_resend_after_a_failover_finds_the_id_that_replicated_with_the_write()
     );
     assert_eq!(counter(&store, &key).await, 2, "applied exactly once");
 }
+
+/// A reply swallowed on a connection that stays open (no reset, so
+/// nothing tells the client it is lost): after half the call's deadline
+/// the store takes it as lost and sends the call again on a fresh
+/// connection, which answers the first reply. Seen failing without the
+/// half-deadline resend: the call timed out.
+#[tokio::test]
+async fn a_reply_swallowed_on_an_open_connection_is_sent_again_after_half_the_deadline() {
+    let server = Server::standalone().expect("redis");
+    let proxy = FaultProxy::start(server.port()).expect("proxy");
+    let store = RedisStore::builder(proxy.url())
+        .with_command_timeout(Duration::from_secs(2))
+        .build()
+        .await
+        .expect("store");
+    let ring = KeyRing::generate();
+    let s = new_session(&ring, None);
+    let key = s.key;
+    store
+        .create(s, UserLimit::unlimited(), &cx())
+        .await
+        .expect("create");
+    assert_eq!(store.increment(&key, "n", 1, &cx()).await.expect("incr"), 1);
+    let name = store.session_key_name(&key);
+    proxy.set(Fault::Blackhole);
+    let increment = {
+        let store = store.clone();
+        tokio::spawn(async move { store.increment(&key, "n", 1, &cx()).await })
+    };
+    // Once the increment ran (read on the server itself), replies flow
+    // again, but the one it swallowed is gone and its connection open.
+    while !raw_command(server.port(), &["HGET", &name, "d:n"])
+        .expect("HGET")
+        .contains("\r\n2\r\n")
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    proxy.set(Fault::None);
+    let outcome = increment.await.expect("the task");
+    assert_eq!(outcome.expect("sent again, answered"), 2);
+    assert_eq!(counter(&store, &key).await, 2, "applied exactly once");
+}
