@@ -68,12 +68,9 @@ async fn with_a_lost_script_reply<T>(proxies: &[&FaultProxy], step: impl Future<
     outcome
 }
 
-/// Creates a session and increments it once, then increments it again
-/// while the proxies drop the reply after the script ran: the store sends
-/// it again on a fresh connection, and its operation id makes the resend
-/// answer the first reply (2) instead of incrementing again. Returns the
-/// session's key.
-async fn increment_with_a_lost_reply(store: &RedisStore, proxies: &[&FaultProxy]) -> SessionKey {
+/// A new anonymous session on `store`, incremented once (so the script is
+/// loaded: a lost NOSCRIPT proves nothing).
+async fn incremented_once(store: &RedisStore) -> SessionKey {
     let ring = KeyRing::generate();
     let s = new_session(&ring, None);
     let key = s.key;
@@ -81,8 +78,17 @@ async fn increment_with_a_lost_reply(store: &RedisStore, proxies: &[&FaultProxy]
         .create(s, UserLimit::unlimited(), &cx())
         .await
         .expect("create");
-    // Once first, so the script is loaded (a lost NOSCRIPT proves nothing).
     assert_eq!(store.increment(&key, "n", 1, &cx()).await.expect("incr"), 1);
+    key
+}
+
+/// Creates a session and increments it once, then increments it again
+/// while the proxies drop the reply after the script ran: the store sends
+/// it again on a fresh connection, and its operation id makes the resend
+/// answer the first reply (2) instead of incrementing again. Returns the
+/// session's key.
+async fn increment_with_a_lost_reply(store: &RedisStore, proxies: &[&FaultProxy]) -> SessionKey {
+    let key = incremented_once(store).await;
     let outcome = with_a_lost_script_reply(proxies, store.increment(&key, "n", 1, &cx())).await;
     assert_eq!(
         outcome.expect("a lost reply is sent again, not reported"),
@@ -334,14 +340,7 @@ async fn behind_one_name(
         .build()
         .await
         .expect("store");
-    let ring = KeyRing::generate();
-    let s = new_session(&ring, None);
-    let key = s.key;
-    store
-        .create(s, UserLimit::unlimited(), &cx())
-        .await
-        .expect("create");
-    assert_eq!(store.increment(&key, "n", 1, &cx()).await.expect("incr"), 1);
+    let key = incremented_once(&store).await;
     (a, b, proxy, store, key)
 }
 
@@ -425,14 +424,7 @@ async fn a_reply_swallowed_on_an_open_connection_is_sent_again_after_half_the_de
         .build()
         .await
         .expect("store");
-    let ring = KeyRing::generate();
-    let s = new_session(&ring, None);
-    let key = s.key;
-    store
-        .create(s, UserLimit::unlimited(), &cx())
-        .await
-        .expect("create");
-    assert_eq!(store.increment(&key, "n", 1, &cx()).await.expect("incr"), 1);
+    let key = incremented_once(&store).await;
     let name = store.session_key_name(&key);
     proxy.set(Fault::Blackhole);
     let increment = {
