@@ -13,8 +13,14 @@
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The suffix of an operation key: `<session key>:o`, `<user index>:o`.
-const SUFFIX: &str = ":o";
+/// The suffixes of the two operation keys (two generations of ids, see
+/// `scripts/operation.lua`): `<session key>:ops` and `<session key>:ops:old`
+/// (or the user index's).
+const SUFFIXES: [&str; 2] = [":ops", ":ops:old"];
+
+/// What follows a resent id in its argument: `<id>~<milliseconds since the
+/// first send>`.
+const RESENT: char = '~';
 
 /// This process's prefix: 8 bytes from the OS CSPRNG (zeros if it fails:
 /// the counter still keeps this process's ids apart).
@@ -34,13 +40,27 @@ pub(crate) fn next() -> String {
     base64url(&bytes)
 }
 
-/// The operation key beside `key` (a session key or a user's index), in
-/// its slot.
-pub(crate) fn key_beside(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + SUFFIX.len());
-    out.push_str(key);
-    out.push_str(SUFFIX);
-    out
+/// The two operation keys beside `key` (a session key or a user's index),
+/// in its slot: the newer generation of ids, then the older.
+pub(crate) fn keys_beside(key: &str) -> [String; 2] {
+    SUFFIXES.map(|suffix| {
+        let mut out = String::with_capacity(key.len() + suffix.len());
+        out.push_str(key);
+        out.push_str(suffix);
+        out
+    })
+}
+
+/// The argument of a resend of the step whose id argument is `arg`, `age`
+/// after its first send: the id, then how long ago it was first sent, so
+/// that the script can tell whether an id it does not find could have been
+/// dropped. An empty argument (no id) stays empty.
+pub(crate) fn resent(arg: &str, age: std::time::Duration) -> String {
+    let id = arg.split(RESENT).next().unwrap_or(arg);
+    if id.is_empty() {
+        return String::new();
+    }
+    format!("{id}{RESENT}{}", age.as_millis())
 }
 
 /// URL-safe base64 without padding (16 bytes: 22 characters).
@@ -75,7 +95,14 @@ mod tests {
             a.bytes()
                 .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
         );
-        assert_eq!(key_beside("p:{b1}:s:x"), "p:{b1}:s:x:o");
+        assert_eq!(
+            keys_beside("p:{b1}:s:x"),
+            ["p:{b1}:s:x:ops", "p:{b1}:s:x:ops:old"]
+        );
+        let age = std::time::Duration::from_millis(1_234);
+        assert_eq!(resent(&a, age), format!("{a}~1234"));
+        assert_eq!(resent(&resent(&a, age), age * 2), format!("{a}~2468"));
+        assert_eq!(resent("", age), "");
     }
 
     #[test]

@@ -15,10 +15,15 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
+use crate::connection::Step;
+
 /// A script and the name its spans carry.
 pub(crate) struct NamedScript {
     pub(crate) name: &'static str,
     pub(crate) script: Script,
+    /// Whether it is a step with an operation id (wrapped in
+    /// `operation.lua`).
+    pub(crate) step: Step,
     /// The full text, for the rare calls sent by EVAL (Cluster analytics).
     #[cfg_attr(not(any(feature = "cluster", test)), allow(dead_code))]
     pub(crate) source: &'static str,
@@ -26,15 +31,15 @@ pub(crate) struct NamedScript {
 
 macro_rules! script {
     ($name:ident, $file:literal) => {
-        script!($name, $file, |text: String| text);
+        script!($name, $file, Step::Plain, |text: String| text);
     };
     ($name:ident, $file:literal, operation) => {
-        script!($name, $file, |text: String| as_operation(
+        script!($name, $file, Step::WithId, |text: String| as_operation(
             include_str!("scripts/operation.lua"),
             &text
         ));
     };
-    ($name:ident, $file:literal, $wrap:expr) => {
+    ($name:ident, $file:literal, $step:expr, $wrap:expr) => {
         pub(crate) static $name: LazyLock<NamedScript> = LazyLock::new(|| {
             let text = assemble(
                 &layout(),
@@ -45,6 +50,7 @@ macro_rules! script {
             NamedScript {
                 name: $file,
                 script: Script::new(source),
+                step: $step,
                 source,
             }
         });
@@ -211,6 +217,9 @@ script!(SWEEP, "scripts/sweep.lua");
 script!(GROUP, "scripts/group.lua");
 
 #[cfg(test)]
+mod operation_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -283,7 +292,7 @@ mod tests {
             assert!(s.source.starts_with("#!lua flags="), "{}", s.name);
         }
         for s in [&*LOAD, &*USER_SESSIONS, &*ANALYTICS, &*SWEEP, &*GROUP] {
-            assert!(!s.source.contains("OPS_TTL"), "{}", s.name);
+            assert!(!s.source.contains("OPS_WINDOW"), "{}", s.name);
         }
     }
 

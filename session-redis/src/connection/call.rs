@@ -5,6 +5,7 @@
 use redis::{ErrorKind, ServerErrorKind};
 
 use super::*;
+use crate::operation_id;
 
 /// What one attempt gives: the reply and, when asked to wait, how many
 /// replicas acknowledged; or the error with what it says about the call.
@@ -12,6 +13,7 @@ pub(super) type Attempt = Result<(Value, Option<i64>), (RedisError, Verdict)>;
 
 /// What is sent: a script by SHA (loaded on NOSCRIPT), or a plain command.
 /// Both borrow their command, so the future of every call stays small.
+#[derive(Clone, Copy)]
 pub(super) enum Call<'a> {
     /// The script and its `EVALSHA` command (see [`evalsha`]).
     Script(&'a Script, &'a redis::Cmd),
@@ -39,6 +41,27 @@ pub(super) fn evalsha<K: AsRef<str>>(script: &Script, keys: &[K], args: &[String
     }
     cmd.arg(args);
     cmd
+}
+
+/// A step with an operation id (`scripts/operation.lua`), to send again
+/// after a lost reply: the same script, keys and arguments, its id marked
+/// with how long ago it was first sent ([`operation_id::resent`]).
+pub(super) struct Resend<'a, K> {
+    pub(super) script: &'a Script,
+    pub(super) keys: &'a [K],
+    pub(super) args: &'a [String],
+}
+
+impl<K: AsRef<str>> Resend<'_, K> {
+    /// The resend's command, `age` after the first send (the id is the
+    /// last argument).
+    pub(super) fn command(&self, age: Duration) -> redis::Cmd {
+        let mut args = self.args.to_vec();
+        if let Some(id) = args.last_mut() {
+            *id = operation_id::resent(id, age);
+        }
+        evalsha(self.script, self.keys, &args)
+    }
 }
 
 impl Call<'_> {
@@ -103,14 +126,24 @@ pub(super) fn verdict(e: &RedisError) -> Verdict {
 
 /// What an error the server answered means: a script that met a session
 /// record it cannot decode says so (`corrupt session record`), and that is
-/// a corrupt record, not a store that is unavailable.
+/// a corrupt record, not a store that is unavailable; a resent step that
+/// cannot tell whether its first send was applied says so
+/// (`OPERATION_UNKNOWN`, `scripts/operation.lua`), and its outcome is
+/// unknown.
 pub(super) fn refused(e: RedisError) -> StoreFailure {
     let text = e.to_string();
+    if text.contains(OPERATION_UNKNOWN) {
+        return StoreFailure::OutcomeUnknown(Arc::new(e));
+    }
     match text.find("corrupt session record") {
         Some(at) => StoreFailure::Corrupt(text[at..].to_owned()),
         None => StoreFailure::unavailable(e),
     }
 }
+
+/// The error code of a resent step that can no longer tell whether its
+/// first send was applied (`scripts/operation.lua`).
+const OPERATION_UNKNOWN: &str = "OPERATION_UNKNOWN";
 
 /// Whether an error means the connection must be dropped: the command may
 /// have run on it (its reply is lost), or the server behind it changed.
@@ -186,5 +219,41 @@ pub(super) async fn send_and_wait(
             let v = verdict(&e);
             Err((e, v))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A resent step that can no longer tell whether its first send was
+    /// applied (`scripts/operation.lua`) is an unknown outcome; another
+    /// error from a script is the store failing.
+    #[tokio::test]
+    async fn a_refused_resend_is_an_unknown_outcome() {
+        let server = redis_harness::Server::start_with(&[]).expect("a redis-server");
+        let client =
+            redis::Client::open(format!("redis://127.0.0.1:{}/", server.port())).expect("a client");
+        let conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("a connection");
+        let answer = |text: &'static str| {
+            let mut conn = conn.clone();
+            async move {
+                let mut cmd = redis::cmd("EVAL");
+                cmd.arg(format!("return redis.error_reply('{text}')"))
+                    .arg(0);
+                let reply: redis::RedisResult<Value> = cmd.query_async(&mut conn).await;
+                refused(reply.expect_err("an error reply"))
+            }
+        };
+        let unknown = answer("OPERATION_UNKNOWN outcome unknown: dropped").await;
+        assert!(
+            matches!(unknown, StoreFailure::OutcomeUnknown(_)),
+            "{unknown:?}"
+        );
+        let other = answer("ERR something else").await;
+        assert!(matches!(other, StoreFailure::Unavailable(_)), "{other:?}");
     }
 }

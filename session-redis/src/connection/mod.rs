@@ -49,7 +49,7 @@ mod every_primary;
 mod pool;
 mod provided;
 
-use call::{Attempt, Call, RETRY_PAUSE, Verdict, evalsha, forgets, refused};
+use call::{Attempt, Call, RETRY_PAUSE, Resend, Verdict, evalsha, forgets, refused};
 use direct::Direct;
 pub(crate) use direct::client;
 pub(crate) use provided::Provided;
@@ -125,6 +125,32 @@ pub(crate) struct Connection {
     deadline: Duration,
 }
 
+/// What a script's last argument is: an operation id, or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// A step that is not idempotent, whose last argument is its operation
+    /// id (`scripts/operation.lua`): a resend marks the id with its age.
+    WithId,
+    /// A script whose resend is a no-op as it is.
+    Plain,
+}
+
+impl Step {
+    /// How to send `script` again after a lost reply, when it is a step
+    /// with an id (else it is sent again as it is).
+    fn resend<'a, K>(
+        self,
+        script: &'a Script,
+        keys: &'a [K],
+        args: &'a [String],
+    ) -> Option<Resend<'a, K>> {
+        match self {
+            Step::WithId => Some(Resend { script, keys, args }),
+            Step::Plain => None,
+        }
+    }
+}
+
 /// Whether a call was sent once, or again after a lost reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Sent {
@@ -171,15 +197,23 @@ impl Connection {
     /// no-op). Says whether it was sent again after a lost reply
     /// ([`Sent::Again`]): a create that then finds its own key knows it
     /// made it.
+    ///
+    /// `step` says whether the script is a step with an operation id (its
+    /// last argument): a resend marks the id with its age (see
+    /// `scripts/operation.lua`).
     pub(crate) async fn run_telling<K: AsRef<str> + Sync>(
         &self,
         script: &Script,
         keys: &[K],
         args: &[String],
+        step: Step,
     ) -> Result<(Value, Sent), StoreFailure> {
         let cmd = evalsha(script, keys, args);
         let call = Call::Script(script, &cmd);
-        let (value, _, sent) = self.run_sent(&self.link, call, keys, None).await?;
+        let resend = step.resend(script, keys, args);
+        let (value, _, sent) = self
+            .run_sent(&self.link, call, keys, None, resend.as_ref())
+            .await?;
         Ok((value, sent))
     }
 
@@ -204,12 +238,16 @@ impl Connection {
         script: &Script,
         keys: &[K],
         args: &[String],
+        step: Step,
         wait: ReplicaWait,
     ) -> Result<(Value, bool), StoreFailure> {
         let link = self.waiting.as_ref().unwrap_or(&self.link);
         let cmd = evalsha(script, keys, args);
         let call = Call::Script(script, &cmd);
-        let (value, acked) = self.run_on(link, call, keys, Some(wait)).await?;
+        let resend = step.resend(script, keys, args);
+        let (value, acked, _) = self
+            .run_sent(link, call, keys, Some(wait), resend.as_ref())
+            .await?;
         Ok((value, acked.unwrap_or(0) >= i64::from(wait.replicas)))
     }
 
@@ -222,7 +260,7 @@ impl Connection {
         keys: &[K],
         wait: Option<ReplicaWait>,
     ) -> Result<(Value, Option<i64>), StoreFailure> {
-        let (value, acked, _) = self.run_sent(link, call, keys, wait).await?;
+        let (value, acked, _) = self.run_sent(link, call, keys, wait, None).await?;
         Ok((value, acked))
     }
 
@@ -237,10 +275,23 @@ impl Connection {
         call: Call<'_>,
         keys: &[K],
         wait: Option<ReplicaWait>,
+        resend: Option<&Resend<'_, K>>,
     ) -> Result<(Value, Option<i64>, Sent), StoreFailure> {
         let mut lost: Option<RedisError> = None;
+        let first_sent = std::time::Instant::now();
         let sending = async {
             loop {
+                // A step's resend carries its id marked with its age.
+                let again = match (&lost, resend, call) {
+                    (Some(_), Some(resend), Call::Script(script, _)) => {
+                        Some((script, resend.command(first_sent.elapsed())))
+                    }
+                    _ => None,
+                };
+                let call = match &again {
+                    Some((script, cmd)) => Call::Script(script, cmd),
+                    None => call,
+                };
                 let attempt = Self::attempt(link, &call, keys, wait);
                 let attempt = match call.resendable() {
                     // A reply that has not come within half the deadline

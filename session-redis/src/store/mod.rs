@@ -308,7 +308,7 @@ impl RedisStore {
         let started = std::time::Instant::now();
         let result = self
             .conn
-            .run_telling(&script.script, keys, &args)
+            .run_telling(&script.script, keys, &args, script.step)
             .instrument(span.clone())
             .await;
         span.record("rtt_us", started.elapsed().as_micros() as u64);
@@ -361,7 +361,7 @@ impl RedisStore {
         };
         let (value, acked) = self
             .conn
-            .run_and_wait(&script.script, keys, &args, wait)
+            .run_and_wait(&script.script, keys, &args, script.step, wait)
             .await?;
         if acked {
             return Ok((value, true));
@@ -377,16 +377,16 @@ impl RedisStore {
     }
 
     /// The keys of a step on one session: the session key, the analytics
-    /// keys of the bucket of `slot`, then the step's operation key `ops`,
-    /// borrowed (the calls on every request build no key twice).
+    /// keys of the bucket of `slot`, then the step's two operation keys
+    /// `ops`, borrowed (the calls on every request build no key twice).
     fn step_keys<'a>(
         &'a self,
         session: &'a str,
         slot: session_core::store::SlotTag,
-        ops: &'a str,
-    ) -> [&'a str; 5] {
+        ops: &'a [String; 2],
+    ) -> [&'a str; 6] {
         let [sessions, users, names] = self.keys.analytics(KeyLayout::bucket(slot));
-        [session, sessions, users, names, ops]
+        [session, sessions, users, names, &ops[0], &ops[1]]
     }
 
     /// `keys`, then the analytics keys of the bucket of `slot`.

@@ -22,11 +22,11 @@ impl SessionStore for RedisStore {
             .as_ref()
             .map_or_else(|| key.clone(), |u| self.keys.user_index(u));
         let mut args = self.create_args(&s, limit, cx)?;
-        let ops = operation_id::key_beside(&key);
+        let ops = operation_id::keys_beside(&key);
         // Only a signed-in create under a limit can end (evict) sessions.
         let may_evict = s.user.is_some() && limit.max().is_some();
         let mut keys = self.with_analytics(vec![key, index], s.key.slot());
-        keys.push(ops);
+        keys.extend(ops);
         if s.user.is_some() {
             // A signed-in create indexes, may evict and reports what it
             // evicted: its resend must answer its first reply.
@@ -112,7 +112,7 @@ impl SessionStore for RedisStore {
                 Err(e) => return Err(e.into()),
             }
         }
-        let ops = operation_id::key_beside(&session);
+        let ops = operation_id::keys_beside(&session);
         let keys = self.step_keys(&session, key.slot(), &ops);
         let mut args = judged_args(cx, [loaded, codec::cap(cx)]);
         codec::delta_args(delta, self.encryption.as_ref(), Some(public_id), &mut args)?;
@@ -129,7 +129,7 @@ impl SessionStore for RedisStore {
         cx: &StoreContext,
     ) -> Result<i64, UpdateError> {
         let session = self.keys.session(key);
-        let ops = operation_id::key_beside(&session);
+        let ops = operation_id::keys_beside(&session);
         let keys = self.step_keys(&session, key.slot(), &ops);
         let mut args = judged_args(cx, [field.to_owned(), by.to_string(), codec::cap(cx)]);
         args.push(operation_id::next());
@@ -145,7 +145,7 @@ impl SessionStore for RedisStore {
         cx: &StoreContext,
     ) -> Result<Option<String>, UpdateError> {
         let session = self.keys.session(key);
-        let ops = operation_id::key_beside(&session);
+        let ops = operation_id::keys_beside(&session);
         let keys = self.step_keys(&session, key.slot(), &ops);
         let mut args = judged_args(cx, [field.to_owned()]);
         args.push(operation_id::next());
@@ -165,7 +165,7 @@ impl SessionStore for RedisStore {
             .as_ref()
             .map_or_else(|| new.clone(), |s| self.keys.user_index(&s.user));
         let old = self.keys.session(&r.old);
-        let ops = operation_id::key_beside(&old);
+        let ops = operation_id::keys_beside(&old);
         let mut keys = self.with_analytics(vec![old, new, index], r.old.slot());
         keys.extend(
             self.keys
@@ -173,7 +173,7 @@ impl SessionStore for RedisStore {
                 .iter()
                 .cloned(),
         );
-        keys.push(ops);
+        keys.extend(ops);
         let mut args = vec![at(cx.now), ms(cx.ended_retention)];
         match &r.sign_in {
             Some(s) => args.extend([
@@ -220,9 +220,9 @@ impl SessionStore for RedisStore {
         cx: &StoreContext,
     ) -> Result<Option<PublicId>, StoreFailure> {
         let session = self.keys.session(key);
-        let ops = operation_id::key_beside(&session);
+        let ops = operation_id::keys_beside(&session);
         let mut keys = self.with_analytics(vec![session], key.slot());
-        keys.push(ops);
+        keys.extend(ops);
         let args = vec![
             at(cx.now),
             ms(cx.ended_retention),

@@ -52,9 +52,9 @@ impl RedisStore {
         cx: &StoreContext,
     ) -> Result<Vec<PublicId>, StoreFailure> {
         let index = self.keys.user_index(user);
-        let ops = operation_id::key_beside(&index);
+        let ops = operation_id::keys_beside(&index);
         let mut keys = self.with_analytics(vec![index], user.slot);
-        keys.push(ops);
+        keys.extend(ops);
         let mut ended = Vec::new();
         let mut damaged = 0;
         let mut offset = 0;

@@ -110,11 +110,13 @@ async fn requests_keep_to_the_command_budget() {
         write.commands <= 3 && write.scripts == 0,
         "a one-key change cost {write:?} (budget 3 commands, no script)"
     );
-    // The script, HMGET, HINCRBY, and its operation id's GET and SET PX
-    // (issue 26: a resend after a lost reply is a no-op); 3 without them.
+    // The script, HMGET, HINCRBY, and its operation id's HMGET, TIME and
+    // HSET (issue 26: a resend after a lost reply is a no-op); 3 without
+    // them. (Once a session's ids fill a generation, the older one is
+    // looked up too: one HGET more.)
     assert!(
-        increment.commands <= 5 && increment.scripts == 1,
-        "an increment cost {increment:?} (budget 5 commands, one script)"
+        increment.commands <= 6 && increment.scripts == 1,
+        "an increment cost {increment:?} (budget 6 commands, one script)"
     );
     // An anonymous create, with the default analytics (anonymous
     // sessions not counted): the script, EXISTS, HSET, PEXPIRE. (With
@@ -224,9 +226,12 @@ async fn eviction_at_a_large_limit_orders_a_bounded_window() {
     m.create_for_user(&alice, Metadata::default(), None)
         .await
         .unwrap();
+    // At most 1,001 sessions' times, and the lookup of the login's
+    // operation id in the older generation of the index's ids
+    // (`scripts/operation.lua`).
     let reads = calls(port, "hget");
-    println!("a login at a limit of 3,000 read {reads} sessions' times");
-    assert!(reads <= 1001, "the eviction read {reads} sessions");
+    println!("a login at a limit of 3,000 read {reads} sessions' times and one id");
+    assert!(reads <= 1002, "the eviction read {reads} sessions");
     assert_eq!(m.count_user_sessions(&alice).await.unwrap(), 3000);
     let first = first.unwrap();
     assert!(
