@@ -53,7 +53,9 @@ async fn counter(store: &RedisStore, key: &SessionKey) -> i64 {
 }
 
 /// Drops the reply of the next script call through `proxies`, after it
-/// ran, while `step` runs; checks that one reply was dropped.
+/// ran, while `step` runs; checks that a reply was dropped. (On Cluster,
+/// each node's proxy drops its next one: a resend that redis-rs routes to
+/// another node while it relearns the slots loses that node's `MOVED` too.)
 async fn with_a_lost_script_reply<T>(proxies: &[&FaultProxy], step: impl Future<Output = T>) -> T {
     let before: u64 = proxies.iter().map(|p| p.replies_dropped()).sum();
     for p in proxies {
@@ -64,7 +66,7 @@ async fn with_a_lost_script_reply<T>(proxies: &[&FaultProxy], step: impl Future<
         p.set(Fault::None);
     }
     let after: u64 = proxies.iter().map(|p| p.replies_dropped()).sum();
-    assert_eq!(after - before, 1, "the proxy dropped one script reply");
+    assert!(after > before, "the proxy dropped no script reply");
     outcome
 }
 
