@@ -2,11 +2,20 @@
 //! call by its keys' slot. Built with no retries of its own (it would
 //! resend a command whose reply was lost); [`Connection::run_on`] retries
 //! what provably did not run.
+//!
+//! The store's own cluster connection is replaced by a new one after an
+//! attempt got no reply at all within its time: redis-rs's cluster client,
+//! after a reply lost while it was reconnecting under load, was seen to
+//! answer nothing, ever again (the lifecycle stream's test on a Cluster
+//! losing replies: 0 of 2,000 ends in 240 s). An application's own
+//! cluster connection is the application's to replace.
 
 use redis::cluster_routing::{
     AggregateOp, MultipleNodeRoutingInfo, ResponsePolicy, Route, RoutingInfo,
     SingleNodeRoutingInfo, SlotAddr,
 };
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::call::{after_wait, send_and_wait, verdict, wait_command};
 use super::*;
@@ -45,11 +54,81 @@ impl Connection {
             }
             builder = builder.password(password);
         }
-        let conn = builder.build()?.get_async_connection().await?;
+        let client = builder.build()?;
+        let conn = client.get_async_connection().await?;
         Ok(Connection {
-            link: Link::Cluster(conn),
+            link: Link::Cluster(Arc::new(Clustered {
+                current: std::sync::Mutex::new(conn),
+                renewal: Some(Renewal {
+                    client,
+                    stale: AtomicBool::new(false),
+                    renewing: tokio::sync::Mutex::new(()),
+                }),
+            })),
             waiting: None,
             deadline: timeouts.command,
+        })
+    }
+}
+
+/// A cluster connection, and how the store's own is replaced.
+pub(super) struct Clustered {
+    current: std::sync::Mutex<ClusterConnection>,
+    /// `None` for the application's own connection.
+    renewal: Option<Renewal>,
+}
+
+/// How the store's own cluster connection is replaced.
+struct Renewal {
+    client: redis::cluster::ClusterClient,
+    /// An attempt got no reply within its time: the next one connects
+    /// anew first.
+    stale: AtomicBool,
+    renewing: tokio::sync::Mutex<()>,
+}
+
+impl Clustered {
+    /// The application's own cluster connection (never replaced).
+    pub(super) fn provided(conn: ClusterConnection) -> Self {
+        Clustered {
+            current: std::sync::Mutex::new(conn),
+            renewal: None,
+        }
+    }
+
+    /// The connection in use (a handle).
+    pub(super) fn current(&self) -> Option<ClusterConnection> {
+        self.current.lock().ok().map(|c| c.clone())
+    }
+
+    /// Marks the store's own connection to be replaced before the next
+    /// attempt: one got no reply within its time.
+    pub(super) fn answered_nothing(&self) {
+        if let Some(r) = &self.renewal {
+            r.stale.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// The connection to send on: a new one first when the last answered
+    /// nothing (one task connects; the others wait for it).
+    async fn connection(&self) -> Result<ClusterConnection, RedisError> {
+        if let Some(r) = &self.renewal
+            && r.stale.load(Ordering::SeqCst)
+        {
+            let _one_at_a_time = r.renewing.lock().await;
+            if r.stale.load(Ordering::SeqCst) {
+                let fresh = r.client.get_async_connection().await?;
+                if let Ok(mut current) = self.current.lock() {
+                    *current = fresh;
+                }
+                r.stale.store(false, Ordering::SeqCst);
+            }
+        }
+        self.current().ok_or_else(|| {
+            RedisError::from((
+                redis::ErrorKind::Client,
+                "the cluster connection's lock is poisoned",
+            ))
         })
     }
 }
@@ -57,12 +136,16 @@ impl Connection {
 /// One attempt on the cluster. A WAIT goes to the primary of the first
 /// key's slot: the one that wrote.
 pub(super) async fn attempt<K: AsRef<str>>(
-    c: &ClusterConnection,
+    c: &Clustered,
     call: &Call<'_>,
     keys: &[K],
     wait: Option<ReplicaWait>,
 ) -> Attempt {
-    let mut c = c.clone();
+    // A failed connect sent nothing: try again within the deadline.
+    let mut c = match c.connection().await {
+        Ok(c) => c,
+        Err(e) => return Err((e, Verdict::NotApplied { reconnect: false })),
+    };
     let (Some(wait), Some(key)) = (wait, keys.first()) else {
         return send_and_wait(call, &mut c, None).await;
     };
@@ -88,7 +171,7 @@ pub(super) async fn attempt<K: AsRef<str>>(
 /// every primary, adding up integer replies or concatenating array
 /// replies, within `deadline`.
 pub(super) async fn run_on_every_primary(
-    c: &ClusterConnection,
+    c: &Clustered,
     source: &str,
     args: &[String],
     combine: Combine,
@@ -101,22 +184,23 @@ pub(super) async fn run_on_every_primary(
         Combine::Concatenate => ResponsePolicy::CombineArrays,
     };
     let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, Some(policy)));
-    let call = async { c.clone().route_command(cmd, routing).await };
+    let call = async { c.connection().await?.route_command(cmd, routing).await };
     match tokio::time::timeout(deadline, call).await {
-        Err(_) => Err(StoreFailure::TimedOut(deadline)),
+        Err(_) => {
+            c.answered_nothing();
+            Err(StoreFailure::TimedOut(deadline))
+        }
         Ok(Err(e)) => Err(StoreFailure::unavailable(e)),
         Ok(Ok(v)) => Ok(v),
     }
 }
 
 /// `cmd` on every primary: one reply per primary; `None` when it fails.
-pub(super) async fn on_every_primary(
-    c: &ClusterConnection,
-    cmd: &redis::Cmd,
-) -> Option<Vec<Value>> {
+pub(super) async fn on_every_primary(c: &Clustered, cmd: &redis::Cmd) -> Option<Vec<Value>> {
     // No response policy: one reply per primary, keyed by address.
     let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
-    match c.clone().route_command(cmd.clone(), routing).await.ok()? {
+    let mut conn = c.connection().await.ok()?;
+    match conn.route_command(cmd.clone(), routing).await.ok()? {
         Value::Map(per_primary) => Some(per_primary.into_iter().map(|(_, v)| v).collect()),
         other => Some(vec![other]),
     }

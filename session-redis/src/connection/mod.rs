@@ -96,7 +96,7 @@ enum Link {
     Pool(bb8::Pool<pool::PoolManager>),
     /// A Redis Cluster (the store's or the application's connection).
     #[cfg(feature = "cluster")]
-    Cluster(ClusterConnection),
+    Cluster(Arc<cluster::Clustered>),
     /// The application's own connection manager (it reconnects by itself).
     Manager(ConnectionManager),
     /// The application's own bb8 pool of multiplexed connections.
@@ -301,13 +301,7 @@ impl Connection {
                     // without saying so.
                     true => match tokio::time::timeout(self.deadline / 2, attempt).await {
                         Ok(attempt) => attempt,
-                        Err(_) => Err((
-                            RedisError::from((
-                                redis::ErrorKind::Io,
-                                "no reply within half the deadline",
-                            )),
-                            Verdict::Unknown,
-                        )),
+                        Err(_) => Err((Self::answered_nothing(link), Verdict::Unknown)),
                     },
                     false => attempt.await,
                 };
@@ -342,6 +336,9 @@ impl Connection {
         };
         let deadline = self.deadline + wait.map_or(Duration::ZERO, |w| w.within);
         let outcome = tokio::time::timeout(deadline, sending).await;
+        if outcome.is_err() {
+            Self::answered_nothing(link);
+        }
         match (outcome, lost) {
             (Ok(result), _) => result,
             (Err(_), Some(e)) => Err(StoreFailure::OutcomeUnknown(Arc::new(e))),
@@ -371,6 +368,20 @@ impl Connection {
             #[cfg(feature = "pool")]
             Link::AppPool(p) => Box::pin(provided::attempt_pool(p.as_ref(), call, wait)).await,
         }
+    }
+
+    /// After an attempt got no reply within its time: the error it stands
+    /// for, and the store's own cluster connection marked to be replaced
+    /// (see `cluster.rs`; a direct connection is dropped as after any lost
+    /// reply).
+    fn answered_nothing(link: &Link) -> RedisError {
+        #[cfg(feature = "cluster")]
+        if let Link::Cluster(c) = link {
+            c.answered_nothing();
+        }
+        #[cfg(not(feature = "cluster"))]
+        let _ = link;
+        RedisError::from((redis::ErrorKind::Io, "no reply within half the deadline"))
     }
 
     /// Drops both direct connections (the shared one and the one that

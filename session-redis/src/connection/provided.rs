@@ -54,7 +54,7 @@ impl Connection {
         let link = match provided {
             Provided::Manager(m) => Link::Manager(m),
             #[cfg(feature = "cluster")]
-            Provided::Cluster(c) => Link::Cluster(c),
+            Provided::Cluster(c) => Link::Cluster(Arc::new(super::cluster::Clustered::provided(c))),
             #[cfg(feature = "pool")]
             Provided::Pool(p) => Link::AppPool(p),
         };

@@ -27,6 +27,8 @@ const GUARD: Duration = Duration::from_secs(240);
 #[derive(Debug, Default)]
 struct Outcome {
     read_failures: u64,
+    /// The last read's error, for the guard's message.
+    last_failure: Option<String>,
 }
 
 /// Creates the sessions, revokes and expires them with no consumer
@@ -84,8 +86,9 @@ async fn scenario(
         loop {
             let batch = match consumer.next_batch().await {
                 Ok(b) => b,
-                Err(_) => {
+                Err(e) => {
                     outcome.read_failures += 1;
+                    outcome.last_failure = Some(format!("{e:?}"));
                     continue;
                 }
             };
@@ -103,10 +106,11 @@ async fn scenario(
     };
     if tokio::time::timeout(GUARD, run).await.is_err() {
         panic!(
-            "not every end handled within the guard: {} of {} revoked, {} read failures",
+            "not every end handled within the guard: {} of {} revoked, {} read failures (the last: {:?})",
             endpoint.ledger().revoked.len(),
             want.len(),
-            outcome.read_failures
+            outcome.read_failures,
+            outcome.last_failure
         );
     }
     stop.store(true, Ordering::SeqCst);
