@@ -38,7 +38,7 @@
 --
 -- A reply that finds no session ('unknown') changed nothing and is not
 -- kept, so requests with made-up ids leave no key behind.
-local OPS_WINDOW, OPS_CAP, OPS_SLACK = 30000, 128, 1000
+local OPS_WINDOW, OPS_CAP, OPS_SLACK = 30000, 128, 250
 local OPS, OLD_OPS = KEYS[#KEYS - 1], KEYS[#KEYS]
 local OP, OP_AGE = ARGV[#ARGV], nil
 if #OP > 22 then

@@ -73,25 +73,51 @@ fn a_resend_answers_its_first_reply_and_changes_nothing() {
 #[test]
 fn ids_are_kept_in_two_generations_of_at_most_128() {
     let s = Step::start();
+    let started = std::time::Instant::now();
+    let mut sent_767 = started;
     for n in 0..1_000 {
+        if n == 767 {
+            sent_767 = std::time::Instant::now();
+        }
         s.send(&id(n));
     }
     assert_eq!(s.counter(), "1000");
     // 1,000 = 7 full generations of 128, then 104.
     assert_eq!(s.hlen(KEYS[1]), 1 + 104);
     assert_eq!(s.hlen(KEYS[2]), 1 + 128);
-    // The newest 232 ids answer their first reply; the one before them
-    // was dropped, and its resend cannot tell: it applies nothing.
+    // The newest 232 ids answer their first reply.
     assert_eq!(s.send(&format!("{}~50", id(768))), "769");
     assert_eq!(s.send(&format!("{}~50", id(999))), "1000");
-    let dropped = s.send(&format!("{}~50", id(767)));
+    // The one before them was dropped: its resend (with its true age)
+    // cannot tell, and applies nothing.
+    let age = |since: std::time::Instant| since.elapsed().as_millis();
+    let dropped = s.send(&format!("{}~{}", id(767), age(sent_767)));
     assert!(dropped.contains("OPERATION_UNKNOWN"), "{dropped}");
-    // Nor can a resend whose first send may have been one of the dropped.
-    let never_sent = s.send(&format!("{}~50", id(5_000)));
+    // Nor can a resend whose first send came before that drop.
+    let never_sent = s.send(&format!("{}~{}", id(5_000), age(started)));
     assert!(never_sent.contains("OPERATION_UNKNOWN"), "{never_sent}");
     assert_eq!(s.counter(), "1000");
     // A first send is never refused.
     assert_eq!(s.send(&id(5_001)), "1001");
+}
+
+#[test]
+fn a_resend_runs_when_its_first_send_came_after_the_last_drop() {
+    let s = Step::start();
+    assert_eq!(s.send(&id(1)), "1");
+    // Ids applied before 2 s ago were dropped (the header, as a rename by
+    // count writes it).
+    let time = s.cli(&["TIME"]);
+    let mut parts = time.lines().map(|l| l.trim().parse::<u64>().expect("TIME"));
+    let now = parts.next().expect("seconds") * 1000 + parts.next().expect("micros") / 1000;
+    let head = format!("{} {} 1", now - 1_000, now - 2_000);
+    s.cli(&["HSET", KEYS[1], "@", &head]);
+    // First sent 1.5 s ago (plus the slack): after the drop, so not applied.
+    assert_eq!(s.send(&format!("{}~1500", id(2))), "2");
+    // First sent 2.5 s ago: it may have been applied and dropped.
+    let before = s.send(&format!("{}~2500", id(3)));
+    assert!(before.contains("OPERATION_UNKNOWN"), "{before}");
+    assert_eq!(s.counter(), "2");
 }
 
 #[test]
