@@ -446,3 +446,46 @@ async fn a_reply_swallowed_on_an_open_connection_is_sent_again_after_half_the_de
     assert_eq!(outcome.expect("sent again, answered"), 2);
     assert_eq!(counter(&store, &key).await, 2, "applied exactly once");
 }
+
+/// The store's own cluster connection, after an attempt got no reply at
+/// all (the proxies swallow every reply and keep the connections open),
+/// is replaced: once replies flow again, the next calls answer, and
+/// answer right. (redis-rs's cluster client was seen answering nothing
+/// ever again after lost replies under load, `connection/cluster.rs`.)
+#[cfg(feature = "cluster")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_a_connection_that_answered_nothing_is_replaced() {
+    let (cluster, proxies) = Cluster::start_behind_proxies(3).expect("cluster");
+    let seeds: Vec<String> = proxies
+        .iter()
+        .map(|p| format!("127.0.0.1:{}", p.port()))
+        .collect();
+    let store = RedisStore::cluster(&seeds)
+        .with_command_timeout(Duration::from_millis(500))
+        .build()
+        .await
+        .expect("store");
+    let key = incremented_once(&store).await;
+    for p in &proxies {
+        p.set(Fault::Blackhole);
+    }
+    let lost = store.increment(&key, "n", 1, &cx()).await;
+    assert!(
+        matches!(
+            lost,
+            Err(session_core::store::UpdateError::Store(
+                session_core::StoreFailure::OutcomeUnknown(_)
+            ))
+        ),
+        "{lost:?}"
+    );
+    for p in &proxies {
+        p.set(Fault::None);
+    }
+    // The swallowed increment ran once (its resends found its id).
+    for expected in 3..8 {
+        let answer = store.increment(&key, "n", 1, &cx()).await;
+        assert_eq!(answer.expect("answered once replies flow"), expected);
+    }
+    drop(cluster);
+}
