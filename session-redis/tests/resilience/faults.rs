@@ -231,14 +231,21 @@ async fn app_pool_a_lost_reply_is_sent_again_and_applied_once() {
     lost_reply_is_applied_once(&store, &[&proxy]).await;
 }
 
+/// The seed addresses of a Cluster behind `proxies` (its nodes announce
+/// the proxies).
+#[cfg(feature = "cluster")]
+fn seeds_of(proxies: &[FaultProxy]) -> Vec<String> {
+    proxies
+        .iter()
+        .map(|p| format!("127.0.0.1:{}", p.port()))
+        .collect()
+}
+
 #[cfg(feature = "cluster")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_a_lost_reply_is_sent_again_and_applied_once() {
     let (cluster, proxies) = Cluster::start_behind_proxies(3).expect("cluster");
-    let seeds: Vec<String> = proxies
-        .iter()
-        .map(|p| format!("127.0.0.1:{}", p.port()))
-        .collect();
+    let seeds = seeds_of(&proxies);
     let store = RedisStore::cluster(&seeds).build().await.expect("store");
     let refs: Vec<&FaultProxy> = proxies.iter().collect();
     lost_reply_is_applied_once(&store, &refs).await;
@@ -456,10 +463,7 @@ async fn a_reply_swallowed_on_an_open_connection_is_sent_again_after_half_the_de
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_a_connection_that_answered_nothing_is_replaced() {
     let (cluster, proxies) = Cluster::start_behind_proxies(3).expect("cluster");
-    let seeds: Vec<String> = proxies
-        .iter()
-        .map(|p| format!("127.0.0.1:{}", p.port()))
-        .collect();
+    let seeds = seeds_of(&proxies);
     let store = RedisStore::cluster(&seeds)
         .with_command_timeout(Duration::from_millis(500))
         .build()
